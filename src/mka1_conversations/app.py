@@ -1,0 +1,93 @@
+"""The app: ``create_app(settings)`` wires the Store, the service, the routes and the middleware.
+
+Request path: RequestIdMiddleware → Starlette (errors → envelope) → AuthMiddleware (Owner) →
+router → ConversationRoutes → ConversationService → Store (one transaction).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from .domain.service import ConversationService
+from .domain.store import Store
+from .http.auth import AuthMiddleware, KeyRing
+from .http.errors import exception_handlers
+from .http.openapi import docs_routes, is_docs_path
+from .http.request_id import RequestIdMiddleware
+from .http.routes import ConversationRoutes
+from .settings import Settings
+from .store.sqlite import SQLiteStore, sqlite_path_from_url
+
+__all__ = ["create_app", "create_app_from_env", "open_store"]
+
+
+def open_store(settings: Settings, *, migrate: bool = False) -> Store:
+    """The Store for ``settings.database_url`` (checks that it is migrated)."""
+    _ = settings.database_kind
+    return SQLiteStore.open(sqlite_path_from_url(settings.database_url), migrate=migrate)
+
+
+@dataclass(slots=True)
+class _Running:
+    """What exists only between start-up and shutdown."""
+
+    settings: Settings
+    store: Store | None = None
+    service_: ConversationService | None = None
+    keyring_: KeyRing | None = None
+
+    def service(self) -> ConversationService:
+        assert self.service_ is not None, "the app has not started (lifespan not run)"
+        return self.service_
+
+    def keyring(self) -> KeyRing:
+        assert self.keyring_ is not None, "the app has not started (lifespan not run)"
+        return self.keyring_
+
+
+def _is_public(path: str) -> bool:
+    return path == "/healthz" or is_docs_path(path)
+
+
+def create_app(settings: Settings | None = None) -> ASGIApp:
+    """The ASGI app. The Store is opened at start-up (lifespan) and closed at shutdown."""
+    settings = settings or Settings.from_env()
+    running = _Running(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        store = open_store(settings)
+        running.store = store
+        running.service_ = ConversationService(store, settings.identity_mode)
+        running.keyring_ = KeyRing(settings.api_keys, store.account_for_key)
+        try:
+            yield
+        finally:
+            await store.close()
+
+    async def healthz(request: Request) -> Response:
+        return Response(b'{"status":"ok"}', media_type="application/json")
+
+    api = ConversationRoutes(running.service, settings.max_body_bytes)
+    starlette = Starlette(
+        routes=[Route("/healthz", healthz, methods=["GET"]), *api.routes(), *docs_routes()],
+        middleware=[Middleware(AuthMiddleware, keyring=running.keyring, public=_is_public)],
+        exception_handlers=exception_handlers,
+        lifespan=lifespan,
+    )
+    starlette.router.redirect_slashes = False  # a 307 on a POST surprises clients: 404 instead
+    return RequestIdMiddleware(starlette)
+
+
+def create_app_from_env() -> ASGIApp:
+    """Factory for servers: ``uvicorn --factory mka1_conversations.app:create_app_from_env``."""
+    return create_app(Settings.from_env())

@@ -1,0 +1,159 @@
+"""The command line: ``mka1-conversations serve | migrate | keys create``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import sys
+import time
+from collections.abc import Sequence
+
+from .domain.identity import validate_account_id
+from .http.auth import hash_key
+from .settings import Settings, SettingsError
+from .store.migrate import apply_sqlite
+from .store.sqlite import SQLiteStore, sqlite_path_from_url
+
+__all__ = ["main"]
+
+DEV_ACCOUNT = "dev"
+
+
+def _fail(message: str) -> int:
+    print(f"mka1-conversations: {message}", file=sys.stderr)
+    return 1
+
+
+def new_api_key() -> str:
+    return "mk-" + secrets.token_urlsafe(32)
+
+
+def _create_key(settings: Settings, account: str, name: str) -> str:
+    key = new_api_key()
+    store = SQLiteStore.open(sqlite_path_from_url(settings.database_url))
+
+    async def run() -> None:
+        await store.create_api_key(hash_key(key), account=account, name=name, now=int(time.time()))
+        await store.close()
+
+    asyncio.run(run())
+    return key
+
+
+def _ensure_a_key(settings: Settings) -> None:
+    """With no key configured anywhere, create a development key and print it once."""
+    if settings.api_keys:
+        return
+    store = SQLiteStore.open(sqlite_path_from_url(settings.database_url))
+    count = asyncio.run(store.count_api_keys())
+    asyncio.run(store.close())
+    if count:
+        print(f"Using the {count} API key(s) stored in the database.", file=sys.stderr)
+        return
+    key = _create_key(settings, DEV_ACCOUNT, "development key created by serve")
+    print(
+        "\n  No API key was configured, so a development key was created for account "
+        f"'{DEV_ACCOUNT}':\n\n      {key}\n\n"
+        "  It is shown only this once (only its SHA-256 is stored). Use it as\n"
+        "  'Authorization: Bearer <key>'. For real keys set MKA1_API_KEYS=key=account,... or run\n"
+        "  'mka1-conversations keys create --account NAME'.\n",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def cmd_migrate(settings: Settings) -> int:
+    path = sqlite_path_from_url(settings.database_url)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store = SQLiteStore(path)
+    try:
+        applied = apply_sqlite(store._db)
+    finally:
+        asyncio.run(store.close())
+    if applied:
+        for m in applied:
+            print(f"applied {m.version:04d}_{m.name}")
+    else:
+        print("database is up to date")
+    return 0
+
+
+def cmd_serve(settings: Settings, host: str, port: int, workers: int, server: str) -> int:
+    if settings.database_kind == "sqlite" and workers != 1:
+        return _fail(
+            "SQLite serves from one process (its single writer keeps the item order total); "
+            "use --workers 1, or PostgreSQL for several processes"
+        )
+    try:
+        SQLiteStore.open(sqlite_path_from_url(settings.database_url))._db.close()
+    except RuntimeError as exc:
+        return _fail(str(exc))
+    _ensure_a_key(settings)
+    target = "mka1_conversations.app:create_app_from_env"
+    if server == "uvicorn":
+        import uvicorn
+
+        uvicorn.run(
+            target,
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+            access_log=False,
+        )
+        return 0
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    Granian(
+        target, factory=True, address=host, port=port, interface=Interfaces.ASGI, workers=workers
+    ).serve()
+    return 0
+
+
+def cmd_keys_create(settings: Settings, account: str, name: str) -> int:
+    try:
+        validate_account_id(account)
+    except ValueError as exc:
+        return _fail(str(exc))
+    try:
+        key = _create_key(settings, account, name)
+    except RuntimeError as exc:
+        return _fail(str(exc))
+    print(key)
+    print(f"(account {account!r}; shown once: only its SHA-256 is stored)", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mka1-conversations", description="The MKA1 Conversations service."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--server", choices=["granian", "uvicorn"], default="granian")
+    sub.add_parser("migrate", help="apply pending database migrations")
+    keys = sub.add_parser("keys", help="manage API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="create a key; prints it once")
+    create.add_argument("--account", required=True)
+    create.add_argument("--name", default="")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        return _fail(str(exc))
+    if args.command == "migrate":
+        return cmd_migrate(settings)
+    if args.command == "serve":
+        return cmd_serve(settings, args.host, args.port, args.workers, args.server)
+    return cmd_keys_create(settings, args.account, args.name)

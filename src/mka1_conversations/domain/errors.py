@@ -1,0 +1,156 @@
+"""The errors every layer raises, each with its HTTP status and a machine-readable code.
+
+The HTTP face renders them as the OpenAI envelope ``{"error": {message, type, param, code}}``;
+nothing else leaves the service on failure. The hierarchy::
+
+    ServiceError                      (500, server_error)      never carries internals
+     ├── InvalidRequest               (400, invalid_request_error)  bad input: code + param
+     ├── Unauthorized                 (401)  missing or unknown API key
+     ├── NotFound                     (404)  unknown, foreign or deleted: never an existence oracle
+     ├── MethodNotAllowed             (405)
+     ├── Conflict                     (409)  duplicate item id; sent with x-should-retry: false
+     ├── PayloadTooLarge              (413)
+     ├── UnsupportedMediaType         (415)
+     └── ServiceUnavailable           (503)  the database is unreachable; carries Retry-After
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+__all__ = [
+    "Conflict",
+    "ErrorCode",
+    "ErrorType",
+    "InvalidRequest",
+    "MethodNotAllowed",
+    "NotFound",
+    "PayloadTooLarge",
+    "ServiceError",
+    "ServiceUnavailable",
+    "Unauthorized",
+    "UnsupportedMediaType",
+]
+
+ErrorType = Literal[
+    "invalid_request_error",
+    "authentication_error",
+    "not_found_error",
+    "conflict_error",
+    "server_error",
+]
+
+#: Every code this service emits. OpenAI's own codes where they exist, ours otherwise.
+ErrorCode = Literal[
+    # 400: the OpenAI validator's codes
+    "invalid_json",
+    "invalid_type",
+    "invalid_value",
+    "missing_required_parameter",
+    "unknown_parameter",
+    "integer_below_min_value",
+    "integer_above_max_value",
+    "array_below_min_length",
+    "array_above_max_length",
+    "string_below_min_length",
+    "string_above_max_length",
+    "object_above_max_properties",
+    "property_name_above_max_length",
+    "duplicate_value",
+    "invalid_header",
+    # 401 / 404 / 405 / 409 / 413 / 415 / 5xx
+    "invalid_api_key",
+    "not_found",
+    "unknown_url",
+    "method_not_allowed",
+    "duplicate_item_id",
+    "request_too_large",
+    "unsupported_media_type",
+    "internal_error",
+    "database_unavailable",
+]
+
+
+class ServiceError(Exception):
+    """Base of every error the service answers with. Its message is safe to show."""
+
+    status: ClassVar[int] = 500
+    type: ClassVar[ErrorType] = "server_error"
+    default_code: ClassVar[ErrorCode] = "internal_error"
+
+    def __init__(
+        self,
+        message: str = "The server had an error while processing your request.",
+        *,
+        code: ErrorCode | None = None,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code: ErrorCode = code if code is not None else self.default_code
+        self.param = param
+        self.headers = headers or {}
+
+
+class InvalidRequest(ServiceError):
+    status = 400
+    type = "invalid_request_error"
+    default_code = "invalid_value"
+
+
+class Unauthorized(ServiceError):
+    status = 401
+    type = "invalid_request_error"
+    default_code = "invalid_api_key"
+
+
+class NotFound(ServiceError):
+    status = 404
+    type = "invalid_request_error"
+    default_code = "not_found"
+
+    @classmethod
+    def conversation(cls, conversation_id: str) -> NotFound:
+        return cls(f"Conversation with id '{conversation_id}' not found.")
+
+    @classmethod
+    def item(cls, item_id: str, *, param: str | None = None) -> NotFound:
+        return cls(f"Item with id '{item_id}' not found in conversation.", param=param)
+
+
+class MethodNotAllowed(ServiceError):
+    status = 405
+    type = "invalid_request_error"
+    default_code = "method_not_allowed"
+
+
+class Conflict(ServiceError):
+    status = 409
+    type = "invalid_request_error"
+    default_code = "duplicate_item_id"
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        # A deterministic conflict: tell the SDKs (which retry 409 by default) not to retry.
+        super().__init__(message, param=param, headers={"x-should-retry": "false"})
+
+
+class PayloadTooLarge(ServiceError):
+    status = 413
+    type = "invalid_request_error"
+    default_code = "request_too_large"
+
+
+class UnsupportedMediaType(ServiceError):
+    status = 415
+    type = "invalid_request_error"
+    default_code = "unsupported_media_type"
+
+
+class ServiceUnavailable(ServiceError):
+    status = 503
+    type = "server_error"
+    default_code = "database_unavailable"
+
+    def __init__(self, message: str = "The database is unavailable; retry shortly.") -> None:
+        super().__init__(message, headers={"Retry-After": "1"})

@@ -1,0 +1,124 @@
+"""Each operation's rules, over a Store: validation of bodies, normalisation, ids, atomicity.
+
+The HTTP face decodes a request into the input Structs and calls one method here; the Store does
+the single transaction. Nothing here knows about HTTP or SQL.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .conversations import (
+    ConversationDeleted,
+    ConversationObject,
+    ConversationRecord,
+    CreateConversationInput,
+    CreateItemsInput,
+    DeleteItemsInput,
+    UpdateConversationInput,
+    validate_metadata,
+)
+from .errors import InvalidRequest, NotFound
+from .identity import IdentityMode, Owner
+from .ids import CONVERSATION_PREFIX, new_id
+from .items import prepare_items
+from .store import ConversationPage, ConversationQuery, ItemPage, Order, Store
+
+__all__ = ["ConversationService"]
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+@dataclass(slots=True)
+class ConversationService:
+    """The ten operations."""
+
+    store: Store
+    identity_mode: IdentityMode = "hash"
+    clock: Callable[[], int] = field(default=_now)
+
+    def present(self, owner: Owner, record: ConversationRecord) -> ConversationObject:
+        return ConversationObject(
+            id=record.id,
+            created_at=record.created_at,
+            deleted_at=record.deleted_at,
+            metadata=record.metadata,
+            identity=owner.identity(self.identity_mode),
+        )
+
+    async def create(self, owner: Owner, body: CreateConversationInput) -> ConversationObject:
+        metadata = validate_metadata(body.metadata)
+        items = prepare_items(body.items or [])
+        record = await self.store.create_conversation(
+            owner,
+            new_id(CONVERSATION_PREFIX),
+            metadata=metadata,
+            items=items,
+            now=self.clock(),
+        )
+        return self.present(owner, record)
+
+    async def list(self, owner: Owner, query: ConversationQuery) -> ConversationPage:
+        return await self.store.list_conversations(owner, query)
+
+    async def get(self, owner: Owner, conversation_id: str) -> ConversationObject:
+        return self.present(owner, await self.store.get_conversation(owner, conversation_id))
+
+    async def update(
+        self, owner: Owner, conversation_id: str, body: UpdateConversationInput
+    ) -> ConversationObject:
+        metadata = validate_metadata(body.metadata)
+        record = await self.store.update_conversation(owner, conversation_id, metadata=metadata)
+        return self.present(owner, record)
+
+    async def delete(self, owner: Owner, conversation_id: str) -> ConversationDeleted:
+        await self.store.delete_conversation(owner, conversation_id, now=self.clock())
+        return ConversationDeleted(id=conversation_id)
+
+    async def create_items(
+        self, owner: Owner, conversation_id: str, body: CreateItemsInput
+    ) -> ItemPage:
+        items = prepare_items(body.items)
+        await self.store.append_items(owner, conversation_id, items, now=self.clock())
+        return ItemPage(ids=[i.id for i in items], data=[i.data for i in items], has_more=False)
+
+    async def list_items(
+        self, owner: Owner, conversation_id: str, *, after: str | None, limit: int, order: Order
+    ) -> ItemPage:
+        return await self.store.list_items(
+            owner, conversation_id, after=after, limit=limit, order=order
+        )
+
+    async def get_item(self, owner: Owner, conversation_id: str, item_id: str) -> bytes:
+        return await self.store.get_item(owner, conversation_id, item_id)
+
+    async def delete_item(
+        self, owner: Owner, conversation_id: str, item_id: str
+    ) -> ConversationObject:
+        try:
+            record = await self.store.delete_items(owner, conversation_id, [item_id])
+        except NotFound as exc:
+            if exc.param is None:  # the conversation
+                raise
+            raise NotFound.item(item_id) from None  # the path names it: no body param
+        return self.present(owner, record)
+
+    async def delete_items(
+        self, owner: Owner, conversation_id: str, body: DeleteItemsInput
+    ) -> ConversationObject:
+        first_seen: dict[str, int] = {}
+        for index, item_id in enumerate(body.item_ids):
+            if item_id in first_seen:
+                raise InvalidRequest(
+                    f"Duplicate value in 'item_ids': '{item_id}' appears at index "
+                    f"{first_seen[item_id]} and {index}.",
+                    code="duplicate_value",
+                    param=f"item_ids[{index}]",
+                )
+            first_seen[item_id] = index
+        record = await self.store.delete_items(owner, conversation_id, body.item_ids)
+        return self.present(owner, record)

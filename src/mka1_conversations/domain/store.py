@@ -1,0 +1,103 @@
+"""The Store protocol: what every storage backend provides. Ownership lives here.
+
+Every method that touches a conversation takes the caller's ``Owner`` and must behave as if
+conversations of other owners, and soft-deleted ones, did not exist (``NotFound``). Each method is
+one transaction: it either does all of its work or none of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from .conversations import ConversationRecord
+from .identity import Owner
+from .items import NewItem
+
+__all__ = ["ConversationPage", "ConversationQuery", "ItemPage", "Order", "Store"]
+
+Order = Literal["asc", "desc"]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemPage:
+    """One page of items: their ids and stored JSON, in the requested order."""
+
+    ids: list[str]
+    data: list[bytes]
+    has_more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationQuery:
+    """List-conversations parameters, already validated."""
+
+    limit: int = 20
+    order: Order = "asc"
+    after: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    """Every pair must match exactly."""
+    search: str | None = None
+    """Every word must occur in the conversation's item text."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationPage:
+    conversations: list[ConversationRecord]
+    has_more: bool
+
+
+class Store(Protocol):
+    """A backend. Raises ``NotFound``, ``Conflict``, ``InvalidRequest`` (a bad cursor) or
+    ``ServiceUnavailable`` (the database cannot be reached)."""
+
+    async def create_conversation(
+        self,
+        owner: Owner,
+        conversation_id: str,
+        *,
+        metadata: dict[str, str],
+        items: Sequence[NewItem],
+        now: int,
+    ) -> ConversationRecord: ...
+
+    async def get_conversation(self, owner: Owner, conversation_id: str) -> ConversationRecord: ...
+
+    async def update_conversation(
+        self, owner: Owner, conversation_id: str, *, metadata: dict[str, str]
+    ) -> ConversationRecord: ...
+
+    async def delete_conversation(self, owner: Owner, conversation_id: str, *, now: int) -> None:
+        """Soft delete: sets ``deleted_at``; the items are kept."""
+
+    async def list_conversations(self, owner: Owner, query: ConversationQuery) -> ConversationPage:
+        """Ordered by (updated_at, id); ``after`` is a conversation id of this owner."""
+
+    async def append_items(
+        self, owner: Owner, conversation_id: str, items: Sequence[NewItem], *, now: int
+    ) -> None:
+        """Append after every existing item, as one contiguous block, or not at all."""
+
+    async def list_items(
+        self, owner: Owner, conversation_id: str, *, after: str | None, limit: int, order: Order
+    ) -> ItemPage: ...
+
+    async def get_item(self, owner: Owner, conversation_id: str, item_id: str) -> bytes: ...
+
+    async def delete_items(
+        self, owner: Owner, conversation_id: str, item_ids: Sequence[str]
+    ) -> ConversationRecord:
+        """Delete all the given items or, if any is not in the conversation, none."""
+
+    async def account_for_key(self, key_hash: str) -> str | None:
+        """The account of a stored, unrevoked API key (by its SHA-256 hex), else None."""
+
+    async def create_api_key(self, key_hash: str, *, account: str, name: str, now: int) -> None: ...
+
+    async def count_api_keys(self) -> int: ...
+
+    async def ping(self) -> None:
+        """Raise ServiceUnavailable when the database cannot answer."""
+
+    async def close(self) -> None: ...

@@ -1,0 +1,1 @@
+"""The HTTP face: bytes in, bytes out. Routes, query parameters, auth, errors, OpenAPI."""

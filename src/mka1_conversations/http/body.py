@@ -1,0 +1,69 @@
+"""Request bodies: the size limit (413), the media type (415), and JSON decoding into the input
+Structs with OpenAI-style errors (400 ``invalid_json`` and the validator's codes)."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import msgspec
+from starlette.requests import Request
+
+from ..domain.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from ..domain.validation import from_msgspec
+
+__all__ = ["read_json"]
+
+T = TypeVar("T")
+
+_INVALID_JSON = (
+    "Invalid body: failed to parse JSON value. Please check the value to ensure it is valid JSON. "
+    "(Common errors include trailing commas, missing closing brackets, missing quotation marks, "
+    "etc.)"
+)
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"Request body too large: the limit is {limit} bytes.")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, refusing (413) as soon as it is known to exceed ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def check_media_type(request: Request) -> None:
+    """JSON only; no Content-Type at all is read as JSON."""
+    content_type = request.headers.get("content-type")
+    if content_type is None:
+        return
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media in ("application/json", "") or media.endswith("+json"):
+        return
+    raise UnsupportedMediaType(
+        f"Unsupported Content-Type '{media}': send the body as application/json."
+    )
+
+
+async def read_json(request: Request, model: type[T], limit: int) -> T:
+    """Decode and validate the body as ``model``; an empty body is ``{}``."""
+    check_media_type(request)
+    body = await read_body(request, limit)
+    if not body.strip():
+        body = b"{}"
+    try:
+        return msgspec.json.decode(body, type=model)
+    except msgspec.ValidationError as exc:
+        raw = msgspec.json.decode(body)
+        raise from_msgspec(exc, raw=raw, model=model) from None
+    except msgspec.DecodeError:
+        raise InvalidRequest(_INVALID_JSON, code="invalid_json") from None

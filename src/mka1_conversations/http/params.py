@@ -1,0 +1,126 @@
+"""Query parameters: ``limit``/``order``/``after``/``include`` and the three forms of the
+list-conversations metadata filter (``metadata=<JSON>``, ``metadata[key]=value``, bare keys)."""
+
+from __future__ import annotations
+
+import msgspec
+from starlette.datastructures import QueryParams
+
+from ..domain.conversations import validate_metadata
+from ..domain.errors import InvalidRequest
+from ..domain.store import ConversationQuery, Order
+
+__all__ = [
+    "CONVERSATION_LIST_PARAMS",
+    "ITEM_LIST_LIMIT",
+    "parse_after",
+    "parse_conversation_query",
+    "parse_limit",
+    "parse_order",
+]
+
+ITEM_LIST_LIMIT = 100
+CONVERSATION_LIST_LIMIT = 50
+DEFAULT_LIMIT = 20
+CONVERSATION_LIST_PARAMS = frozenset({"after", "limit", "order", "metadata", "search"})
+MAX_SEARCH_CHARS = 16_384
+
+_decode_object = msgspec.json.Decoder(dict[str, object]).decode
+
+
+def parse_limit(query: QueryParams, *, maximum: int, default: int = DEFAULT_LIMIT) -> int:
+    raw = query.get("limit")
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise InvalidRequest(
+            f"Invalid type for 'limit': expected an integer, but got a string ('{raw[:40]}') "
+            "instead.",
+            code="invalid_type",
+            param="limit",
+        ) from None
+    if value < 1:
+        raise InvalidRequest(
+            f"Invalid 'limit': integer below minimum value. Expected a value >= 1, but got "
+            f"{value} instead.",
+            code="integer_below_min_value",
+            param="limit",
+        )
+    if value > maximum:
+        raise InvalidRequest(
+            f"Invalid 'limit': integer above maximum value. Expected a value <= {maximum}, but "
+            f"got {value} instead.",
+            code="integer_above_max_value",
+            param="limit",
+        )
+    return value
+
+
+def parse_order(query: QueryParams) -> Order:
+    raw = query.get("order")
+    if raw is None or raw == "" or raw == "asc":
+        return "asc"
+    if raw == "desc":
+        return "desc"
+    raise InvalidRequest(
+        f"Invalid value: '{raw[:40]}'. Supported values are: 'asc' and 'desc'.",
+        code="invalid_value",
+        param="order",
+    )
+
+
+def parse_after(query: QueryParams) -> str | None:
+    raw = query.get("after")
+    return raw or None
+
+
+def _metadata_filter(query: QueryParams) -> dict[str, str]:
+    pairs: dict[str, object] = {}
+
+    def put(key: str, value: object) -> None:
+        if key in pairs and pairs[key] != value:
+            raise InvalidRequest(
+                f"Invalid 'metadata': the filter gives key '{key}' two different values.",
+                code="invalid_value",
+                param=f"metadata.{key}",
+            )
+        pairs[key] = value
+
+    for key, value in query.multi_items():
+        if key == "metadata":
+            try:
+                obj = _decode_object(value)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                raise InvalidRequest(
+                    "Invalid 'metadata': expected a JSON object of string values, e.g. "
+                    'metadata={"user_type":"premium"}.',
+                    code="invalid_value",
+                    param="metadata",
+                ) from None
+            for k, v in obj.items():
+                put(k, v)
+        elif key.startswith("metadata[") and key.endswith("]"):
+            put(key[len("metadata[") : -1], value)
+        elif key not in CONVERSATION_LIST_PARAMS:
+            put(key, value)  # the MKA1 SDK sends a dict filter as bare query keys
+    return validate_metadata(pairs)
+
+
+def parse_conversation_query(query: QueryParams) -> ConversationQuery:
+    search = query.get("search")
+    if search is not None and len(search) > MAX_SEARCH_CHARS:
+        raise InvalidRequest(
+            f"Invalid 'search': string too long. Expected a string with maximum length "
+            f"{MAX_SEARCH_CHARS}, but got a string with length {len(search)} instead.",
+            code="string_above_max_length",
+            param="search",
+        )
+    return ConversationQuery(
+        limit=parse_limit(query, maximum=CONVERSATION_LIST_LIMIT),
+        order=parse_order(query),
+        after=parse_after(query),
+        metadata=_metadata_filter(query),
+        search=search or None,
+    )

@@ -1,0 +1,112 @@
+"""One Settings object, read once at start-up from the ``MKA1_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Literal
+
+from .domain.identity import IdentityMode, validate_account_id
+
+__all__ = ["Settings", "SettingsError"]
+
+DEFAULT_DATABASE_URL = "sqlite:///./data/mka1.db"
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
+class SettingsError(ValueError):
+    """A configuration value is invalid; the message names the variable."""
+
+
+def _parse_api_keys(raw: str) -> dict[str, str]:
+    keys: dict[str, str] = {}
+    for pair in filter(None, (p.strip() for p in raw.split(","))):
+        key, sep, account = pair.partition("=")
+        key, account = key.strip(), account.strip()
+        if not sep or not key or not account:
+            raise SettingsError(
+                "MKA1_API_KEYS must be comma-separated key=account pairs, "
+                "e.g. 'sk-1=acme,sk-2=beta'"
+            )
+        try:
+            validate_account_id(account)
+        except ValueError as exc:
+            raise SettingsError(f"MKA1_API_KEYS: {exc}") from None
+        keys[key] = account
+    return keys
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every setting; ``Settings.from_env()`` is the one reader of the environment."""
+
+    database_url: str = field(
+        default=DEFAULT_DATABASE_URL,
+        metadata={"env": "MKA1_DATABASE_URL", "doc": "Where to store data (sqlite:///path)."},
+    )
+    api_keys: Mapping[str, str] = field(
+        default_factory=dict,
+        metadata={
+            "env": "MKA1_API_KEYS",
+            "doc": "Comma-separated key=account pairs accepted as Bearer keys.",
+        },
+    )
+    identity_mode: IdentityMode = field(
+        default="hash",
+        metadata={
+            "env": "MKA1_IDENTITY_MODE",
+            "doc": "How `identity` is shown: hash (SHA-256 of account:user) or raw.",
+        },
+    )
+    max_body_bytes: int = field(
+        default=DEFAULT_MAX_BODY_BYTES,
+        metadata={
+            "env": "MKA1_MAX_BODY_BYTES",
+            "doc": "Largest request body accepted (413 above).",
+        },
+    )
+
+    @property
+    def database_kind(self) -> Literal["sqlite"]:
+        if self.database_url.startswith("sqlite:///"):
+            return "sqlite"
+        raise SettingsError(
+            f"MKA1_DATABASE_URL={self.database_url!r}: only sqlite:///path is supported"
+        )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        mode = env.get("MKA1_IDENTITY_MODE", "hash").strip().lower()
+        if mode not in ("hash", "raw"):
+            raise SettingsError(f"MKA1_IDENTITY_MODE must be 'hash' or 'raw', not {mode!r}")
+        raw_limit = env.get("MKA1_MAX_BODY_BYTES", str(DEFAULT_MAX_BODY_BYTES)).strip()
+        try:
+            max_body = int(raw_limit)
+        except ValueError:
+            raise SettingsError(
+                f"MKA1_MAX_BODY_BYTES must be an integer, not {raw_limit!r}"
+            ) from None
+        if max_body < 1024:
+            raise SettingsError("MKA1_MAX_BODY_BYTES must be at least 1024")
+        settings = cls(
+            database_url=env.get("MKA1_DATABASE_URL", DEFAULT_DATABASE_URL).strip()
+            or DEFAULT_DATABASE_URL,
+            api_keys=_parse_api_keys(env.get("MKA1_API_KEYS", "")),
+            identity_mode="raw" if mode == "raw" else "hash",
+            max_body_bytes=max_body,
+        )
+        _ = settings.database_kind  # fail early on an unsupported URL
+        return settings
+
+    @classmethod
+    def reference(cls) -> list[tuple[str, str, str]]:
+        """(variable, default, description) for every setting: the configuration docs."""
+        defaults = cls()
+        out = []
+        for f in fields(cls):
+            default = getattr(defaults, f.name)
+            shown = "" if default == {} else str(default)
+            out.append((f.metadata["env"], shown, f.metadata["doc"]))
+        return out

@@ -1,0 +1,1 @@
+"""The storage wing: Store implementations and their migrations."""

@@ -1,0 +1,469 @@
+"""The Store on stdlib sqlite3: one file in WAL mode, zero set-up.
+
+One connection does every write, inline on the event loop, each as one ``BEGIN IMMEDIATE``
+transaction that never spans an ``await``: the loop itself serialises writers, so a write never
+waits for the lock and appends get a gap-free, total order. Short reads use the same connection
+inline; potentially long reads (listing and searching conversations) run on a small thread pool
+with their own connections, which WAL lets read while the writer writes. One server process per
+database file: see docs/scaling.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+
+from ..domain.conversations import ConversationRecord
+from ..domain.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable
+from ..domain.identity import Owner
+from ..domain.items import NewItem
+from ..domain.store import ConversationPage, ConversationQuery, ItemPage, Order
+from .migrate import apply_sqlite, pending_sqlite
+
+__all__ = ["SQLiteStore", "sqlite_path_from_url"]
+
+T = TypeVar("T")
+
+_decode_metadata = msgspec.json.Decoder(dict[str, str]).decode
+_encode = msgspec.json.Encoder().encode
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+_CONVERSATION_COLUMNS = "id, created_at, deleted_at, metadata"
+
+
+def sqlite_path_from_url(url: str) -> Path:
+    """``sqlite:///./data/x.db`` → ``./data/x.db``; ``sqlite:////abs/x.db`` → ``/abs/x.db``."""
+    if not url.startswith("sqlite:///"):
+        raise ValueError(f"not a SQLite URL: {url!r} (expected sqlite:///path/to/file.db)")
+    return Path(url[len("sqlite:///") :])
+
+
+def _record(row: tuple[Any, ...]) -> ConversationRecord:
+    return ConversationRecord(
+        id=row[0], created_at=row[1], deleted_at=row[2], metadata=_decode_metadata(row[3])
+    )
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def fts_query(search: str) -> str | None:
+    """The FTS5 query for a user's search: every word quoted (so no input is FTS syntax)."""
+    words = _WORD.findall(search)
+    if not words:
+        return None
+    return " ".join('"' + w.replace('"', '""') + '"' for w in words)
+
+
+class SQLiteStore:
+    """A Store on one SQLite file. Create it with :meth:`open`."""
+
+    def __init__(self, path: Path, *, read_threads: int = 2) -> None:
+        self._path = path
+        self._db = self._connect(path)
+        self._pool = ThreadPoolExecutor(read_threads, thread_name_prefix="mka1-sqlite-read")
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.execute("PRAGMA foreign_keys = ON")
+        db.execute("PRAGMA busy_timeout = 5000")
+        db.execute("PRAGMA cache_size = -32768")  # 32 MiB
+        return db
+
+    @classmethod
+    def open(cls, path: Path, *, migrate: bool = False) -> SQLiteStore:
+        """Open (creating the directory); check, or with ``migrate`` apply, the migrations."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        store = cls(path)
+        if migrate:
+            apply_sqlite(store._db)
+        pending = pending_sqlite(store._db)
+        if pending:
+            store._db.close()
+            names = ", ".join(f"{m.version:04d}_{m.name}" for m in pending)
+            raise RuntimeError(
+                f"database {path} is not migrated (pending: {names}); "
+                "run `mka1-conversations migrate` first"
+            )
+        return store
+
+    async def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        with self._readers_lock:
+            for reader in self._readers:
+                reader.close()
+        self._db.close()
+
+    async def ping(self) -> None:
+        try:
+            self._db.execute("SELECT 1").fetchone()
+        except sqlite3.Error as exc:
+            raise ServiceUnavailable() from exc
+
+    # --- transactions ----------------------------------------------------------------------
+
+    def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            result = work(db)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return result
+
+    def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        db = self._db
+        db.execute("BEGIN")
+        try:
+            return work(db)
+        finally:
+            db.execute("COMMIT")
+
+    def _reader(self) -> sqlite3.Connection:
+        reader: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if reader is None:
+            reader = self._connect(self._path)
+            reader.execute("PRAGMA query_only = ON")
+            self._local.db = reader
+            with self._readers_lock:
+                self._readers.append(reader)
+        return reader
+
+    async def _read_in_pool(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        def run() -> T:
+            db = self._reader()
+            db.execute("BEGIN")
+            try:
+                return work(db)
+            finally:
+                db.execute("COMMIT")
+
+        return await asyncio.get_running_loop().run_in_executor(self._pool, run)
+
+    # --- conversations ---------------------------------------------------------------------
+
+    async def create_conversation(
+        self,
+        owner: Owner,
+        conversation_id: str,
+        *,
+        metadata: dict[str, str],
+        items: Sequence[NewItem],
+        now: int,
+    ) -> ConversationRecord:
+        def work(db: sqlite3.Connection) -> ConversationRecord:
+            db.execute(
+                "INSERT INTO conversations (id, owner_id, created_at, updated_at, metadata, "
+                "next_seq) VALUES (?, ?, ?, ?, ?, ?)",
+                (conversation_id, owner.key, now, _now_us(), _encode(metadata), len(items)),
+            )
+            self._write_metadata(db, owner, conversation_id, metadata)
+            self._insert_items(db, owner, conversation_id, items, first_seq=1, now=now)
+            return ConversationRecord(
+                id=conversation_id, created_at=now, deleted_at=None, metadata=metadata
+            )
+
+        return self._write(work)
+
+    async def get_conversation(self, owner: Owner, conversation_id: str) -> ConversationRecord:
+        row = self._db.execute(
+            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations "
+            "WHERE id = ? AND owner_id = ? AND deleted_at IS NULL",
+            (conversation_id, owner.key),
+        ).fetchone()
+        if row is None:
+            raise NotFound.conversation(conversation_id)
+        return _record(row)
+
+    async def update_conversation(
+        self, owner: Owner, conversation_id: str, *, metadata: dict[str, str]
+    ) -> ConversationRecord:
+        def work(db: sqlite3.Connection) -> ConversationRecord:
+            row = db.execute(
+                "UPDATE conversations SET metadata = ?, updated_at = ? "
+                "WHERE id = ? AND owner_id = ? AND deleted_at IS NULL "
+                f"RETURNING {_CONVERSATION_COLUMNS}",
+                (_encode(metadata), _now_us(), conversation_id, owner.key),
+            ).fetchone()
+            if row is None:
+                raise NotFound.conversation(conversation_id)
+            db.execute(
+                "DELETE FROM conversation_metadata WHERE conversation_id = ?", (conversation_id,)
+            )
+            self._write_metadata(db, owner, conversation_id, metadata)
+            return _record(row)
+
+        return self._write(work)
+
+    async def delete_conversation(self, owner: Owner, conversation_id: str, *, now: int) -> None:
+        def work(db: sqlite3.Connection) -> None:
+            changed = db.execute(
+                "UPDATE conversations SET deleted_at = ?, updated_at = ? "
+                "WHERE id = ? AND owner_id = ? AND deleted_at IS NULL",
+                (now, _now_us(), conversation_id, owner.key),
+            ).rowcount
+            if changed == 0:
+                raise NotFound.conversation(conversation_id)
+
+        self._write(work)
+
+    async def list_conversations(self, owner: Owner, query: ConversationQuery) -> ConversationPage:
+        def work(db: sqlite3.Connection) -> ConversationPage:
+            where = ["c.owner_id = ?", "c.deleted_at IS NULL"]
+            args: list[Any] = [owner.key]
+            if query.after is not None:
+                cursor = db.execute(
+                    "SELECT updated_at, id FROM conversations WHERE id = ? AND owner_id = ?",
+                    (query.after, owner.key),
+                ).fetchone()
+                if cursor is None:
+                    raise InvalidRequest(
+                        f"Invalid 'after': no conversation with id '{query.after}'.",
+                        code="invalid_value",
+                        param="after",
+                    )
+                where.append(
+                    "(c.updated_at, c.id) > (?, ?)"
+                    if query.order == "asc"
+                    else "(c.updated_at, c.id) < (?, ?)"
+                )
+                args += cursor
+            for key, value in query.metadata.items():
+                where.append(
+                    "EXISTS (SELECT 1 FROM conversation_metadata m WHERE m.conversation_id = c.id"
+                    " AND m.key = ? AND m.value = ?)"
+                )
+                args += (key, value)
+            if query.search is not None and (match := fts_query(query.search)) is not None:
+                for word in match.split(" "):
+                    where.append(
+                        "c.id IN (SELECT i.conversation_id FROM items_fts f "
+                        "JOIN items i ON i.rowid = f.rowid "
+                        "WHERE items_fts MATCH ? AND i.owner_id = ? AND i.deleted_at IS NULL)"
+                    )
+                    args += (word, owner.key)
+            direction = "ASC" if query.order == "asc" else "DESC"
+            rows = db.execute(
+                f"SELECT {_CONVERSATION_COLUMNS.replace('id,', 'c.id,')} FROM conversations c "
+                f"WHERE {' AND '.join(where)} "
+                f"ORDER BY c.updated_at {direction}, c.id {direction} LIMIT ?",
+                (*args, query.limit + 1),
+            ).fetchall()
+            return ConversationPage(
+                conversations=[_record(r) for r in rows[: query.limit]],
+                has_more=len(rows) > query.limit,
+            )
+
+        return await self._read_in_pool(work)
+
+    # --- items -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _write_metadata(
+        db: sqlite3.Connection, owner: Owner, conversation_id: str, metadata: dict[str, str]
+    ) -> None:
+        if metadata:
+            db.executemany(
+                "INSERT INTO conversation_metadata (conversation_id, owner_id, key, value) "
+                "VALUES (?, ?, ?, ?)",
+                [(conversation_id, owner.key, k, v) for k, v in metadata.items()],
+            )
+
+    @staticmethod
+    def _insert_items(
+        db: sqlite3.Connection,
+        owner: Owner,
+        conversation_id: str,
+        items: Sequence[NewItem],
+        *,
+        first_seq: int,
+        now: int,
+    ) -> None:
+        db.executemany(
+            "INSERT INTO items (owner_id, conversation_id, seq, id, type, created_at, data, "
+            "search_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    owner.key,
+                    conversation_id,
+                    first_seq + n,
+                    it.id,
+                    it.type,
+                    now,
+                    it.data,
+                    it.search_text,
+                )
+                for n, it in enumerate(items)
+            ],
+        )
+
+    async def append_items(
+        self, owner: Owner, conversation_id: str, items: Sequence[NewItem], *, now: int
+    ) -> None:
+        def work(db: sqlite3.Connection) -> None:
+            row = db.execute(
+                "UPDATE conversations SET next_seq = next_seq + ?, updated_at = ? "
+                "WHERE id = ? AND owner_id = ? AND deleted_at IS NULL RETURNING next_seq",
+                (len(items), _now_us(), conversation_id, owner.key),
+            ).fetchone()
+            if row is None:
+                raise NotFound.conversation(conversation_id)
+            try:
+                self._insert_items(
+                    db, owner, conversation_id, items, first_seq=row[0] - len(items) + 1, now=now
+                )
+            except sqlite3.IntegrityError:
+                raise self._duplicate(db, conversation_id, items) from None
+
+        self._write(work)
+
+    @staticmethod
+    def _duplicate(
+        db: sqlite3.Connection, conversation_id: str, items: Sequence[NewItem]
+    ) -> Conflict:
+        ids = [it.id for it in items]
+        marks = ",".join("?" * len(ids))
+        taken = {
+            r[0]
+            for r in db.execute(
+                f"SELECT id FROM items WHERE conversation_id = ? AND deleted_at IS NULL "
+                f"AND id IN ({marks})",
+                (conversation_id, *ids),
+            )
+        }
+        index = next((n for n, i in enumerate(ids) if i in taken), 0)
+        return Conflict(
+            f"An item with id '{ids[index]}' already exists in conversation "
+            f"'{conversation_id}'. Item ids must be unique within a conversation.",
+            param=f"items[{index}].id",
+        )
+
+    async def list_items(
+        self, owner: Owner, conversation_id: str, *, after: str | None, limit: int, order: Order
+    ) -> ItemPage:
+        def work(db: sqlite3.Connection) -> ItemPage:
+            exists = db.execute(
+                "SELECT 1 FROM conversations WHERE id = ? AND owner_id = ? AND deleted_at IS NULL",
+                (conversation_id, owner.key),
+            ).fetchone()
+            if exists is None:
+                raise NotFound.conversation(conversation_id)
+            if after is None:
+                bound = 0 if order == "asc" else 1 << 62
+            else:
+                # A deleted item keeps its row, so its id stays a valid cursor; a live item
+                # with the same id (re-created after deletion) wins.
+                cursor = db.execute(
+                    "SELECT seq FROM items WHERE conversation_id = ? AND id = ? "
+                    "ORDER BY deleted_at IS NOT NULL, seq DESC LIMIT 1",
+                    (conversation_id, after),
+                ).fetchone()
+                if cursor is None:
+                    raise InvalidRequest(
+                        f"Invalid 'after': no item with id '{after}' in this conversation.",
+                        code="invalid_value",
+                        param="after",
+                    )
+                bound = cursor[0]
+            comparison, direction = (">", "ASC") if order == "asc" else ("<", "DESC")
+            rows = db.execute(
+                "SELECT id, data FROM items WHERE conversation_id = ? "
+                f"AND seq {comparison} ? AND deleted_at IS NULL ORDER BY seq {direction} LIMIT ?",
+                (conversation_id, bound, limit + 1),
+            ).fetchall()
+            page = rows[:limit]
+            return ItemPage(
+                ids=[r[0] for r in page],
+                data=[r[1] if isinstance(r[1], bytes) else r[1].encode() for r in page],
+                has_more=len(rows) > limit,
+            )
+
+        return self._read(work)
+
+    async def get_item(self, owner: Owner, conversation_id: str, item_id: str) -> bytes:
+        row = self._db.execute(
+            "SELECT c.id, i.data FROM conversations c LEFT JOIN items i "
+            "ON i.conversation_id = c.id AND i.id = ? AND i.deleted_at IS NULL "
+            "WHERE c.id = ? AND c.owner_id = ? AND c.deleted_at IS NULL",
+            (item_id, conversation_id, owner.key),
+        ).fetchone()
+        if row is None:
+            raise NotFound.conversation(conversation_id)
+        if row[1] is None:
+            raise NotFound.item(item_id)
+        data = row[1]
+        return data if isinstance(data, bytes) else data.encode()
+
+    async def delete_items(
+        self, owner: Owner, conversation_id: str, item_ids: Sequence[str]
+    ) -> ConversationRecord:
+        def work(db: sqlite3.Connection) -> ConversationRecord:
+            row = db.execute(
+                "UPDATE conversations SET updated_at = ? "
+                "WHERE id = ? AND owner_id = ? AND deleted_at IS NULL "
+                f"RETURNING {_CONVERSATION_COLUMNS}",
+                (_now_us(), conversation_id, owner.key),
+            ).fetchone()
+            if row is None:
+                raise NotFound.conversation(conversation_id)
+            marks = ",".join("?" * len(item_ids))
+            found = {
+                r[0]
+                for r in db.execute(
+                    "SELECT id FROM items WHERE conversation_id = ? AND deleted_at IS NULL "
+                    f"AND id IN ({marks})",
+                    (conversation_id, *item_ids),
+                )
+            }
+            for index, item_id in enumerate(item_ids):
+                if item_id not in found:
+                    raise NotFound.item(item_id, param=f"item_ids[{index}]")
+            db.execute(
+                "UPDATE items SET deleted_at = ?, data = '', search_text = '' "
+                f"WHERE conversation_id = ? AND deleted_at IS NULL AND id IN ({marks})",
+                (int(time.time()), conversation_id, *item_ids),
+            )
+            return _record(row)
+
+        return self._write(work)
+
+    # --- API keys --------------------------------------------------------------------------
+
+    async def account_for_key(self, key_hash: str) -> str | None:
+        row = self._db.execute(
+            "SELECT account FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL", (key_hash,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    async def create_api_key(self, key_hash: str, *, account: str, name: str, now: int) -> None:
+        def work(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO api_keys (key_hash, account, name, created_at) VALUES (?, ?, ?, ?)",
+                (key_hash, account, name, now),
+            )
+
+        self._write(work)
+
+    async def count_api_keys(self) -> int:
+        row = self._db.execute("SELECT count(*) FROM api_keys WHERE revoked_at IS NULL").fetchone()
+        return int(row[0])
