@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,15 +59,20 @@ def migrated_database(folder: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    database = migrated_database(tmp_path_factory.mktemp("db"))
-    settings = Settings(
-        database_url=f"sqlite:///{database}",
-        api_keys={KEY_A: ACCOUNT_A, KEY_B: ACCOUNT_B},
-        identity_mode="hash",
-        max_body_bytes=1024 * 1024,
-    )
+def test_settings(database: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": f"sqlite:///{database}",
+        "api_keys": {KEY_A: ACCOUNT_A, KEY_B: ACCOUNT_B},
+        "identity_mode": "hash",
+        "max_body_bytes": 1024 * 1024,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@contextmanager
+def serve_app(settings: Settings) -> Iterator[str]:
+    """Serve ``create_app(settings)`` with uvicorn in a thread; yield its base URL."""
     port = free_port()
     config = uvicorn.Config(
         create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
@@ -79,9 +85,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("test server did not start")
         time.sleep(0.02)
-    yield RunningServer(f"http://127.0.0.1:{port}", database)
-    uv.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        uv.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    database = migrated_database(tmp_path_factory.mktemp("db"))
+    with serve_app(test_settings(database)) as url:
+        yield RunningServer(url, database)
 
 
 @pytest.fixture

@@ -1,0 +1,179 @@
+"""The command line as a user meets it: migrate, serve (Granian and uvicorn), the development key,
+``keys create``, and the refusals (unmigrated database, several workers on SQLite)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .conftest import BASE_PATH, free_port
+
+CLI = [sys.executable, "-m", "mka1_conversations"]
+
+
+def cli_env(database: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MKA1_")}
+    env["MKA1_DATABASE_URL"] = f"sqlite:///{database}"
+    env.update(extra)
+    return env
+
+
+def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+@contextmanager
+def serving(*args: str, env: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
+    """Start ``serve`` on a free port; yield its URL and its stderr lines so far (live list)."""
+    port = free_port()
+    process = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port), *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    assert process.stderr is not None
+    stderr = process.stderr
+    reader = threading.Thread(target=lambda: lines.extend(stderr), daemon=True)
+    reader.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"serve exited with {process.returncode}: {''.join(lines)}")
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("serve did not answer /healthz within 30 s")
+            time.sleep(0.1)
+        yield url, lines
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_migrate_is_idempotent(tmp_path: Path) -> None:
+    env = cli_env(tmp_path / "nested" / "dir" / "db.sqlite")
+    first = run_cli("migrate", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "applied 0001_initial" in first.stdout
+    second = run_cli("migrate", env=env)
+    assert second.returncode == 0
+    assert "up to date" in second.stdout
+
+
+def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
+    result = run_cli("serve", env=cli_env(tmp_path / "db.sqlite"))
+    assert result.returncode == 1
+    assert "mka1-conversations migrate" in result.stderr
+
+
+def test_serve_refuses_several_workers_on_sqlite(tmp_path: Path) -> None:
+    env = cli_env(tmp_path / "db.sqlite")
+    run_cli("migrate", env=env)
+    result = run_cli("serve", "--workers", "2", env=env)
+    assert result.returncode == 1
+    assert "PostgreSQL" in result.stderr
+
+
+def test_bad_settings_are_named(tmp_path: Path) -> None:
+    env = cli_env(tmp_path / "db.sqlite", MKA1_IDENTITY_MODE="sideways")
+    result = run_cli("migrate", env=env)
+    assert result.returncode == 1
+    assert "MKA1_IDENTITY_MODE" in result.stderr
+
+
+@pytest.mark.parametrize("server", ["granian", "uvicorn"])
+def test_serve_with_no_configuration_creates_a_usable_dev_key(tmp_path: Path, server: str) -> None:
+    env = cli_env(tmp_path / "db.sqlite")
+    assert run_cli("migrate", env=env).returncode == 0
+    with serving("--server", server, env=env) as (url, lines):
+        text = "".join(lines)
+        match = re.search(r"^\s+(mk-\S+)\s*$", text, re.M)
+        assert match, text
+        key = match[1]
+        headers = {"Authorization": f"Bearer {key}"}
+        created = httpx.post(url + BASE_PATH, json={"metadata": {"a": "b"}}, headers=headers)
+        assert created.status_code == 200, created.text
+        assert (
+            httpx.get(url + BASE_PATH, headers={"Authorization": "Bearer nope"}).status_code == 401
+        )
+    # Printed once: the next start reuses the stored key and does not show it again.
+    with serving("--server", server, env=env) as (url, lines):
+        assert key not in "".join(lines)
+        listed = httpx.get(url + BASE_PATH, headers=headers)
+        assert [c["metadata"] for c in listed.json()["data"]] == [{"a": "b"}]
+
+
+def test_keys_create_prints_a_working_key_once(tmp_path: Path) -> None:
+    env = cli_env(tmp_path / "db.sqlite", MKA1_API_KEYS="sk-env=envacct")
+    assert run_cli("migrate", env=env).returncode == 0
+    created = run_cli("keys", "create", "--account", "team-a", "--name", "ci", env=env)
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip()
+    assert key.startswith("mk-") and len(key) > 40
+    assert key not in (tmp_path / "db.sqlite").read_bytes().decode("latin-1")
+    bad = run_cli("keys", "create", "--account", "a:b", env=env)
+    assert bad.returncode == 1
+    with serving(env=env) as (url, lines):
+        assert key not in "".join(lines)
+        for bearer in (key, "sk-env"):
+            response = httpx.get(url + BASE_PATH, headers={"Authorization": f"Bearer {bearer}"})
+            assert response.status_code == 200, response.text
+
+
+def test_make_run_serves_on_the_embedded_store(tmp_path: Path) -> None:
+    """The README's first command: set-up is done by `make install` (already, for the suite)."""
+    root = Path(__file__).resolve().parent.parent
+    port = free_port()
+    env = cli_env(tmp_path / "data" / "mka1.db")
+    process = subprocess.Popen(
+        ["make", "-s", "run", f"PORT={port}"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert process.poll() is None, "make run exited"
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "make run did not serve within 120 s"
+                time.sleep(0.2)
+        assert response.json() == {"status": "ok"}
+        assert (tmp_path / "data" / "mka1.db").exists()
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

@@ -1,0 +1,82 @@
+"""The OpenAPI document describes every operation, and /docs works with no internet access."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+
+from .conftest import RunningServer
+
+OPERATIONS = {
+    ("post", "/api/v1/llm/conversations"): "conversations.create",
+    ("get", "/api/v1/llm/conversations"): "conversations.list",
+    ("get", "/api/v1/llm/conversations/{conversation_id}"): "conversations.retrieve",
+    ("post", "/api/v1/llm/conversations/{conversation_id}"): "conversations.update",
+    ("delete", "/api/v1/llm/conversations/{conversation_id}"): "conversations.delete",
+    ("post", "/api/v1/llm/conversations/{conversation_id}/items"): "conversations.items.create",
+    ("get", "/api/v1/llm/conversations/{conversation_id}/items"): "conversations.items.list",
+    ("delete", "/api/v1/llm/conversations/{conversation_id}/items"): (
+        "conversations.items.deleteMany"
+    ),
+    ("get", "/api/v1/llm/conversations/{conversation_id}/items/{item_id}"): (
+        "conversations.items.retrieve"
+    ),
+    ("delete", "/api/v1/llm/conversations/{conversation_id}/items/{item_id}"): (
+        "conversations.items.delete"
+    ),
+}
+
+
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return found + [r for v in node.values() for r in _refs(v)]
+    if isinstance(node, list):
+        return [r for v in node for r in _refs(v)]
+    return []
+
+
+def test_openapi_describes_the_ten_operations(server: RunningServer) -> None:
+    response = httpx.get(server.url + "/openapi.json")
+    assert response.status_code == 200
+    doc = response.json()
+    assert doc["openapi"].startswith("3.1")
+    found = {
+        (method, path): op["operationId"]
+        for path, ops in doc["paths"].items()
+        for method, op in ops.items()
+    }
+    assert found == OPERATIONS
+    for path, ops in doc["paths"].items():
+        for op in ops.values():
+            assert "200" in op["responses"] and "401" in op["responses"]
+            names = {p["name"] for p in op["parameters"]}
+            assert "X-On-Behalf-Of" in names
+            assert set(re.findall(r"{(\w+)}", path)) <= names
+    schemas = doc["components"]["schemas"]
+    for ref in _refs(doc):
+        assert ref.startswith("#/components/schemas/")
+        assert ref.rsplit("/", 1)[1] in schemas, ref
+    create_items = schemas["CreateItemsInput"]["properties"]["items"]
+    assert create_items["maxItems"] == 20 and create_items["minItems"] == 1
+    assert create_items["items"] == {"$ref": "#/components/schemas/InputItem"}
+    assert schemas["ConversationObject"]["required"] == [
+        "id",
+        "created_at",
+        "deleted_at",
+        "metadata",
+        "identity",
+    ]
+
+
+def test_docs_page_loads_its_assets_from_this_server(server: RunningServer) -> None:
+    page = httpx.get(server.url + "/docs")
+    assert page.status_code == 200
+    assert "SwaggerUIBundle" in page.text
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert sources and all(s.startswith("/docs/assets/") for s in sources)
+    for source in sources:
+        asset = httpx.get(server.url + source)
+        assert asset.status_code == 200 and len(asset.content) > 1000, source
