@@ -25,15 +25,26 @@ from .http.openapi import docs_routes, is_docs_path
 from .http.request_id import RequestIdMiddleware
 from .http.routes import ConversationRoutes
 from .settings import Settings
+from .store.migrate import Migration
+from .store.postgres import PostgresStore
 from .store.sqlite import SQLiteStore, sqlite_path_from_url
 
-__all__ = ["create_app", "create_app_from_env", "open_store"]
+__all__ = ["create_app", "create_app_from_env", "migrate_database", "open_store"]
 
 
-def open_store(settings: Settings, *, migrate: bool = False) -> Store:
-    """The Store for ``settings.database_url`` (checks that it is migrated)."""
-    _ = settings.database_kind
-    return SQLiteStore.open(sqlite_path_from_url(settings.database_url), migrate=migrate)
+async def open_store(settings: Settings) -> Store:
+    """The Store for ``settings.database_url``; RuntimeError when it cannot be used (unreachable,
+    or not migrated)."""
+    if settings.database_kind == "postgresql":
+        return await PostgresStore.open(settings.database_url, pool_size=settings.db_pool_size)
+    return SQLiteStore.open(sqlite_path_from_url(settings.database_url))
+
+
+async def migrate_database(settings: Settings) -> list[Migration]:
+    """Apply the pending migrations of ``settings.database_url``; returns the ones applied."""
+    if settings.database_kind == "postgresql":
+        return await PostgresStore.migrate(settings.database_url)
+    return SQLiteStore.migrate(sqlite_path_from_url(settings.database_url))
 
 
 @dataclass(slots=True)
@@ -65,7 +76,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = open_store(settings)
+        store = await open_store(settings)
         running.store = store
         running.service_ = ConversationService(store, settings.identity_mode)
         running.keyring_ = KeyRing(settings.api_keys, store.account_for_key)

@@ -9,11 +9,11 @@ import sys
 import time
 from collections.abc import Sequence
 
+from .app import migrate_database, open_store
 from .domain.identity import validate_account_id
+from .domain.store import Store
 from .http.auth import hash_key
 from .settings import Settings, SettingsError
-from .store.migrate import apply_sqlite
-from .store.sqlite import SQLiteStore, sqlite_path_from_url
 
 __all__ = ["main"]
 
@@ -29,29 +29,26 @@ def new_api_key() -> str:
     return "mk-" + secrets.token_urlsafe(32)
 
 
-def _create_key(settings: Settings, account: str, name: str) -> str:
+async def _create_key(store: Store, account: str, name: str) -> str:
     key = new_api_key()
-    store = SQLiteStore.open(sqlite_path_from_url(settings.database_url))
-
-    async def run() -> None:
-        await store.create_api_key(hash_key(key), account=account, name=name, now=int(time.time()))
-        await store.close()
-
-    asyncio.run(run())
+    await store.create_api_key(hash_key(key), account=account, name=name, now=int(time.time()))
     return key
 
 
-def _ensure_a_key(settings: Settings) -> None:
-    """With no key configured anywhere, create a development key and print it once."""
-    if settings.api_keys:
-        return
-    store = SQLiteStore.open(sqlite_path_from_url(settings.database_url))
-    count = asyncio.run(store.count_api_keys())
-    asyncio.run(store.close())
-    if count:
-        print(f"Using the {count} API key(s) stored in the database.", file=sys.stderr)
-        return
-    key = _create_key(settings, DEV_ACCOUNT, "development key created by serve")
+async def _check_and_ensure_a_key(settings: Settings) -> None:
+    """Open the database (RuntimeError if unusable); with no key configured anywhere, create a
+    development key and print it once."""
+    store = await open_store(settings)
+    try:
+        if settings.api_keys:
+            return
+        count = await store.count_api_keys()
+        if count:
+            print(f"Using the {count} API key(s) stored in the database.", file=sys.stderr)
+            return
+        key = await _create_key(store, DEV_ACCOUNT, "development key created by serve")
+    finally:
+        await store.close()
     print(
         "\n  No API key was configured, so a development key was created for account "
         f"'{DEV_ACCOUNT}':\n\n      {key}\n\n"
@@ -64,17 +61,13 @@ def _ensure_a_key(settings: Settings) -> None:
 
 
 def cmd_migrate(settings: Settings) -> int:
-    path = sqlite_path_from_url(settings.database_url)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    store = SQLiteStore(path)
     try:
-        applied = apply_sqlite(store._db)
-    finally:
-        asyncio.run(store.close())
-    if applied:
-        for m in applied:
-            print(f"applied {m.version:04d}_{m.name}")
-    else:
+        applied = asyncio.run(migrate_database(settings))
+    except RuntimeError as exc:
+        return _fail(str(exc))
+    for m in applied:
+        print(f"applied {m.version:04d}_{m.name}")
+    if not applied:
         print("database is up to date")
     return 0
 
@@ -86,10 +79,9 @@ def cmd_serve(settings: Settings, host: str, port: int, workers: int, server: st
             "use --workers 1, or PostgreSQL for several processes"
         )
     try:
-        SQLiteStore.open(sqlite_path_from_url(settings.database_url))._db.close()
+        asyncio.run(_check_and_ensure_a_key(settings))
     except RuntimeError as exc:
         return _fail(str(exc))
-    _ensure_a_key(settings)
     target = "mka1_conversations.app:create_app_from_env"
     if server == "uvicorn":
         import uvicorn
@@ -108,7 +100,12 @@ def cmd_serve(settings: Settings, host: str, port: int, workers: int, server: st
     from granian.constants import Interfaces
 
     Granian(
-        target, factory=True, address=host, port=port, interface=Interfaces.ASGI, workers=workers
+        target,
+        factory=True,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=workers,
     ).serve()
     return 0
 
@@ -118,8 +115,16 @@ def cmd_keys_create(settings: Settings, account: str, name: str) -> int:
         validate_account_id(account)
     except ValueError as exc:
         return _fail(str(exc))
+
+    async def run() -> str:
+        store = await open_store(settings)
+        try:
+            return await _create_key(store, account, name)
+        finally:
+            await store.close()
+
     try:
-        key = _create_key(settings, account, name)
+        key = asyncio.run(run())
     except RuntimeError as exc:
         return _fail(str(exc))
     print(key)

@@ -66,13 +66,20 @@ class Settings:
             "doc": "Largest request body accepted (413 above).",
         },
     )
+    db_pool_size: int = field(
+        default=10,
+        metadata={"env": "MKA1_DB_POOL_SIZE", "doc": "PostgreSQL connections per server process."},
+    )
 
     @property
-    def database_kind(self) -> Literal["sqlite"]:
+    def database_kind(self) -> Literal["sqlite", "postgresql"]:
         if self.database_url.startswith("sqlite:///"):
             return "sqlite"
+        if self.database_url.startswith(("postgresql://", "postgres://")):
+            return "postgresql"
         raise SettingsError(
-            f"MKA1_DATABASE_URL={self.database_url!r}: only sqlite:///path is supported"
+            f"MKA1_DATABASE_URL={self.database_url!r}: expected sqlite:///path or "
+            "postgresql://user@host:port/database"
         )
 
     @classmethod
@@ -90,12 +97,16 @@ class Settings:
             ) from None
         if max_body < 1024:
             raise SettingsError("MKA1_MAX_BODY_BYTES must be at least 1024")
+        raw_pool = env.get("MKA1_DB_POOL_SIZE", "10").strip()
+        if not raw_pool.isdigit() or not 1 <= int(raw_pool) <= 1000:
+            raise SettingsError(f"MKA1_DB_POOL_SIZE must be 1-1000, not {raw_pool!r}")
         settings = cls(
             database_url=env.get("MKA1_DATABASE_URL", DEFAULT_DATABASE_URL).strip()
             or DEFAULT_DATABASE_URL,
             api_keys=_parse_api_keys(env.get("MKA1_API_KEYS", "")),
             identity_mode="raw" if mode == "raw" else "hash",
             max_body_bytes=max_body,
+            db_pool_size=int(raw_pool),
         )
         _ = settings.database_kind  # fail early on an unsupported URL
         return settings

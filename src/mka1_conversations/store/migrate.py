@@ -2,18 +2,29 @@
 
 Applied versions are recorded in ``schema_migrations``. Each migration runs in its own
 transaction together with its bookkeeping row, so a failed migration leaves nothing behind, and
-concurrent runners serialise on the write lock (SQLite ``BEGIN IMMEDIATE``).
+concurrent runners serialise: on SQLite's write lock (``BEGIN IMMEDIATE``), on PostgreSQL on a
+lock row (``SELECT … FOR UPDATE``; no advisory locks), so several processes may start at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
 import time
 from dataclasses import dataclass
 from importlib import resources
 
-__all__ = ["Migration", "apply_sqlite", "load_migrations", "pending_sqlite"]
+import asyncpg
+
+__all__ = [
+    "Migration",
+    "apply_postgres",
+    "apply_sqlite",
+    "load_migrations",
+    "pending_postgres",
+    "pending_sqlite",
+]
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
@@ -88,5 +99,62 @@ def apply_sqlite(db: sqlite3.Connection) -> list[Migration]:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        applied.append(migration)
+    return applied
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------
+
+_PG_BOOKKEEPING = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    "version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)",
+    # One row that every runner locks (SELECT … FOR UPDATE): no advisory locks, so this also works
+    # where they do not exist (CockroachDB) or only on a coordinator (Citus).
+    "CREATE TABLE IF NOT EXISTS schema_migrations_lock (id integer PRIMARY KEY)",
+    "INSERT INTO schema_migrations_lock (id) VALUES (1) ON CONFLICT DO NOTHING",
+)
+
+
+async def _pg_bookkeeping(conn: asyncpg.Connection) -> None:
+    for attempt in range(5):
+        try:
+            for statement in _PG_BOOKKEEPING:
+                await conn.execute(statement)
+            return
+        except (asyncpg.UniqueViolationError, asyncpg.DuplicateTableError):
+            # Two runners creating the same table at once: the loser retries and finds it there.
+            await asyncio.sleep(0.05 * (attempt + 1))
+    raise RuntimeError("could not create the migration bookkeeping tables")
+
+
+async def pending_postgres(conn: asyncpg.Connection) -> list[Migration]:
+    exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
+    done = (
+        {r[0] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        if exists
+        else set()
+    )
+    return [m for m in load_migrations("postgres") if m.version not in done]
+
+
+async def apply_postgres(conn: asyncpg.Connection) -> list[Migration]:
+    """Apply every pending migration, each in its own transaction under the lock row."""
+    await _pg_bookkeeping(conn)
+    applied = []
+    for migration in load_migrations("postgres"):
+        async with conn.transaction():
+            await conn.execute("SELECT id FROM schema_migrations_lock WHERE id = 1 FOR UPDATE")
+            done = await conn.fetchval(
+                "SELECT 1 FROM schema_migrations WHERE version = $1", migration.version
+            )
+            if done:
+                continue
+            await conn.execute(migration.sql)
+            await conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                migration.version,
+                migration.name,
+                int(time.time()),
+            )
         applied.append(migration)
     return applied

@@ -11,7 +11,6 @@ database file: see docs/scaling.md.
 from __future__ import annotations
 
 import asyncio
-import re
 import sqlite3
 import threading
 import time
@@ -26,8 +25,9 @@ from ..domain.conversations import ConversationRecord
 from ..domain.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable
 from ..domain.identity import Owner
 from ..domain.items import NewItem
+from ..domain.search import search_words
 from ..domain.store import ConversationPage, ConversationQuery, ItemPage, Order
-from .migrate import apply_sqlite, pending_sqlite
+from .migrate import Migration, apply_sqlite, pending_sqlite
 
 __all__ = ["SQLiteStore", "sqlite_path_from_url"]
 
@@ -35,7 +35,6 @@ T = TypeVar("T")
 
 _decode_metadata = msgspec.json.Decoder(dict[str, str]).decode
 _encode = msgspec.json.Encoder().encode
-_WORD = re.compile(r"\w+", re.UNICODE)
 
 _CONVERSATION_COLUMNS = "id, created_at, deleted_at, metadata"
 
@@ -55,14 +54,6 @@ def _record(row: tuple[Any, ...]) -> ConversationRecord:
 
 def _now_us() -> int:
     return time.time_ns() // 1000
-
-
-def fts_query(search: str) -> str | None:
-    """The FTS5 query for a user's search: every word quoted (so no input is FTS syntax)."""
-    words = _WORD.findall(search)
-    if not words:
-        return None
-    return " ".join('"' + w.replace('"', '""') + '"' for w in words)
 
 
 class SQLiteStore:
@@ -88,15 +79,29 @@ class SQLiteStore:
         db.execute("PRAGMA cache_size = -32768")  # 32 MiB
         return db
 
-    @classmethod
-    def open(cls, path: Path, *, migrate: bool = False) -> SQLiteStore:
-        """Open (creating the directory); check, or with ``migrate`` apply, the migrations."""
+    @staticmethod
+    def migrate(path: Path) -> list[Migration]:
+        """Apply pending migrations (creating the file and its directory); returns them."""
         path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA busy_timeout = 5000")
+            return apply_sqlite(db)
+        finally:
+            db.close()
+
+    @classmethod
+    def open(cls, path: Path) -> SQLiteStore:
+        """Open an existing, migrated database (RuntimeError otherwise)."""
+        if not path.exists():
+            raise RuntimeError(
+                f"database {path} does not exist; run `mka1-conversations migrate` first"
+            )
         store = cls(path)
-        if migrate:
-            apply_sqlite(store._db)
         pending = pending_sqlite(store._db)
         if pending:
+            store._pool.shutdown()
             store._db.close()
             names = ", ".join(f"{m.version:04d}_{m.name}" for m in pending)
             raise RuntimeError(
@@ -254,14 +259,14 @@ class SQLiteStore:
                     " AND m.key = ? AND m.value = ?)"
                 )
                 args += (key, value)
-            if query.search is not None and (match := fts_query(query.search)) is not None:
-                for word in match.split(" "):
-                    where.append(
-                        "c.id IN (SELECT i.conversation_id FROM items_fts f "
-                        "JOIN items i ON i.rowid = f.rowid "
-                        "WHERE items_fts MATCH ? AND i.owner_id = ? AND i.deleted_at IS NULL)"
-                    )
-                    args += (word, owner.key)
+            for word in search_words(query.search or ""):
+                # Quoted: a word is a plain string to FTS5, even "AND" or "NEAR".
+                where.append(
+                    "c.id IN (SELECT i.conversation_id FROM items_fts f "
+                    "JOIN items i ON i.rowid = f.rowid "
+                    "WHERE items_fts MATCH ? AND i.owner_id = ? AND i.deleted_at IS NULL)"
+                )
+                args += (f'"{word}"', owner.key)
             direction = "ASC" if query.order == "asc" else "DESC"
             rows = db.execute(
                 f"SELECT {_CONVERSATION_COLUMNS.replace('id,', 'c.id,')} FROM conversations c "

@@ -1,0 +1,436 @@
+"""The Store on PostgreSQL through an asyncpg pool, raw SQL, one round trip per call where possible.
+
+Appends are one statement: a CTE bumps the conversation's ``next_seq`` counter (row lock held to
+commit) and inserts the block of items numbered from it, so concurrent appends from any number of
+processes get one total, gap-free order and each request's items are contiguous. Item JSON is
+stored as text and returned verbatim; metadata is jsonb (GIN); search is a generated tsvector
+(GIN) over the folded words. A lost database answers ``ServiceUnavailable`` (503) and the pool
+reconnects by itself when it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, ParamSpec, TypeVar
+
+import asyncpg
+import msgspec
+
+from ..domain.conversations import ConversationRecord
+from ..domain.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable
+from ..domain.identity import Owner
+from ..domain.items import NewItem
+from ..domain.search import search_words
+from ..domain.store import ConversationPage, ConversationQuery, ItemPage, Order
+from .migrate import Migration, apply_postgres, pending_postgres
+
+__all__ = ["PostgresStore"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_decode_metadata = msgspec.json.Decoder(dict[str, str]).decode
+_encode = msgspec.json.Encoder().encode
+
+_CONNECT_SECONDS = 10.0
+_NOW_US = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
+_COLUMNS = "id, created_at, deleted_at, metadata::text"
+
+#: What a dead or unreachable server looks like to asyncpg and the OS.
+_UNAVAILABLE = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
+
+
+def _record(row: asyncpg.Record) -> ConversationRecord:
+    return ConversationRecord(
+        id=row[0], created_at=row[1], deleted_at=row[2], metadata=_decode_metadata(row[3])
+    )
+
+
+def _available(
+    method: Callable[P, Coroutine[Any, Any, T]],
+) -> Callable[P, Coroutine[Any, Any, T]]:
+    """Turn a lost connection into ServiceUnavailable (503 with Retry-After)."""
+
+    @functools.wraps(method)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await method(*args, **kwargs)
+        except _UNAVAILABLE as exc:
+            raise ServiceUnavailable() from exc
+
+    return wrapper
+
+
+class PostgresStore:
+    """A Store on one PostgreSQL database. Create it with :meth:`open`."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @staticmethod
+    async def _connect(dsn: str) -> asyncpg.Connection:
+        try:
+            return await asyncpg.connect(dsn, timeout=_CONNECT_SECONDS)
+        except (*_UNAVAILABLE, asyncpg.PostgresError) as exc:
+            raise RuntimeError(f"cannot connect to PostgreSQL: {exc}") from exc
+
+    @classmethod
+    async def migrate(cls, dsn: str) -> list[Migration]:
+        """Apply pending migrations; returns them. Safe with several runners at once."""
+        conn = await cls._connect(dsn)
+        try:
+            return await apply_postgres(conn)
+        finally:
+            await conn.close()
+
+    @classmethod
+    async def open(cls, dsn: str, *, pool_size: int = 10) -> PostgresStore:
+        """Connect and check the migrations; RuntimeError when unreachable or not migrated."""
+        conn = await cls._connect(dsn)
+        try:
+            pending = await pending_postgres(conn)
+        finally:
+            await conn.close()
+        if pending:
+            names = ", ".join(f"{m.version:04d}_{m.name}" for m in pending)
+            raise RuntimeError(
+                f"database is not migrated (pending: {names}); "
+                "run `mka1-conversations migrate` first"
+            )
+        pool = await asyncpg.create_pool(
+            dsn, min_size=1, max_size=pool_size, timeout=_CONNECT_SECONDS, command_timeout=30
+        )
+        return cls(pool)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    @_available
+    async def ping(self) -> None:
+        await self._pool.fetchval("SELECT 1")
+
+    # --- conversations ---------------------------------------------------------------------
+
+    @_available
+    async def create_conversation(
+        self,
+        owner: Owner,
+        conversation_id: str,
+        *,
+        metadata: dict[str, str],
+        items: Sequence[NewItem],
+        now: int,
+    ) -> ConversationRecord:
+        await self._pool.execute(
+            f"""
+            WITH c AS (
+                INSERT INTO conversations (owner_id, id, created_at, updated_at, metadata, next_seq)
+                VALUES ($1, $2, $3, {_NOW_US}, $4::jsonb, $5)
+                RETURNING id)
+            INSERT INTO items (owner_id, conversation_id, seq, id, type, created_at, data,
+                               search_text)
+            SELECT $1, c.id, t.ord, t.id, t.type, $3, t.data, t.txt
+            FROM c, unnest($6::text[], $7::text[], $8::text[], $9::text[])
+                 WITH ORDINALITY AS t(id, type, data, txt, ord)
+            """,
+            owner.key,
+            conversation_id,
+            now,
+            _encode(metadata).decode(),
+            len(items),
+            *_columns(items),
+        )
+        return ConversationRecord(
+            id=conversation_id, created_at=now, deleted_at=None, metadata=metadata
+        )
+
+    @_available
+    async def get_conversation(self, owner: Owner, conversation_id: str) -> ConversationRecord:
+        row = await self._pool.fetchrow(
+            f"SELECT {_COLUMNS} FROM conversations "
+            "WHERE owner_id = $1 AND id = $2 AND deleted_at IS NULL",
+            owner.key,
+            conversation_id,
+        )
+        if row is None:
+            raise NotFound.conversation(conversation_id)
+        return _record(row)
+
+    @_available
+    async def update_conversation(
+        self, owner: Owner, conversation_id: str, *, metadata: dict[str, str]
+    ) -> ConversationRecord:
+        row = await self._pool.fetchrow(
+            f"UPDATE conversations SET metadata = $3::jsonb, updated_at = {_NOW_US} "
+            "WHERE owner_id = $1 AND id = $2 AND deleted_at IS NULL "
+            f"RETURNING {_COLUMNS}",
+            owner.key,
+            conversation_id,
+            _encode(metadata).decode(),
+        )
+        if row is None:
+            raise NotFound.conversation(conversation_id)
+        return _record(row)
+
+    @_available
+    async def delete_conversation(self, owner: Owner, conversation_id: str, *, now: int) -> None:
+        status = await self._pool.execute(
+            f"UPDATE conversations SET deleted_at = $3, updated_at = {_NOW_US} "
+            "WHERE owner_id = $1 AND id = $2 AND deleted_at IS NULL",
+            owner.key,
+            conversation_id,
+            now,
+        )
+        if status.endswith(" 0"):
+            raise NotFound.conversation(conversation_id)
+
+    @_available
+    async def list_conversations(self, owner: Owner, query: ConversationQuery) -> ConversationPage:
+        args: list[Any] = [owner.key]
+
+        def arg(value: Any) -> str:
+            args.append(value)
+            return f"${len(args)}"
+
+        where = ["c.owner_id = $1", "c.deleted_at IS NULL"]
+        if query.after is not None:
+            op = ">" if query.order == "asc" else "<"
+            where.append(
+                f"(c.updated_at, c.id) {op} (SELECT updated_at, id FROM conversations "
+                f"WHERE owner_id = $1 AND id = {arg(query.after)})"
+            )
+        if query.metadata:
+            where.append(f"c.metadata @> {arg(_encode(query.metadata).decode())}::jsonb")
+        for word in search_words(query.search or ""):
+            where.append(
+                "EXISTS (SELECT 1 FROM items i WHERE i.owner_id = c.owner_id "
+                "AND i.conversation_id = c.id AND i.deleted_at IS NULL "
+                f"AND i.search @@ plainto_tsquery('simple', {arg(word)}))"
+            )
+        direction = "ASC" if query.order == "asc" else "DESC"
+        limit = arg(query.limit + 1)
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"SELECT c.id, c.created_at, c.deleted_at, c.metadata::text "
+                f"FROM conversations c WHERE {' AND '.join(where)} "
+                f"ORDER BY c.updated_at {direction}, c.id {direction} LIMIT {limit}",
+                *args,
+            )
+            if not rows and query.after is not None:
+                cursor = await conn.fetchval(
+                    "SELECT 1 FROM conversations WHERE owner_id = $1 AND id = $2",
+                    owner.key,
+                    query.after,
+                )
+                if cursor is None:
+                    raise _bad_cursor(f"no conversation with id '{query.after}'.")
+        return ConversationPage(
+            conversations=[_record(r) for r in rows[: query.limit]],
+            has_more=len(rows) > query.limit,
+        )
+
+    # --- items -----------------------------------------------------------------------------
+
+    @_available
+    async def append_items(
+        self, owner: Owner, conversation_id: str, items: Sequence[NewItem], *, now: int
+    ) -> None:
+        try:
+            inserted = await self._pool.fetch(
+                f"""
+                WITH c AS (
+                    UPDATE conversations SET next_seq = next_seq + $3, updated_at = {_NOW_US}
+                    WHERE owner_id = $1 AND id = $2 AND deleted_at IS NULL
+                    RETURNING next_seq)
+                INSERT INTO items (owner_id, conversation_id, seq, id, type, created_at, data,
+                                   search_text)
+                SELECT $1, $2, c.next_seq - $3 + t.ord, t.id, t.type, $4, t.data, t.txt
+                FROM c, unnest($5::text[], $6::text[], $7::text[], $8::text[])
+                     WITH ORDINALITY AS t(id, type, data, txt, ord)
+                RETURNING seq
+                """,
+                owner.key,
+                conversation_id,
+                len(items),
+                now,
+                *_columns(items),
+            )
+        except asyncpg.UniqueViolationError:
+            raise await self._duplicate(owner, conversation_id, items) from None
+        if not inserted:
+            raise NotFound.conversation(conversation_id)
+
+    async def _duplicate(
+        self, owner: Owner, conversation_id: str, items: Sequence[NewItem]
+    ) -> Conflict:
+        ids = [it.id for it in items]
+        taken = {
+            r[0]
+            for r in await self._pool.fetch(
+                "SELECT id FROM items WHERE owner_id = $1 AND conversation_id = $2 "
+                "AND deleted_at IS NULL AND id = ANY($3::text[])",
+                owner.key,
+                conversation_id,
+                ids,
+            )
+        }
+        index = next((n for n, i in enumerate(ids) if i in taken), 0)
+        return Conflict(
+            f"An item with id '{ids[index]}' already exists in conversation "
+            f"'{conversation_id}'. Item ids must be unique within a conversation.",
+            param=f"items[{index}].id",
+        )
+
+    @_available
+    async def list_items(
+        self, owner: Owner, conversation_id: str, *, after: str | None, limit: int, order: Order
+    ) -> ItemPage:
+        op, direction = (">", "ASC") if order == "asc" else ("<", "DESC")
+        if after is None:
+            bound = "0" if order == "asc" else str(1 << 62)
+        else:
+            # A deleted item keeps its row, so its id stays a valid cursor; a live item with the
+            # same id (re-created after deletion) wins. No such id: NULL, so no rows.
+            bound = (
+                "(SELECT seq FROM items WHERE owner_id = $1 AND conversation_id = $2 AND id = $4 "
+                "ORDER BY deleted_at IS NOT NULL, seq DESC LIMIT 1)"
+            )
+        sql = (
+            "SELECT i.id, i.data FROM items i "
+            "WHERE i.owner_id = $1 AND i.conversation_id = $2 AND i.deleted_at IS NULL "
+            f"AND i.seq {op} {bound} "
+            "AND EXISTS (SELECT 1 FROM conversations WHERE owner_id = $1 AND id = $2 "
+            "AND deleted_at IS NULL) "
+            f"ORDER BY i.seq {direction} LIMIT $3"
+        )
+        args: list[Any] = [owner.key, conversation_id, limit + 1]
+        if after is not None:
+            args.append(after)
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(sql, *args)
+            if not rows:  # an empty page, or no such conversation, or no such cursor
+                await self._explain_empty(conn, owner, conversation_id, after)
+        page = rows[:limit]
+        return ItemPage(
+            ids=[r[0] for r in page],
+            data=[r[1].encode() for r in page],
+            has_more=len(rows) > limit,
+        )
+
+    @staticmethod
+    async def _explain_empty(
+        conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy,
+        owner: Owner,
+        conversation_id: str,
+        after: str | None,
+    ) -> None:
+        row = await conn.fetchrow(
+            "SELECT (SELECT 1 FROM conversations WHERE owner_id = $1 AND id = $2 "
+            "AND deleted_at IS NULL), "
+            "(SELECT 1 FROM items WHERE owner_id = $1 AND conversation_id = $2 AND id = $3 "
+            "LIMIT 1)",
+            owner.key,
+            conversation_id,
+            after or "",
+        )
+        if row is None or row[0] is None:
+            raise NotFound.conversation(conversation_id)
+        if after is not None and row[1] is None:
+            raise _bad_cursor(f"no item with id '{after}' in this conversation.")
+
+    @_available
+    async def get_item(self, owner: Owner, conversation_id: str, item_id: str) -> bytes:
+        row = await self._pool.fetchrow(
+            "SELECT c.id, i.data FROM conversations c LEFT JOIN items i "
+            "ON i.owner_id = c.owner_id AND i.conversation_id = c.id AND i.id = $3 "
+            "AND i.deleted_at IS NULL "
+            "WHERE c.owner_id = $1 AND c.id = $2 AND c.deleted_at IS NULL",
+            owner.key,
+            conversation_id,
+            item_id,
+        )
+        if row is None:
+            raise NotFound.conversation(conversation_id)
+        if row[1] is None:
+            raise NotFound.item(item_id)
+        data: str = row[1]
+        return data.encode()
+
+    @_available
+    async def delete_items(
+        self, owner: Owner, conversation_id: str, item_ids: Sequence[str]
+    ) -> ConversationRecord:
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                f"UPDATE conversations SET updated_at = {_NOW_US} "
+                "WHERE owner_id = $1 AND id = $2 AND deleted_at IS NULL "
+                f"RETURNING {_COLUMNS}",
+                owner.key,
+                conversation_id,
+            )
+            if row is None:
+                raise NotFound.conversation(conversation_id)
+            deleted = {
+                r[0]
+                for r in await conn.fetch(
+                    "UPDATE items SET deleted_at = extract(epoch FROM now())::bigint, data = '', "
+                    "search_text = '' WHERE owner_id = $1 AND conversation_id = $2 "
+                    "AND deleted_at IS NULL AND id = ANY($3::text[]) RETURNING id",
+                    owner.key,
+                    conversation_id,
+                    list(item_ids),
+                )
+            }
+            for index, item_id in enumerate(item_ids):
+                if item_id not in deleted:  # rolls the whole transaction back
+                    raise NotFound.item(item_id, param=f"item_ids[{index}]")
+            return _record(row)
+
+    # --- API keys --------------------------------------------------------------------------
+
+    @_available
+    async def account_for_key(self, key_hash: str) -> str | None:
+        account: str | None = await self._pool.fetchval(
+            "SELECT account FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL", key_hash
+        )
+        return account
+
+    @_available
+    async def create_api_key(self, key_hash: str, *, account: str, name: str, now: int) -> None:
+        await self._pool.execute(
+            "INSERT INTO api_keys (key_hash, account, name, created_at) VALUES ($1, $2, $3, $4)",
+            key_hash,
+            account,
+            name,
+            now,
+        )
+
+    @_available
+    async def count_api_keys(self) -> int:
+        count: int = await self._pool.fetchval(
+            "SELECT count(*) FROM api_keys WHERE revoked_at IS NULL"
+        )
+        return count
+
+
+def _columns(items: Sequence[NewItem]) -> tuple[list[str], list[str], list[str], list[str]]:
+    return (
+        [it.id for it in items],
+        [it.type for it in items],
+        [it.data.decode() for it in items],
+        [it.search_text for it in items],
+    )
+
+
+def _bad_cursor(what: str) -> InvalidRequest:
+    return InvalidRequest(f"Invalid 'after': {what}", code="invalid_value", param="after")
