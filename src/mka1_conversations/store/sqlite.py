@@ -333,27 +333,28 @@ class SQLiteStore:
             ).fetchone()
             if row is None:
                 raise NotFound.conversation(conversation_id)
+            first_seq = row[0] - len(items) + 1
             try:
-                self._insert_items(
-                    db, owner, conversation_id, items, first_seq=row[0] - len(items) + 1, now=now
-                )
+                self._insert_items(db, owner, conversation_id, items, first_seq=first_seq, now=now)
             except sqlite3.IntegrityError:
-                raise self._duplicate(db, conversation_id, items) from None
+                raise self._duplicate(db, conversation_id, items, first_seq) from None
 
         self._write(work)
 
     @staticmethod
     def _duplicate(
-        db: sqlite3.Connection, conversation_id: str, items: Sequence[NewItem]
+        db: sqlite3.Connection, conversation_id: str, items: Sequence[NewItem], first_seq: int
     ) -> Conflict:
+        """Which item collided: rows of this request (seq >= first_seq, inserted before the
+        failure in the same, about to be rolled back, transaction) do not count."""
         ids = [it.id for it in items]
         marks = ",".join("?" * len(ids))
         taken = {
             r[0]
             for r in db.execute(
                 f"SELECT id FROM items WHERE conversation_id = ? AND deleted_at IS NULL "
-                f"AND id IN ({marks})",
-                (conversation_id, *ids),
+                f"AND seq < ? AND id IN ({marks})",
+                (conversation_id, first_seq, *ids),
             )
         }
         index = next((n for n, i in enumerate(ids) if i in taken), 0)
