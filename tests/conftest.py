@@ -1,12 +1,16 @@
-"""Shared fixtures: a real server on a real socket over a fresh SQLite file, and clients for it.
+"""Shared fixtures: a real server on a real socket over a real database, and clients for it.
 
-``server`` starts once per session (uvicorn in a thread, on 127.0.0.1 and a free port). Tests
-isolate themselves by owner: each test gets its own ``X-On-Behalf-Of`` end user (``user``), so
-no test sees another's conversations.
+``server`` starts once per session and backend (uvicorn in a thread, on 127.0.0.1 and a free
+port; SQLite in a temporary file, PostgreSQL in a database created for the session and dropped
+after it), so every test that uses it runs on both backends. Tests isolate themselves by owner:
+each test gets its own ``X-On-Behalf-Of`` end user (``user``), so no test sees another's
+conversations.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 import socket
 import threading
 import time
@@ -16,13 +20,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 import uvicorn
 
 from mka1_conversations.app import create_app
 from mka1_conversations.settings import Settings
-from mka1_conversations.store.migrate import apply_sqlite
+from mka1_conversations.store.postgres import PostgresStore
 from mka1_conversations.store.sqlite import SQLiteStore
 
 KEY_A = "sk-test-account-a"
@@ -36,7 +41,9 @@ BASE_PATH = "/api/v1/llm/conversations"
 class RunningServer:
     url: str
     """``http://127.0.0.1:<port>``"""
-    database: Path
+    backend: str
+    """``sqlite`` or ``postgres``"""
+    database_url: str
 
     @property
     def api(self) -> str:
@@ -53,15 +60,70 @@ def free_port() -> int:
 
 def migrated_database(folder: Path) -> Path:
     path = folder / "mka1.db"
-    store = SQLiteStore(path)
-    apply_sqlite(store._db)
-    store._db.close()
+    SQLiteStore.migrate(path)
     return path
 
 
-def test_settings(database: Path, **overrides: object) -> Settings:
+# --- PostgreSQL: each test session creates its own databases and drops them afterwards --------
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "MKA1_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _postgres_url(database: str) -> str:
+    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + database
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=10)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database; dropped on exit. Skips (fails in CI) without one."""
+    name = f"mka1_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    try:
+        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {exc}")
+    url = _postgres_url(name)
+    try:
+        asyncio.run(PostgresStore.migrate(url))
+        yield url
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+BACKENDS = ["sqlite", "postgres"]
+
+
+@contextmanager
+def fresh_database(backend: str, folder: Path) -> Iterator[str]:
+    """The URL of a fresh, migrated database of the given backend."""
+    if backend == "postgres":
+        with postgres_database() as url:
+            yield url
+    else:
+        yield f"sqlite:///{migrated_database(folder)}"
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database for this test, once per backend."""
+    with fresh_database(request.param, tmp_path) as url:
+        yield url
+
+
+def test_settings(database_url: str, **overrides: object) -> Settings:
     values: dict[str, object] = {
-        "database_url": f"sqlite:///{database}",
+        "database_url": database_url,
         "api_keys": {KEY_A: ACCOUNT_A, KEY_B: ACCOUNT_B},
         "identity_mode": "hash",
         "max_body_bytes": 1024 * 1024,
@@ -92,11 +154,17 @@ def serve_app(settings: Settings) -> Iterator[str]:
         thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    database = migrated_database(tmp_path_factory.mktemp("db"))
-    with serve_app(test_settings(database)) as url:
-        yield RunningServer(url, database)
+@pytest.fixture(scope="session", params=BACKENDS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    """The shared server, once per backend: every test that uses it runs on both."""
+    backend: str = request.param
+    with (
+        fresh_database(backend, tmp_path_factory.mktemp(backend)) as url,
+        serve_app(test_settings(url)) as base,
+    ):
+        yield RunningServer(base, backend, url)
 
 
 @pytest.fixture
