@@ -3,76 +3,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
 import subprocess
-import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 
-from .conftest import BASE_PATH, free_port
-
-CLI = [sys.executable, "-m", "mka1_conversations"]
-
-
-def cli_env(database: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MKA1_")}
-    env["MKA1_DATABASE_URL"] = f"sqlite:///{database}"
-    env.update(extra)
-    return env
-
-
-def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, *args], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
-
-
-@contextmanager
-def serving(*args: str, env: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
-    """Start ``serve`` on a free port; yield its URL and its stderr lines so far (live list)."""
-    port = free_port()
-    process = subprocess.Popen(
-        [*CLI, "serve", "--port", str(port), *args],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: list[str] = []
-    assert process.stderr is not None
-    stderr = process.stderr
-    reader = threading.Thread(target=lambda: lines.extend(stderr), daemon=True)
-    reader.start()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"serve exited with {process.returncode}: {''.join(lines)}")
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError("serve did not answer /healthz within 30 s")
-            time.sleep(0.1)
-        yield url, lines
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+from .conftest import BASE_PATH, free_port, postgres_database
+from .processes import CLI, cli_env, run_cli, serving
 
 
 def test_migrate_is_idempotent(tmp_path: Path) -> None:
@@ -177,3 +121,26 @@ def test_make_run_serves_on_the_embedded_store(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def test_several_processes_can_migrate_postgres_at_once() -> None:
+    with postgres_database() as url:
+        asyncio.run(_drop_schema(url))
+        env = cli_env(url)
+        runners = [
+            subprocess.Popen([*CLI, "migrate"], env=env, stdout=subprocess.PIPE, text=True)
+            for _ in range(4)
+        ]
+        outputs = [r.communicate(timeout=60)[0] for r in runners]
+        assert [r.returncode for r in runners] == [0, 0, 0, 0]
+        assert sum("applied 0001_initial" in out for out in outputs) == 1
+        assert run_cli("migrate", env=env).stdout.strip() == "database is up to date"
+
+
+async def _drop_schema(url: str) -> None:
+    """Undo the fixture's migration, so that the runners start from an empty database."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    finally:
+        await conn.close()
