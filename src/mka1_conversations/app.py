@@ -32,7 +32,7 @@ from .store.sqlite import SQLiteStore, sqlite_path_from_url
 __all__ = ["create_app", "create_app_from_env", "migrate_database", "open_store"]
 
 
-async def open_store(settings: Settings) -> Store:
+async def open_store(settings: Settings) -> SQLiteStore | PostgresStore:
     """The Store for ``settings.database_url``; RuntimeError when it cannot be used (unreachable,
     or not migrated)."""
     if settings.database_kind == "postgresql":

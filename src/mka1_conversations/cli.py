@@ -1,19 +1,24 @@
-"""The command line: ``mka1-conversations serve | migrate | keys create``."""
+"""The command line: ``mka1-conversations serve | migrate | export | import | keys create``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import secrets
+import sqlite3
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import IO
+
+import asyncpg
 
 from .app import migrate_database, open_store
 from .domain.identity import validate_account_id
 from .domain.store import Store
 from .http.auth import hash_key
 from .settings import Settings, SettingsError
+from .store.transfer import Row, read_rows, write_rows
 
 __all__ = ["main"]
 
@@ -132,6 +137,51 @@ def cmd_keys_create(settings: Settings, account: str, name: str) -> int:
     return 0
 
 
+def cmd_export(settings: Settings, output: str) -> int:
+    async def run(out: IO[bytes]) -> int:
+        store = await open_store(settings)
+        count = 0
+        try:
+            async for row in store.export_rows():
+                write_rows([row], out)
+                count += 1
+        finally:
+            await store.close()
+        return count
+
+    try:
+        if output == "-":
+            count = asyncio.run(run(sys.stdout.buffer))
+            sys.stdout.flush()
+        else:
+            with open(output, "wb") as out:
+                count = asyncio.run(run(out))
+    except RuntimeError as exc:
+        return _fail(str(exc))
+    print(f"exported {count} rows", file=sys.stderr)
+    return 0
+
+
+def cmd_import(settings: Settings, source: str) -> int:
+    async def run(rows: Iterable[Row]) -> int:
+        store = await open_store(settings)
+        try:
+            return await store.import_rows(rows)
+        finally:
+            await store.close()
+
+    try:
+        if source == "-":
+            count = asyncio.run(run(read_rows(sys.stdin.buffer)))
+        else:
+            with open(source, "rb") as lines:
+                count = asyncio.run(run(read_rows(lines)))
+    except (ValueError, RuntimeError, sqlite3.Error, asyncpg.PostgresError) as exc:
+        return _fail(f"import failed, nothing was imported: {exc}")
+    print(f"imported {count} rows", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mka1-conversations", description="The MKA1 Conversations service."
@@ -143,6 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--server", choices=["granian", "uvicorn"], default="granian")
     sub.add_parser("migrate", help="apply pending database migrations")
+    export = sub.add_parser("export", help="write every row as JSON Lines (see docs/scaling.md)")
+    export.add_argument("--output", "-o", default="-", help="file to write (default: stdout)")
+    load = sub.add_parser("import", help="load JSON Lines from export, all or nothing")
+    load.add_argument("--input", "-i", default="-", help="file to read (default: stdin)")
     keys = sub.add_parser("keys", help="manage API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create a key; prints it once")
@@ -161,4 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_migrate(settings)
     if args.command == "serve":
         return cmd_serve(settings, args.host, args.port, args.workers, args.server)
+    if args.command == "export":
+        return cmd_export(settings, args.output)
+    if args.command == "import":
+        return cmd_import(settings, args.input)
     return cmd_keys_create(settings, args.account, args.name)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 import asyncpg
@@ -25,6 +25,7 @@ from ..domain.items import NewItem
 from ..domain.search import search_words
 from ..domain.store import ConversationPage, ConversationQuery, ItemPage, Order
 from .migrate import Migration, apply_postgres, pending_postgres
+from .transfer import NULL, ApiKeyRow, ConversationRow, ItemRow, Row
 
 __all__ = ["PostgresStore"]
 
@@ -421,6 +422,134 @@ class PostgresStore:
             "SELECT count(*) FROM api_keys WHERE revoked_at IS NULL"
         )
         return count
+
+    # --- export / import (see transfer.py) --------------------------------------------------
+
+    async def export_rows(self) -> AsyncIterator[Row]:
+        async with (
+            self._pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            async for k in conn.cursor(
+                "SELECT key_hash, account, name, created_at, last_used_at, revoked_at "
+                'FROM api_keys ORDER BY key_hash COLLATE "C"'
+            ):
+                yield ApiKeyRow(
+                    key_hash=k[0],
+                    account=k[1],
+                    name=k[2],
+                    created_at=k[3],
+                    last_used_at=k[4],
+                    revoked_at=k[5],
+                )
+            async for c in conn.cursor(
+                "SELECT owner_id, id, created_at, updated_at, deleted_at, metadata::text, "
+                'next_seq FROM conversations ORDER BY owner_id COLLATE "C", id COLLATE "C"'
+            ):
+                yield ConversationRow(
+                    owner=c[0],
+                    id=c[1],
+                    created_at=c[2],
+                    updated_at=c[3],
+                    deleted_at=c[4],
+                    metadata=_decode_metadata(c[5]),
+                    next_seq=c[6],
+                )
+                for i in await conn.fetch(
+                    "SELECT seq, id, type, created_at, deleted_at, data, search_text FROM items "
+                    "WHERE owner_id = $1 AND conversation_id = $2 ORDER BY seq",
+                    c[0],
+                    c[1],
+                ):
+                    yield ItemRow(
+                        owner=c[0],
+                        conversation_id=c[1],
+                        seq=i[0],
+                        id=i[1],
+                        type=i[2],
+                        created_at=i[3],
+                        deleted_at=i[4],
+                        data=msgspec.Raw(i[5].encode()) if i[4] is None else NULL,
+                        search_text=i[6],
+                    )
+
+    async def import_rows(self, rows: Iterable[Row]) -> int:
+        keys: list[tuple[Any, ...]] = []
+        conversations: list[tuple[Any, ...]] = []
+        items: list[tuple[Any, ...]] = []
+        for row in rows:
+            if isinstance(row, ConversationRow):
+                conversations.append(
+                    (
+                        row.owner,
+                        row.id,
+                        row.created_at,
+                        row.updated_at,
+                        row.deleted_at,
+                        _encode(row.metadata).decode(),
+                        row.next_seq,
+                    )
+                )
+            elif isinstance(row, ItemRow):
+                items.append(
+                    (
+                        row.owner,
+                        row.conversation_id,
+                        row.seq,
+                        row.id,
+                        row.type,
+                        row.created_at,
+                        row.deleted_at,
+                        bytes(row.data).decode() if row.data is not None else "",
+                        row.search_text,
+                    )
+                )
+            else:
+                keys.append(
+                    (
+                        row.key_hash,
+                        row.account,
+                        row.name,
+                        row.created_at,
+                        row.last_used_at,
+                        row.revoked_at,
+                    )
+                )
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.copy_records_to_table(
+                "api_keys",
+                records=keys,
+                columns=["key_hash", "account", "name", "created_at", "last_used_at", "revoked_at"],
+            )
+            await conn.copy_records_to_table(
+                "conversations",
+                records=conversations,
+                columns=[
+                    "owner_id",
+                    "id",
+                    "created_at",
+                    "updated_at",
+                    "deleted_at",
+                    "metadata",
+                    "next_seq",
+                ],
+            )
+            await conn.copy_records_to_table(
+                "items",
+                records=items,
+                columns=[
+                    "owner_id",
+                    "conversation_id",
+                    "seq",
+                    "id",
+                    "type",
+                    "created_at",
+                    "deleted_at",
+                    "data",
+                    "search_text",
+                ],
+            )
+        return len(keys) + len(conversations) + len(items)
 
 
 def _columns(items: Sequence[NewItem]) -> tuple[list[str], list[str], list[str], list[str]]:

@@ -14,7 +14,7 @@ import asyncio
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,6 +28,7 @@ from ..domain.items import NewItem
 from ..domain.search import search_words
 from ..domain.store import ConversationPage, ConversationQuery, ItemPage, Order
 from .migrate import Migration, apply_sqlite, pending_sqlite
+from .transfer import NULL, ApiKeyRow, ConversationRow, ItemRow, Row
 
 __all__ = ["SQLiteStore", "sqlite_path_from_url"]
 
@@ -50,6 +51,11 @@ def _record(row: tuple[Any, ...]) -> ConversationRecord:
     return ConversationRecord(
         id=row[0], created_at=row[1], deleted_at=row[2], metadata=_decode_metadata(row[3])
     )
+
+
+def _as_bytes(data: bytes | str) -> bytes:
+    """Item JSON is written as bytes (a BLOB: no decode on the hot path); accept text too."""
+    return data if isinstance(data, bytes) else data.encode()
 
 
 def _now_us() -> int:
@@ -400,7 +406,7 @@ class SQLiteStore:
             page = rows[:limit]
             return ItemPage(
                 ids=[r[0] for r in page],
-                data=[r[1] if isinstance(r[1], bytes) else r[1].encode() for r in page],
+                data=[_as_bytes(r[1]) for r in page],
                 has_more=len(rows) > limit,
             )
 
@@ -417,8 +423,7 @@ class SQLiteStore:
             raise NotFound.conversation(conversation_id)
         if row[1] is None:
             raise NotFound.item(item_id)
-        data = row[1]
-        return data if isinstance(data, bytes) else data.encode()
+        return _as_bytes(row[1])
 
     async def delete_items(
         self, owner: Owner, conversation_id: str, item_ids: Sequence[str]
@@ -473,3 +478,113 @@ class SQLiteStore:
     async def count_api_keys(self) -> int:
         row = self._db.execute("SELECT count(*) FROM api_keys WHERE revoked_at IS NULL").fetchone()
         return int(row[0])
+
+    # --- export / import (see transfer.py) --------------------------------------------------
+
+    async def export_rows(self) -> AsyncIterator[Row]:
+        db = self._reader_for_export()
+        try:
+            for key in db.execute(
+                "SELECT key_hash, account, name, created_at, last_used_at, revoked_at "
+                "FROM api_keys ORDER BY key_hash"
+            ):
+                yield ApiKeyRow(
+                    key_hash=key[0],
+                    account=key[1],
+                    name=key[2],
+                    created_at=key[3],
+                    last_used_at=key[4],
+                    revoked_at=key[5],
+                )
+            conversations = db.execute(
+                "SELECT owner_id, id, created_at, updated_at, deleted_at, metadata, next_seq "
+                "FROM conversations ORDER BY owner_id, id"
+            ).fetchall()
+            for c in conversations:
+                yield ConversationRow(
+                    owner=c[0],
+                    id=c[1],
+                    created_at=c[2],
+                    updated_at=c[3],
+                    deleted_at=c[4],
+                    metadata=_decode_metadata(c[5]),
+                    next_seq=c[6],
+                )
+                for i in db.execute(
+                    "SELECT seq, id, type, created_at, deleted_at, data, search_text FROM items "
+                    "WHERE conversation_id = ? ORDER BY seq",
+                    (c[1],),
+                ):
+                    yield ItemRow(
+                        owner=c[0],
+                        conversation_id=c[1],
+                        seq=i[0],
+                        id=i[1],
+                        type=i[2],
+                        created_at=i[3],
+                        deleted_at=i[4],
+                        data=msgspec.Raw(_as_bytes(i[5])) if i[4] is None else NULL,
+                        search_text=i[6],
+                    )
+        finally:
+            db.close()
+
+    def _reader_for_export(self) -> sqlite3.Connection:
+        db = self._connect(self._path)
+        db.execute("PRAGMA query_only = ON")
+        db.execute("BEGIN")  # one consistent snapshot for the whole export
+        return db
+
+    async def import_rows(self, rows: Iterable[Row]) -> int:
+        def work(db: sqlite3.Connection) -> int:
+            count = 0
+            for row in rows:
+                count += 1
+                if isinstance(row, ConversationRow):
+                    db.execute(
+                        "INSERT INTO conversations (id, owner_id, created_at, updated_at, "
+                        "deleted_at, metadata, next_seq) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            row.id,
+                            row.owner,
+                            row.created_at,
+                            row.updated_at,
+                            row.deleted_at,
+                            _encode(row.metadata),
+                            row.next_seq,
+                        ),
+                    )
+                    owner = Owner(*row.owner.split(":", 1))
+                    self._write_metadata(db, owner, row.id, row.metadata)
+                elif isinstance(row, ItemRow):
+                    db.execute(
+                        "INSERT INTO items (owner_id, conversation_id, seq, id, type, created_at, "
+                        "deleted_at, data, search_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            row.owner,
+                            row.conversation_id,
+                            row.seq,
+                            row.id,
+                            row.type,
+                            row.created_at,
+                            row.deleted_at,
+                            row.stored_data,
+                            row.search_text,
+                        ),
+                    )
+                else:
+                    db.execute(
+                        "INSERT INTO api_keys (key_hash, account, name, created_at, "
+                        "last_used_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)",
+                        (
+                            row.key_hash,
+                            row.account,
+                            row.name,
+                            row.created_at,
+                            row.last_used_at,
+                            row.revoked_at,
+                        ),
+                    )
+            return count
+
+        return self._write(work)
