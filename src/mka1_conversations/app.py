@@ -20,7 +20,7 @@ from starlette.types import ASGIApp
 from .domain.service import ConversationService
 from .domain.store import Store
 from .http.auth import AuthMiddleware, KeyRing
-from .http.errors import exception_handlers
+from .http.errors import LastResortMiddleware, exception_handlers
 from .http.openapi import docs_routes, is_docs_path
 from .http.request_id import RequestIdMiddleware
 from .http.routes import ConversationRoutes
@@ -96,7 +96,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         lifespan=lifespan,
     )
     starlette.router.redirect_slashes = False  # a 307 on a POST surprises clients: 404 instead
-    return RequestIdMiddleware(starlette)
+    return RequestIdMiddleware(LastResortMiddleware(starlette))
 
 
 def create_app_from_env() -> ASGIApp:

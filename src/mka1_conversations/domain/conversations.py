@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from .errors import InvalidRequest
+from .ids import is_storable_text
 from .validation import describe_value
 
 __all__ = [
@@ -140,6 +141,13 @@ def validate_metadata(
             param=param,
         )
     for key, value in metadata.items():
+        if not is_storable_text(key) or (isinstance(value, str) and not is_storable_text(value)):
+            raise InvalidRequest(
+                f"Invalid value for '{param}.{key!r}': metadata must be valid UTF-8 text "
+                "without NUL characters.",
+                code="invalid_value",
+                param=param,
+            )
         if len(key) > MAX_METADATA_KEY:
             raise InvalidRequest(
                 f"Invalid property name in '{param}': '{key}' is too long. Expected a string "

@@ -71,6 +71,11 @@ ErrorCode = Literal[
 ]
 
 
+def _shown(value: str) -> str:
+    """A client-sent id as it can be echoed in a message: bounded, no NUL, encodable."""
+    return value[:256].encode("utf-8", "backslashreplace").decode().replace("\x00", "\\x00")
+
+
 class ServiceError(Exception):
     """Base of every error the service answers with. Its message is safe to show."""
 
@@ -112,11 +117,11 @@ class NotFound(ServiceError):
 
     @classmethod
     def conversation(cls, conversation_id: str) -> NotFound:
-        return cls(f"Conversation with id '{conversation_id}' not found.")
+        return cls(f"Conversation with id '{_shown(conversation_id)}' not found.")
 
     @classmethod
     def item(cls, item_id: str, *, param: str | None = None) -> NotFound:
-        return cls(f"Item with id '{item_id}' not found in conversation.", param=param)
+        return cls(f"Item with id '{_shown(item_id)}' not found in conversation.", param=param)
 
 
 class MethodNotAllowed(ServiceError):

@@ -22,7 +22,7 @@ from .conversations import (
 )
 from .errors import InvalidRequest, NotFound
 from .identity import IdentityMode, Owner
-from .ids import CONVERSATION_PREFIX, new_id
+from .ids import CONVERSATION_PREFIX, is_possible_id, new_id
 from .items import prepare_items
 from .store import ConversationPage, ConversationQuery, ItemPage, Order, Store
 
@@ -112,6 +112,9 @@ class ConversationService:
     ) -> ConversationObject:
         first_seen: dict[str, int] = {}
         for index, item_id in enumerate(body.item_ids):
+            if not is_possible_id(item_id):
+                await self.store.get_conversation(owner, conversation_id)  # 404 it first
+                raise NotFound.item(item_id, param=f"item_ids[{index}]")
             if item_id in first_seen:
                 raise InvalidRequest(
                     f"Duplicate value in 'item_ids': '{item_id}' appears at index "

@@ -63,7 +63,10 @@ async def read_json(request: Request, model: type[T], limit: int) -> T:
     try:
         return msgspec.json.decode(body, type=model)
     except msgspec.ValidationError as exc:
-        raw = msgspec.json.decode(body)
+        try:  # the raw value, to name what was wrong with it
+            raw = msgspec.json.decode(body)
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeError, RecursionError):
+            raise InvalidRequest(_INVALID_JSON, code="invalid_json") from None
         raise from_msgspec(exc, raw=raw, model=model) from None
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeError, RecursionError):  # malformed, bad UTF-8, too deep
         raise InvalidRequest(_INVALID_JSON, code="invalid_json") from None

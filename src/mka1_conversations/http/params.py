@@ -3,11 +3,14 @@ list-conversations metadata filter (``metadata=<JSON>``, ``metadata[key]=value``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import msgspec
 from starlette.datastructures import QueryParams
 
 from ..domain.conversations import validate_metadata
-from ..domain.errors import InvalidRequest
+from ..domain.errors import InvalidRequest, NotFound
+from ..domain.ids import is_possible_id
 from ..domain.store import ConversationQuery, Order
 
 __all__ = [
@@ -17,6 +20,7 @@ __all__ = [
     "parse_conversation_query",
     "parse_limit",
     "parse_order",
+    "path_ids",
 ]
 
 ITEM_LIST_LIMIT = 100
@@ -73,7 +77,23 @@ def parse_order(query: QueryParams) -> Order:
 
 def parse_after(query: QueryParams) -> str | None:
     raw = query.get("after")
+    if raw and not is_possible_id(raw):
+        raise InvalidRequest(
+            "Invalid 'after': not an id that can exist.", code="invalid_value", param="after"
+        )
     return raw or None
+
+
+def path_ids(path_params: Mapping[str, str]) -> tuple[str, str]:
+    """``conversation_id`` and ``item_id`` (``""`` if absent) from the path; an id that could
+    never have been stored (a NUL, too long) is not found, without asking the database."""
+    conversation_id = path_params["conversation_id"]
+    item_id = path_params.get("item_id", "")
+    if not is_possible_id(conversation_id):
+        raise NotFound.conversation(conversation_id)
+    if "item_id" in path_params and not is_possible_id(item_id):
+        raise NotFound.item(item_id)
+    return conversation_id, item_id
 
 
 def _metadata_filter(query: QueryParams) -> dict[str, str]:

@@ -6,7 +6,7 @@ never decoded and re-encoded.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -30,6 +30,7 @@ from .params import (
     parse_conversation_query,
     parse_limit,
     parse_order,
+    path_ids,
 )
 
 __all__ = ["BASE_PATH", "ConversationRoutes"]
@@ -66,6 +67,17 @@ def item_list_bytes(page: ItemPage) -> bytes:
     return _list_envelope(page.data, page.ids, page.has_more)
 
 
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _by_method(handlers: dict[str, Handler]) -> Handler:
+    async def dispatch(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await handlers[method](request)
+
+    return dispatch
+
+
 def _owner(request: Request) -> Owner:
     owner: Owner = request.scope["mka1.owner"]
     return owner
@@ -79,19 +91,22 @@ class ConversationRoutes:
     max_body_bytes: int
 
     def routes(self) -> list[Route]:
+        """One Route per path, dispatching on the method (so a 405 lists every allowed one)."""
         conv = BASE_PATH + "/{conversation_id}"
         items = conv + "/items"
+        table: dict[str, dict[str, Handler]] = {
+            BASE_PATH: {"POST": self.create_conversation, "GET": self.list_conversations},
+            conv: {
+                "GET": self.get_conversation,
+                "POST": self.update_conversation,
+                "DELETE": self.delete_conversation,
+            },
+            items: {"POST": self.create_items, "GET": self.list_items, "DELETE": self.delete_items},
+            items + "/{item_id}": {"GET": self.get_item, "DELETE": self.delete_item},
+        }
         return [
-            Route(BASE_PATH, self.create_conversation, methods=["POST"]),
-            Route(BASE_PATH, self.list_conversations, methods=["GET"]),
-            Route(conv, self.get_conversation, methods=["GET"]),
-            Route(conv, self.update_conversation, methods=["POST"]),
-            Route(conv, self.delete_conversation, methods=["DELETE"]),
-            Route(items, self.create_items, methods=["POST"]),
-            Route(items, self.list_items, methods=["GET"]),
-            Route(items, self.delete_items, methods=["DELETE"]),
-            Route(items + "/{item_id}", self.get_item, methods=["GET"]),
-            Route(items + "/{item_id}", self.delete_item, methods=["DELETE"]),
+            Route(path, _by_method(handlers), methods=list(handlers))
+            for path, handlers in table.items()
         ]
 
     async def create_conversation(self, request: Request) -> Response:
@@ -112,21 +127,21 @@ class ConversationRoutes:
         )
 
     async def get_conversation(self, request: Request) -> Response:
-        conversation_id = request.path_params["conversation_id"]
+        conversation_id, _ = path_ids(request.path_params)
         return _json(_encode(await self.service().get(_owner(request), conversation_id)))
 
     async def update_conversation(self, request: Request) -> Response:
         body = await read_json(request, UpdateConversationInput, self.max_body_bytes)
-        conversation_id = request.path_params["conversation_id"]
+        conversation_id, _ = path_ids(request.path_params)
         return _json(_encode(await self.service().update(_owner(request), conversation_id, body)))
 
     async def delete_conversation(self, request: Request) -> Response:
-        conversation_id = request.path_params["conversation_id"]
+        conversation_id, _ = path_ids(request.path_params)
         return _json(_encode(await self.service().delete(_owner(request), conversation_id)))
 
     async def create_items(self, request: Request) -> Response:
         body = await read_json(request, CreateItemsInput, self.max_body_bytes)
-        conversation_id = request.path_params["conversation_id"]
+        conversation_id, _ = path_ids(request.path_params)
         page = await self.service().create_items(_owner(request), conversation_id, body)
         return _json(item_list_bytes(page))
 
@@ -135,28 +150,24 @@ class ConversationRoutes:
         limit = parse_limit(query, maximum=ITEM_LIST_LIMIT)
         order = parse_order(query)
         after = parse_after(query)
-        conversation_id = request.path_params["conversation_id"]
+        conversation_id, _ = path_ids(request.path_params)
         page = await self.service().list_items(
             _owner(request), conversation_id, after=after, limit=limit, order=order
         )
         return _json(item_list_bytes(page))
 
     async def get_item(self, request: Request) -> Response:
-        params = request.path_params
-        data = await self.service().get_item(
-            _owner(request), params["conversation_id"], params["item_id"]
-        )
+        conversation_id, item_id = path_ids(request.path_params)
+        data = await self.service().get_item(_owner(request), conversation_id, item_id)
         return _json(data)
 
     async def delete_item(self, request: Request) -> Response:
-        params = request.path_params
-        conversation = await self.service().delete_item(
-            _owner(request), params["conversation_id"], params["item_id"]
-        )
+        conversation_id, item_id = path_ids(request.path_params)
+        conversation = await self.service().delete_item(_owner(request), conversation_id, item_id)
         return _json(_encode(conversation))
 
     async def delete_items(self, request: Request) -> Response:
         body = await read_json(request, DeleteItemsInput, self.max_body_bytes)
-        conversation_id = request.path_params["conversation_id"]
+        conversation_id, _ = path_ids(request.path_params)
         conversation = await self.service().delete_items(_owner(request), conversation_id, body)
         return _json(_encode(conversation))

@@ -186,7 +186,8 @@ class PostgresStore:
     @_available
     async def delete_conversation(self, owner: Owner, conversation_id: str, *, now: int) -> None:
         status = await self._pool.execute(
-            f"UPDATE conversations SET deleted_at = $3, updated_at = {_NOW_US} "
+            # updated_at stays: the conversation keeps its place, so it is still a cursor.
+            "UPDATE conversations SET deleted_at = $3 "
             "WHERE owner_id = $1 AND id = $2 AND deleted_at IS NULL",
             owner.key,
             conversation_id,

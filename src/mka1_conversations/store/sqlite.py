@@ -229,9 +229,10 @@ class SQLiteStore:
     async def delete_conversation(self, owner: Owner, conversation_id: str, *, now: int) -> None:
         def work(db: sqlite3.Connection) -> None:
             changed = db.execute(
-                "UPDATE conversations SET deleted_at = ?, updated_at = ? "
+                # updated_at stays: the conversation keeps its place, so it is still a cursor.
+                "UPDATE conversations SET deleted_at = ? "
                 "WHERE id = ? AND owner_id = ? AND deleted_at IS NULL",
-                (now, _now_us(), conversation_id, owner.key),
+                (now, conversation_id, owner.key),
             ).rowcount
             if changed == 0:
                 raise NotFound.conversation(conversation_id)
