@@ -5,9 +5,11 @@ and enums), whether it carries a ``status``, and which fields hold searchable te
 converts the raw JSON object into the type's Struct (so msgspec checks it), but what is stored is
 the raw object itself, normalised: unknown fields inside an item survive (forward compatibility).
 
-Normalisation (DECISIONS.md §2): ``id`` assigned when absent, ``response_id`` null, a missing
-``status`` becomes ``"completed"`` on types that have one, and input-message string content (also
-bare strings inside a content array) becomes ``input_text`` parts.
+Normalisation (DECISIONS.md §2): ``id`` assigned when absent (``<prefix>_`` + 32 hex, the prefix
+from the table), ``response_id`` null, a missing (or null) ``status`` becomes ``"completed"`` on
+types that have a ``status`` field, and input-message string content (also bare strings inside a
+content array) becomes ``input_text`` parts. ``scripts/item_types_doc.py`` renders the table into
+``docs/item-types.md``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import msgspec
 
 from .errors import InvalidRequest
 from .ids import new_id
+from .search import search_document
 from .validation import describe_value, english_list, from_msgspec
 
 __all__ = [
@@ -31,7 +34,10 @@ __all__ = [
 ]
 
 Status = Literal["in_progress", "completed", "incomplete"]
-ItemId = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+ITEM_ID_PATTERN = r"^(?!\.\.?$)[^\x00-\x1f\x7f/]+$"
+"""Client ids must be usable as a URL path segment and as a database key: no control characters,
+no ``/``, not ``.`` or ``..`` (all of which made items unreachable, or a 500 on PostgreSQL)."""
+ItemId = Annotated[str, msgspec.Meta(min_length=1, max_length=256, pattern=ITEM_ID_PATTERN)]
 
 
 class _Model(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -107,13 +113,13 @@ Annotation = FileCitation | UrlCitation | ContainerFileCitation | FilePath
 class TopLogProb(_Model):
     token: str
     logprob: float
-    bytes: list[int]
+    bytes: list[float]
 
 
 class LogProb(_Model):
     token: str
     logprob: float
-    bytes: list[int]
+    bytes: list[float]
     top_logprobs: list[TopLogProb]
 
 
@@ -132,6 +138,10 @@ OutputContentPart = OutputText | Refusal
 
 
 # --- items ----------------------------------------------------------------------------------
+#
+# Field order and optionality follow the MKA1 SDK's request models (spec §5.2); ``type`` is required
+# on every nested discriminated object (the SDK's TypedDicts require it), optional only on input
+# messages and item references.
 
 
 class InputMessage(_Model):
@@ -155,6 +165,171 @@ class OutputMessage(_Model):
     phase: Literal["commentary", "final_answer"] | None = None
 
 
+class OutputAudio(_Model):
+    """Audio synthesised from the model's text response via TTS (MKA1 extension)."""
+
+    data: str
+    transcript: str
+    id: ItemId
+    status: Status
+    type: Literal["output_audio"]
+
+
+class FileSearchResult(_Model):
+    attributes: dict[str, str | bool | float] | None = None
+    file_id: str | None = None
+    filename: str | None = None
+    score: float | None = None
+    text: str | None = None
+
+
+class FileSearchCall(_Model):
+    """A semantic file search tool call: query terms, status and optional results."""
+
+    id: ItemId
+    queries: list[str]
+    status: Literal["in_progress", "searching", "completed", "incomplete", "failed"]
+    type: Literal["file_search_call"]
+    results: list[FileSearchResult] | None = None
+
+
+class _ComputerAction(_Model, tag_field="type"):
+    pass
+
+
+class ClickAction(_ComputerAction, tag="click"):
+    button: Literal["left", "right", "wheel", "back", "forward"]
+    x: int
+    y: int
+
+
+class DoubleClickAction(_ComputerAction, tag="double_click"):
+    x: int
+    y: int
+
+
+class DragPoint(_Model):
+    x: int
+    y: int
+
+
+class DragAction(_ComputerAction, tag="drag"):
+    path: list[DragPoint]
+
+
+class KeyPressAction(_ComputerAction, tag="keypress"):
+    keys: list[str]
+
+
+class MoveAction(_ComputerAction, tag="move"):
+    x: int
+    y: int
+
+
+class ScreenshotAction(_ComputerAction, tag="screenshot"):
+    pass
+
+
+class ScrollAction(_ComputerAction, tag="scroll"):
+    scroll_x: int
+    scroll_y: int
+    x: int
+    y: int
+
+
+class TypeAction(_ComputerAction, tag="type"):
+    text: str
+
+
+class WaitAction(_ComputerAction, tag="wait"):
+    pass
+
+
+ComputerAction = (
+    ClickAction
+    | DoubleClickAction
+    | DragAction
+    | KeyPressAction
+    | MoveAction
+    | ScreenshotAction
+    | ScrollAction
+    | TypeAction
+    | WaitAction
+)
+
+
+class PendingSafetyCheck(_Model):
+    id: str
+    code: str
+    message: str
+
+
+class ComputerCall(_Model):
+    """A computer-use tool call step: the UI action and its safety-check state."""
+
+    id: ItemId
+    call_id: str
+    action: ComputerAction
+    pending_safety_checks: list[PendingSafetyCheck]
+    status: Status
+    type: Literal["computer_call"]
+
+
+class ComputerScreenshot(_Model):
+    type: Literal["computer_screenshot"]
+    file_id: str | None = None
+    image_url: str | None = None
+
+
+class AcknowledgedSafetyCheck(_Model):
+    id: str
+    code: str | None = None
+    message: str | None = None
+
+
+class ComputerCallOutput(_Model):
+    """The output of a computer-use tool call, typically a screenshot."""
+
+    call_id: str
+    output: ComputerScreenshot
+    type: Literal["computer_call_output"]
+    acknowledged_safety_checks: list[AcknowledgedSafetyCheck] | None = None
+    id: ItemId | None = None
+    status: Status | None = None
+
+
+class _WebSearchAction(_Model, tag_field="type"):
+    pass
+
+
+class SearchSource(_Model):
+    type: Literal["url"]
+    url: str
+
+
+class SearchAction(_WebSearchAction, tag="search"):
+    query: str
+    sources: list[SearchSource] | None = None
+
+
+class OpenPageAction(_WebSearchAction, tag="open_page"):
+    url: str
+
+
+class FindAction(_WebSearchAction, tag="find"):
+    pattern: str
+    url: str
+
+
+class WebSearchCall(_Model):
+    """A web search tool call: the executed action and its status (a free string)."""
+
+    id: ItemId
+    action: SearchAction | OpenPageAction | FindAction
+    status: str
+    type: Literal["web_search_call"]
+
+
 class FunctionCall(_Model):
     """A call to a function tool, with its JSON-string arguments."""
 
@@ -167,13 +342,223 @@ class FunctionCall(_Model):
 
 
 class FunctionCallOutput(_Model):
-    """The output returned for a function tool call."""
+    """The output returned for a function tool call (a string)."""
 
     call_id: str
     output: str
     type: Literal["function_call_output"]
     id: ItemId | None = None
     status: Status | None = None
+
+
+class SummaryText(_Model):
+    type: Literal["summary_text"]
+    text: str
+
+
+class ReasoningText(_Model):
+    type: Literal["reasoning_text"]
+    text: str
+
+
+class Reasoning(_Model):
+    """Model reasoning: summary text and optional detailed reasoning content."""
+
+    id: ItemId
+    summary: list[SummaryText]
+    type: Literal["reasoning"]
+    content: list[ReasoningText] | None = None
+    encrypted_content: str | None = None
+    status: Status | None = None
+
+
+class ImageGenerationCall(_Model):
+    """An image generation tool call: status (a free string) and result."""
+
+    id: ItemId
+    status: str
+    result: str
+    type: Literal["image_generation_call"]
+    background: str | None = None
+    output_format: str | None = None
+    quality: str | None = None
+    size: str | None = None
+    revised_prompt: str | None = None
+
+
+class _CodeInterpreterOutput(_Model, tag_field="type"):
+    pass
+
+
+class CodeInterpreterLogs(_CodeInterpreterOutput, tag="logs"):
+    logs: str
+
+
+class CodeInterpreterImage(_CodeInterpreterOutput, tag="image"):
+    url: str
+
+
+class CodeInterpreterCall(_Model):
+    """A code execution tool call: code, container, outputs and status."""
+
+    id: ItemId
+    code: str | None
+    container_id: str
+    outputs: list[CodeInterpreterLogs | CodeInterpreterImage] | None
+    status: Literal["in_progress", "completed", "incomplete", "interpreting", "failed"]
+    type: Literal["code_interpreter_call"]
+
+
+class LocalShellAction(_Model):
+    type: Literal["exec"]
+    command: list[str]
+    env: dict[str, str]
+    timeout_ms: int | None = None
+    user: str | None = None
+    working_directory: str | None = None
+
+
+class LocalShellCall(_Model):
+    """A local shell execution request: the command and its status (a free string)."""
+
+    id: ItemId
+    call_id: str
+    action: LocalShellAction
+    status: str
+    type: Literal["local_shell_call"]
+
+
+class LocalShellCallOutput(_Model):
+    """The captured output of a local shell tool call."""
+
+    id: ItemId
+    output: str
+    type: Literal["local_shell_call_output"]
+    status: Status | None = None
+
+
+class ShellCallAction(_Model):
+    type: Literal["exec"]
+    command: str | None = None
+    timeout_ms: int | None = None
+    max_output_length: int | None = None
+
+
+class ShellCall(_Model):
+    """A hosted-container shell execution request (MKA1 shape: one command string)."""
+
+    id: ItemId
+    call_id: str
+    action: ShellCallAction
+    status: Status
+    type: Literal["shell_call"]
+
+
+class ShellOutcome(_Model):
+    type: Literal["exit", "timeout"]
+    exit_code: int | None
+
+
+class ShellOutput(_Model):
+    stdout: str
+    stderr: str
+    outcome: ShellOutcome
+
+
+class ShellCallOutput(_Model):
+    """The captured output of a hosted-container shell call (MKA1 shape: one object)."""
+
+    id: ItemId
+    call_id: str
+    output: ShellOutput
+    type: Literal["shell_call_output"]
+    status: Status | None = None
+
+
+class McpTool(_Model):
+    name: str
+    input_schema: dict[str, Any]
+    annotations: dict[str, Any] | None = None
+    description: str | None = None
+
+
+class McpListTools(_Model):
+    """The tools discovered on an MCP server."""
+
+    id: ItemId
+    server_label: str
+    tools: list[McpTool]
+    type: Literal["mcp_list_tools"]
+    error: str | None = None
+
+
+class McpApprovalRequest(_Model):
+    """A request to approve or deny an MCP tool call."""
+
+    id: ItemId
+    arguments: str
+    name: str
+    server_label: str
+    type: Literal["mcp_approval_request"]
+
+
+class McpApprovalResponse(_Model):
+    """The decision on a prior MCP approval request."""
+
+    approval_request_id: str
+    approve: bool
+    type: Literal["mcp_approval_response"]
+    id: ItemId | None = None
+    reason: str | None = None
+
+
+class McpCall(_Model):
+    """A call of an MCP tool: arguments and optional output or error."""
+
+    id: ItemId
+    arguments: str
+    name: str
+    server_label: str
+    type: Literal["mcp_call"]
+    approval_request_id: str | None = None
+    error: str | None = None
+    output: str | None = None
+
+
+class CustomToolCall(_Model):
+    """A call of a custom tool: its name and input string."""
+
+    call_id: str
+    input: str
+    name: str
+    type: Literal["custom_tool_call"]
+    id: ItemId | None = None
+
+
+class CustomToolCallOutput(_Model):
+    """The output returned for a custom tool call (a string)."""
+
+    call_id: str
+    output: str
+    type: Literal["custom_tool_call_output"]
+    id: ItemId | None = None
+
+
+class ItemReference(_Model):
+    """A pointer to another item by id."""
+
+    id: ItemId
+    type: Literal["item_reference"] | None = None
+
+
+class Compaction(_Model):
+    """A condensed summary of prior conversation history (MKA1 shape: plaintext content)."""
+
+    id: ItemId
+    content: str
+    type: Literal["compaction"]
+    encrypted_content: str | None = None
+    created_by: str | None = None
 
 
 # --- the table ------------------------------------------------------------------------------
@@ -191,13 +576,17 @@ class ItemType:
     """The id prefix for server-assigned ids."""
     model: type[msgspec.Struct]
     has_status: bool
-    """Whether a missing ``status`` is filled in with ``"completed"``."""
+    """Whether the type has a ``status`` field: a missing (or null) one becomes ``"completed"``."""
     search_paths: tuple[str, ...]
-    """Where searchable text lives: ``field`` or ``field[].sub`` paths."""
+    """Where searchable text lives: ``field``, ``field.sub`` or ``field[].sub`` paths."""
 
     @property
     def required_fields(self) -> tuple[str, ...]:
         return tuple(f.encode_name for f in msgspec.structs.fields(self.model) if f.required)
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(f.encode_name for f in msgspec.structs.fields(self.model))
 
 
 _MESSAGE_TEXT = ("content[].text", "content[].refusal")
@@ -208,10 +597,80 @@ OUTPUT_MESSAGE = ItemType("message", "Output message", "msg", OutputMessage, Tru
 ITEM_TYPES: tuple[ItemType, ...] = (
     INPUT_MESSAGE,
     OUTPUT_MESSAGE,
+    ItemType("output_audio", "Output audio", "oa", OutputAudio, True, ("transcript",)),
+    ItemType("file_search_call", "File search call", "fs", FileSearchCall, True, ("queries[]",)),
+    ItemType("computer_call", "Computer call", "cu", ComputerCall, True, ()),
+    ItemType("computer_call_output", "Computer call output", "cuo", ComputerCallOutput, True, ()),
+    ItemType("web_search_call", "Web search call", "ws", WebSearchCall, True, ("action.query",)),
     ItemType("function_call", "Function call", "fc", FunctionCall, True, ("name", "arguments")),
     ItemType(
         "function_call_output", "Function call output", "fco", FunctionCallOutput, True, ("output",)
     ),
+    ItemType("reasoning", "Reasoning", "rs", Reasoning, True, ("summary[].text", "content[].text")),
+    ItemType(
+        "image_generation_call",
+        "Image generation call",
+        "ig",
+        ImageGenerationCall,
+        True,
+        ("revised_prompt",),
+    ),
+    ItemType(
+        "code_interpreter_call",
+        "Code interpreter call",
+        "ci",
+        CodeInterpreterCall,
+        True,
+        ("code", "outputs[].logs"),
+    ),
+    ItemType(
+        "local_shell_call", "Local shell call", "lsh", LocalShellCall, True, ("action.command[]",)
+    ),
+    ItemType(
+        "local_shell_call_output",
+        "Local shell call output",
+        "lsho",
+        LocalShellCallOutput,
+        True,
+        ("output",),
+    ),
+    ItemType("shell_call", "Shell call", "sh", ShellCall, True, ("action.command",)),
+    ItemType(
+        "shell_call_output",
+        "Shell call output",
+        "sho",
+        ShellCallOutput,
+        True,
+        ("output.stdout", "output.stderr"),
+    ),
+    ItemType("mcp_list_tools", "MCP list tools", "mcpl", McpListTools, False, ()),
+    ItemType(
+        "mcp_approval_request",
+        "MCP approval request",
+        "mcpr",
+        McpApprovalRequest,
+        False,
+        ("name", "arguments"),
+    ),
+    ItemType(
+        "mcp_approval_response", "MCP approval response", "mcpa", McpApprovalResponse, False, ()
+    ),
+    ItemType(
+        "mcp_call", "MCP call", "mcp", McpCall, False, ("name", "arguments", "output", "error")
+    ),
+    ItemType(
+        "custom_tool_call", "Custom tool call", "ctc", CustomToolCall, False, ("name", "input")
+    ),
+    ItemType(
+        "custom_tool_call_output",
+        "Custom tool call output",
+        "ctco",
+        CustomToolCallOutput,
+        False,
+        ("output",),
+    ),
+    ItemType("item_reference", "Item reference", "ref", ItemReference, False, ()),
+    ItemType("compaction", "Compaction", "cmp", Compaction, False, ("content",)),
 )
 """Every item type, in the order the MKA1 docs list them."""
 
@@ -256,16 +715,17 @@ def item_type_of(raw: dict[str, Any], param: str) -> ItemType:
     """Which row of the table validates ``raw`` (DECISIONS.md §2, spec §5.1 discrimination)."""
     name = raw.get("type")
     if name is None:
+        # No type: an object with a role is an input message, one with only an id (and
+        # perhaps a null type) an item reference; anything else lacks its type.
         if "role" in raw:
-            name = "message"
-        elif "id" in raw and "item_reference" in ITEM_TYPES_BY_NAME:
-            name = "item_reference"
-        else:
-            raise InvalidRequest(
-                f"Missing required parameter: '{param}.type'.",
-                code="missing_required_parameter",
-                param=f"{param}.type",
-            )
+            return INPUT_MESSAGE
+        if "id" in raw and raw.keys() <= {"id", "type"}:
+            return ITEM_TYPES_BY_NAME["item_reference"]
+        raise InvalidRequest(
+            f"Missing required parameter: '{param}.type'.",
+            code="missing_required_parameter",
+            param=f"{param}.type",
+        )
     if not isinstance(name, str):
         raise InvalidRequest(
             f"Invalid type for '{param}.type': expected a string, but got "
@@ -322,8 +782,8 @@ def _texts(node: Any, path: Sequence[str]) -> list[str]:
 
 
 def search_text(data: dict[str, Any], spec: ItemType) -> str:
-    """The item's searchable text: its search paths' strings, one per line."""
-    return "\n".join(t for p in spec.search_paths for t in _texts(data, p.split(".")))
+    """The item's search document: the folded words of the strings at its search paths."""
+    return search_document([t for p in spec.search_paths for t in _texts(data, p.split("."))])
 
 
 def prepare_items(

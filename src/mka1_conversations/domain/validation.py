@@ -8,6 +8,7 @@ integer instead.``), so that every 400 names the field and what was expected.
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -25,6 +26,7 @@ _EXPECTED_GOT = re.compile(r"^Expected `(?P<exp>[^`]+)`, got `(?P<got>[^`]+)`$")
 _LENGTH = re.compile(r"^Expected `(?P<kind>\w+)` of length (?P<op>[<>]=) (?P<n>\d+)$")
 _NUMBER = re.compile(r"^Expected `(?P<kind>int|float)` (?P<op>[<>]=?) (?P<n>-?[\d.]+)$")
 _ENUM = re.compile(r"^Invalid (?:enum )?value (?P<value>.+)$")
+_PATTERN = re.compile(r"^Expected `str` matching regex (?P<pattern>'.*')$", re.S)
 
 _ARTICLE = {
     "str": "a string",
@@ -112,6 +114,35 @@ def _lookup(raw: Any, path: Path) -> tuple[bool, Any]:
     return True, node
 
 
+def _resolve_keys(raw: Any, path: Path, what: str) -> Path:
+    """Replace msgspec's ``[...]`` (some value of a dict) by the key whose value is at fault.
+
+    msgspec does not say which key of a ``dict[str, X]`` holds the bad value; we pick the first
+    key whose value reaches the rest of the path and, for a type error, has the reported type.
+    """
+    if "..." not in path:
+        return path
+    got = m["got"] if (m := _EXPECTED_GOT.match(what)) else None
+    out: Path = []
+    node = raw
+    for i, seg in enumerate(path):
+        if seg == "..." and isinstance(node, dict) and node:
+            rest = [s for s in path[i + 1 :] if s != "..."]
+            reachable = [k for k in node if _lookup(node[k], rest)[0]]
+            matching = [
+                k
+                for k in reachable
+                if got is not None
+                and describe_value(_lookup(node[k], rest)[1]) == _ARTICLE.get(got, got)
+            ]
+            seg = next(iter(matching or reachable or list(node)))
+        out.append(seg)
+        found, node = _lookup(node, [seg])
+        if not found:
+            return out + list(path[i + 1 :])
+    return out
+
+
 def _members(t: mi.Type) -> list[mi.Type]:
     while isinstance(t, mi.Metadata):
         t = t.type
@@ -134,6 +165,8 @@ def _supported_values(root: mi.Type, path: Path) -> list[object] | None:
                 if isinstance(seg, int) and isinstance(m, mi.ListType | mi.TupleType):
                     item = m.item_type if isinstance(m, mi.ListType) else m.item_types[0]
                     nxt.append(item)
+                elif isinstance(seg, str) and isinstance(m, mi.DictType):
+                    nxt.append(m.value_type)
                 elif isinstance(seg, str) and isinstance(m, mi.StructType):
                     if last and m.tag_field == seg and m.tag is not None:
                         nxt.append(mi.LiteralType((m.tag,)))
@@ -158,16 +191,8 @@ def from_msgspec(
     """The InvalidRequest for a failed ``msgspec.convert(raw, model)`` (or typed decode)."""
     match = _AT.match(str(exc))
     what = match["what"] if match else str(exc)
-    path = parse_path(match["path"] or "") if match else []
+    path = _resolve_keys(raw, parse_path(match["path"] or ""), what) if match else []
     param = join_param(prefix, path)
-    if not param:  # the body itself, e.g. an array where an object was expected
-        found, value = _lookup(raw, path)
-        return InvalidRequest(
-            f"Invalid type for the request body: expected {_phrase('object')}, but got "
-            f"{describe_value(value)} instead.",
-            code="invalid_type",
-        )
-
     if what.startswith("Object missing required field `"):
         field = what.split("`")[1]
         p = join_param(param, [field])
@@ -178,6 +203,14 @@ def from_msgspec(
         field = what.split("`")[1]
         p = join_param(param, [field])
         return InvalidRequest(f"Unknown parameter: '{p}'.", code="unknown_parameter", param=p)
+
+    if not param:  # the body itself, e.g. an array where an object was expected
+        found, value = _lookup(raw, path)
+        return InvalidRequest(
+            f"Invalid type for the request body: expected {_phrase('object')}, but got "
+            f"{describe_value(value)} instead.",
+            code="invalid_type",
+        )
 
     found, value = _lookup(raw, path)
     if m := _EXPECTED_GOT.match(what):
@@ -216,6 +249,13 @@ def from_msgspec(
             f"{'above maximum' if above else 'below minimum'} value. Expected a value "
             f"{m['op']} {m['n']}{got_text}.",
             code="integer_above_max_value" if above else "integer_below_min_value",
+            param=param,
+        )
+    if m := _PATTERN.match(what):
+        return InvalidRequest(
+            f"Invalid '{param}': string does not match pattern. Expected a string that matches "
+            f"the pattern '{ast.literal_eval(m['pattern'])}'.",
+            code="invalid_value",
             param=param,
         )
     if m := _ENUM.match(what):
