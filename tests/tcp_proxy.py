@@ -40,6 +40,10 @@ class TcpProxy:
     def cut(self) -> None:
         """Drop every connection and stop listening: new connections are refused."""
         if self._listener is not None:
+            # shutdown() first: close() alone does not wake the thread blocked in accept(), and
+            # the port would go on accepting one more connection.
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
             self._listener = None
         with self._lock:

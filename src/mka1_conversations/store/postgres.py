@@ -108,9 +108,12 @@ class PostgresStore:
                 f"database is not migrated (pending: {names}); "
                 "run `mka1-conversations migrate` first"
             )
-        pool = await asyncpg.create_pool(
-            dsn, min_size=1, max_size=pool_size, timeout=_CONNECT_SECONDS, command_timeout=30
-        )
+        try:
+            pool = await asyncpg.create_pool(
+                dsn, min_size=1, max_size=pool_size, timeout=_CONNECT_SECONDS, command_timeout=30
+            )
+        except (*_UNAVAILABLE, asyncpg.PostgresError) as exc:  # lost since the check above
+            raise RuntimeError(f"cannot connect to PostgreSQL: {exc}") from exc
         return cls(pool)
 
     async def close(self) -> None:
