@@ -807,6 +807,9 @@ ODD_SEARCHES = [
     "; DROP TABLE items; --",
     "   ",
     "ＱＵＩＣＫ",
+    "quick fox " * 1024,  # 10 kB of words
+    "q" * 10240,  # one 10 kB word
+    '(*"-NEAR 😀' * 1024,  # 10 kB of syntax and emoji
 ]
 
 

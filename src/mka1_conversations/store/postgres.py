@@ -22,6 +22,7 @@ from ..domain.conversations import ConversationRecord
 from ..domain.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable
 from ..domain.identity import Owner
 from ..domain.items import NewItem
+from ..domain.listing import SNAPSHOT_RETENTION_US, Listed, merge_page, position_as_of
 from ..domain.search import search_words
 from ..domain.store import ConversationPage, ConversationQuery, ItemPage, Order
 from .migrate import Migration, apply_postgres, pending_postgres
@@ -201,48 +202,92 @@ class PostgresStore:
 
     @_available
     async def list_conversations(self, owner: Owner, query: ConversationQuery) -> ConversationPage:
-        args: list[Any] = [owner.key]
-
-        def arg(value: Any) -> str:
-            args.append(value)
-            return f"${len(args)}"
-
-        where = ["c.owner_id = $1", "c.deleted_at IS NULL"]
-        if query.after is not None:
-            op = ">" if query.order == "asc" else "<"
-            where.append(
-                f"(c.updated_at, c.id) {op} (SELECT updated_at, id FROM conversations "
-                f"WHERE owner_id = $1 AND id = {arg(query.after)})"
-            )
-        if query.metadata:
-            where.append(f"c.metadata @> {arg(_encode(query.metadata).decode())}::jsonb")
-        for word in search_words(query.search or ""):
-            where.append(
-                "EXISTS (SELECT 1 FROM items i WHERE i.owner_id = c.owner_id "
-                "AND i.conversation_id = c.id AND i.deleted_at IS NULL "
-                f"AND i.search @@ plainto_tsquery('simple', {arg(word)}))"
-            )
-        direction = "ASC" if query.order == "asc" else "DESC"
-        limit = arg(query.limit + 1)
+        """As of a snapshot (see domain/listing.py): exactly once even while conversations move.
+        Positions and T0 come from the database's clock, shared by every server process."""
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(
-                f"SELECT c.id, c.created_at, c.deleted_at, c.metadata::text "
-                f"FROM conversations c WHERE {' AND '.join(where)} "
-                f"ORDER BY c.updated_at {direction}, c.id {direction} LIMIT {limit}",
-                *args,
-            )
-            if not rows and query.after is not None:
-                cursor = await conn.fetchval(
-                    "SELECT 1 FROM conversations WHERE owner_id = $1 AND id = $2",
+            cursor: tuple[int, str] | None = None
+            if query.after is None:
+                now: int = await conn.fetchval(f"SELECT {_NOW_US}")
+                t0 = now
+            else:
+                row = await conn.fetchrow(
+                    f"SELECT c.updated_at, s.snapshot_at, {_NOW_US} FROM conversations c "
+                    "LEFT JOIN list_snapshots s "
+                    "ON s.owner_id = c.owner_id AND s.conversation_id = c.id "
+                    "WHERE c.owner_id = $1 AND c.id = $2",
                     owner.key,
                     query.after,
                 )
-                if cursor is None:
+                if row is None:
                     raise _bad_cursor(f"no conversation with id '{query.after}'.")
-        return ConversationPage(
-            conversations=[_record(r) for r in rows[: query.limit]],
-            has_more=len(rows) > query.limit,
-        )
+                current, remembered, now = row
+                fresh = remembered is not None and remembered >= now - SNAPSHOT_RETENTION_US
+                t0 = remembered if fresh else now
+                move = None
+                if current > t0:
+                    move = await conn.fetchval(
+                        "SELECT from_position FROM conversation_moves WHERE owner_id = $1 "
+                        "AND conversation_id = $2 AND from_position <= $3 AND to_position > $3",
+                        owner.key,
+                        query.after,
+                        t0,
+                    )
+                cursor = (position_as_of(current, move), query.after)
+            args: list[Any] = [owner.key, t0]
+            filters = _filters(query, args)
+            where = ["c.owner_id = $1", "c.deleted_at IS NULL", "c.updated_at <= $2", *filters]
+            if cursor is not None:
+                op = ">" if query.order == "asc" else "<"
+                args += cursor
+                where.append(f"(c.updated_at, c.id) {op} (${len(args) - 1}, ${len(args)})")
+            direction = "ASC" if query.order == "asc" else "DESC"
+            args.append(query.limit + 1)
+            unmoved = [
+                Listed(r[4], _record(r))
+                for r in await conn.fetch(
+                    "SELECT c.id, c.created_at, c.deleted_at, c.metadata::text, c.updated_at "
+                    f"FROM conversations c WHERE {' AND '.join(where)} "
+                    f"ORDER BY c.updated_at {direction}, c.id {direction} LIMIT ${len(args)}",
+                    *args,
+                )
+            ]
+            moved: list[Listed] = []
+            if t0 < now:  # only a past snapshot has moves that crossed it
+                crossing: dict[str, int] = {
+                    r[0]: r[1]
+                    for r in await conn.fetch(
+                        "SELECT conversation_id, from_position FROM conversation_moves "
+                        "WHERE owner_id = $1 AND to_position > $2 AND from_position <= $2",
+                        owner.key,
+                        t0,
+                    )
+                }
+                if crossing:
+                    moved_args: list[Any] = [owner.key, list(crossing)]
+                    moved_filters = _filters(query, moved_args)
+                    moved = [
+                        Listed(crossing[r[0]], _record(r))
+                        for r in await conn.fetch(
+                            "SELECT c.id, c.created_at, c.deleted_at, c.metadata::text "
+                            "FROM conversations c WHERE c.owner_id = $1 "
+                            "AND c.deleted_at IS NULL AND c.id = ANY($2::text[])"
+                            + "".join(" AND " + f for f in moved_filters),
+                            *moved_args,
+                        )
+                    ]
+            page, has_more = merge_page(
+                unmoved, moved, after=cursor, order=query.order, limit=query.limit
+            )
+            if has_more:
+                await conn.execute(
+                    "INSERT INTO list_snapshots (owner_id, conversation_id, snapshot_at) "
+                    "VALUES ($1, $2, $3) ON CONFLICT (owner_id, conversation_id) "
+                    "DO UPDATE SET snapshot_at = EXCLUDED.snapshot_at",
+                    owner.key,
+                    page[-1].record.id,
+                    t0,
+                )
+        return ConversationPage([p.record for p in page], has_more)
 
     # --- items -----------------------------------------------------------------------------
 
@@ -563,6 +608,22 @@ def _columns(items: Sequence[NewItem]) -> tuple[list[str], list[str], list[str],
         [it.data.decode() for it in items],
         [it.search_text for it in items],
     )
+
+
+def _filters(query: ConversationQuery, args: list[Any]) -> list[str]:
+    """The metadata and search conditions on ``c``; their values are appended to ``args``."""
+    where = []
+    if query.metadata:
+        args.append(_encode(query.metadata).decode())
+        where.append(f"c.metadata @> ${len(args)}::jsonb")
+    for word in search_words(query.search or ""):
+        args.append(word)
+        where.append(
+            "EXISTS (SELECT 1 FROM items i WHERE i.owner_id = c.owner_id "
+            "AND i.conversation_id = c.id AND i.deleted_at IS NULL "
+            f"AND i.search @@ plainto_tsquery('simple', ${len(args)}))"
+        )
+    return where
 
 
 def _bad_cursor(what: str) -> InvalidRequest:

@@ -14,7 +14,7 @@ import asyncio
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,6 +25,7 @@ from ..domain.conversations import ConversationRecord
 from ..domain.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable
 from ..domain.identity import Owner
 from ..domain.items import NewItem
+from ..domain.listing import Listed, SnapshotMemory, merge_page, position_as_of
 from ..domain.search import search_words
 from ..domain.store import ConversationPage, ConversationQuery, ItemPage, Order
 from .migrate import Migration, apply_sqlite, pending_sqlite
@@ -58,6 +59,38 @@ def _as_bytes(data: bytes | str) -> bytes:
     return data if isinstance(data, bytes) else data.encode()
 
 
+def _bad_cursor(after: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"Invalid 'after': no conversation with id '{after}'.", code="invalid_value", param="after"
+    )
+
+
+def _filters(owner: Owner, query: ConversationQuery) -> tuple[list[str], list[Any]]:
+    """The metadata and search conditions on ``c`` (a conversations row), with their values."""
+    where: list[str] = []
+    args: list[Any] = []
+    for key, value in query.metadata.items():
+        where.append(
+            "EXISTS (SELECT 1 FROM conversation_metadata m WHERE m.conversation_id = c.id"
+            " AND m.key = ? AND m.value = ?)"
+        )
+        args += (key, value)
+    for word in search_words(query.search or ""):
+        # Quoted: a word is a plain string to FTS5, even "AND" or "NEAR".
+        where.append(
+            "c.id IN (SELECT i.conversation_id FROM items_fts f "
+            "JOIN items i ON i.rowid = f.rowid "
+            "WHERE items_fts MATCH ? AND i.owner_id = ? AND i.deleted_at IS NULL)"
+        )
+        args += (f'"{word}"', owner.key)
+    return where, args
+
+
+def _chunks(values: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
 def _now_us() -> int:
     return time.time_ns() // 1000
 
@@ -72,6 +105,7 @@ class SQLiteStore:
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
+        self._snapshots = SnapshotMemory()
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -240,53 +274,78 @@ class SQLiteStore:
         self._write(work)
 
     async def list_conversations(self, owner: Owner, query: ConversationQuery) -> ConversationPage:
-        def work(db: sqlite3.Connection) -> ConversationPage:
-            where = ["c.owner_id = ?", "c.deleted_at IS NULL"]
-            args: list[Any] = [owner.key]
+        """As of a snapshot (see domain/listing.py): exactly once even while conversations move."""
+        now = _now_us()
+
+        def work(db: sqlite3.Connection) -> tuple[list[Listed], bool, int]:
+            t0, cursor = now, None
             if query.after is not None:
-                cursor = db.execute(
-                    "SELECT updated_at, id FROM conversations WHERE id = ? AND owner_id = ?",
+                row = db.execute(
+                    "SELECT updated_at FROM conversations WHERE id = ? AND owner_id = ?",
                     (query.after, owner.key),
                 ).fetchone()
-                if cursor is None:
-                    raise InvalidRequest(
-                        f"Invalid 'after': no conversation with id '{query.after}'.",
-                        code="invalid_value",
-                        param="after",
-                    )
+                if row is None:
+                    raise _bad_cursor(query.after)
+                t0 = self._snapshots.recall(owner.key, query.after, now) or now
+                cursor = (self._position_as_of(db, query.after, row[0], t0), query.after)
+            filters, filter_args = _filters(owner, query)
+            where = ["c.owner_id = ?", "c.deleted_at IS NULL", "c.updated_at <= ?", *filters]
+            args: list[Any] = [owner.key, t0, *filter_args]
+            if cursor is not None:
                 where.append(
-                    "(c.updated_at, c.id) > (?, ?)"
-                    if query.order == "asc"
-                    else "(c.updated_at, c.id) < (?, ?)"
+                    "(c.updated_at, c.id) " + (">" if query.order == "asc" else "<") + " (?, ?)"
                 )
                 args += cursor
-            for key, value in query.metadata.items():
-                where.append(
-                    "EXISTS (SELECT 1 FROM conversation_metadata m WHERE m.conversation_id = c.id"
-                    " AND m.key = ? AND m.value = ?)"
-                )
-                args += (key, value)
-            for word in search_words(query.search or ""):
-                # Quoted: a word is a plain string to FTS5, even "AND" or "NEAR".
-                where.append(
-                    "c.id IN (SELECT i.conversation_id FROM items_fts f "
-                    "JOIN items i ON i.rowid = f.rowid "
-                    "WHERE items_fts MATCH ? AND i.owner_id = ? AND i.deleted_at IS NULL)"
-                )
-                args += (f'"{word}"', owner.key)
             direction = "ASC" if query.order == "asc" else "DESC"
-            rows = db.execute(
-                f"SELECT {_CONVERSATION_COLUMNS.replace('id,', 'c.id,')} FROM conversations c "
-                f"WHERE {' AND '.join(where)} "
-                f"ORDER BY c.updated_at {direction}, c.id {direction} LIMIT ?",
-                (*args, query.limit + 1),
-            ).fetchall()
-            return ConversationPage(
-                conversations=[_record(r) for r in rows[: query.limit]],
-                has_more=len(rows) > query.limit,
+            unmoved = [
+                Listed(r[4], _record(r))
+                for r in db.execute(
+                    f"SELECT c.id, c.created_at, c.deleted_at, c.metadata, c.updated_at "
+                    f"FROM conversations c WHERE {' AND '.join(where)} "
+                    f"ORDER BY c.updated_at {direction}, c.id {direction} LIMIT ?",
+                    (*args, query.limit + 1),
+                )
+            ]
+            moved: list[Listed] = []
+            if t0 < now:  # only a past snapshot has moves that crossed it
+                crossing = dict(
+                    db.execute(
+                        "SELECT conversation_id, from_position FROM conversation_moves "
+                        "WHERE owner_id = ? AND to_position > ? AND from_position <= ?",
+                        (owner.key, t0, t0),
+                    ).fetchall()
+                )
+                for chunk in _chunks(list(crossing), 500):
+                    marks = ",".join("?" * len(chunk))
+                    moved += [
+                        Listed(crossing[r[0]], _record(r))
+                        for r in db.execute(
+                            "SELECT c.id, c.created_at, c.deleted_at, c.metadata FROM "
+                            f"conversations c WHERE c.owner_id = ? AND c.deleted_at IS NULL "
+                            f"AND c.id IN ({marks}) {''.join(' AND ' + f for f in filters)}",
+                            (owner.key, *chunk, *filter_args),
+                        )
+                    ]
+            page, has_more = merge_page(
+                unmoved, moved, after=cursor, order=query.order, limit=query.limit
             )
+            return page, has_more, t0
 
-        return await self._read_in_pool(work)
+        page, has_more, t0 = await self._read_in_pool(work)
+        if has_more:
+            self._snapshots.remember(owner.key, page[-1].record.id, t0)
+        return ConversationPage([p.record for p in page], has_more)
+
+    @staticmethod
+    def _position_as_of(db: sqlite3.Connection, conversation_id: str, current: int, t0: int) -> int:
+        if current <= t0:
+            return current
+        move = db.execute(
+            "SELECT from_position FROM conversation_moves "
+            "WHERE conversation_id = ? AND from_position <= ? AND to_position > ?",
+            (conversation_id, t0, t0),
+        ).fetchone()
+        return position_as_of(current, None if move is None else move[0])
 
     # --- items -----------------------------------------------------------------------------
 
