@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator
+from typing import Literal
 
 import httpx
 import pytest
@@ -14,6 +15,7 @@ from meetkai_mka1.utils import RetryConfig
 from .conftest import BASE_PATH, KEY_A, RunningServer
 
 CONVERSATIONS = 11
+Order = Literal["asc", "desc"]
 
 
 @pytest.fixture
@@ -85,7 +87,7 @@ def _walk(list_page: Callable[[str | None], tuple[list[str], bool, str]]) -> lis
 @pytest.mark.parametrize("order", ["asc", "desc"])
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_pages_of_three_cover_everything_once_while_conversations_change(
-    http: httpx.Client, sdk: SDK, user: str, order: str, seed: int
+    http: httpx.Client, sdk: SDK, user: str, order: Order, seed: int
 ) -> None:
     ids = _conversations(http, CONVERSATIONS)
     rng = random.Random(seed)
@@ -95,7 +97,7 @@ def test_pages_of_three_cover_everything_once_while_conversations_change(
     assert sorted(snapshot) == sorted(ids)
 
     def page(after: str | None) -> tuple[list[str], bool, str]:
-        result = sdk.llm.conversations.list(after=after, limit=3, order=order, x_on_behalf_of=user)  # type: ignore[arg-type]
+        result = sdk.llm.conversations.list(after=after, limit=3, order=order, x_on_behalf_of=user)
         _disturb(http, ids, rng)
         return [c.id for c in result.data], result.has_more, result.last_id or ""
 
@@ -108,7 +110,7 @@ def test_pages_of_three_cover_everything_once_while_conversations_change(
     ["sdk-dict", "sdk-json", "metadata-json", "metadata-bracket", "bare-key"],
 )
 def test_filtered_pages_cover_every_match_once_while_conversations_change(
-    http: httpx.Client, sdk: SDK, user: str, order: str, form: str
+    http: httpx.Client, sdk: SDK, user: str, order: Order, form: str
 ) -> None:
     ids = _conversations(http, CONVERSATIONS)
     red = set(ids[1::2])
@@ -128,7 +130,7 @@ def test_filtered_pages_cover_every_match_once_while_conversations_change(
                 after=after,
                 limit=3,
                 order=order,
-                metadata=metadata,  # type: ignore[arg-type]
+                metadata=metadata,
                 search="CRIMSON tide",
                 x_on_behalf_of=user,
             )
