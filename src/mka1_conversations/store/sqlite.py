@@ -65,25 +65,51 @@ def _bad_cursor(after: str) -> InvalidRequest:
     )
 
 
-def _filters(owner: Owner, query: ConversationQuery) -> tuple[list[str], list[Any]]:
-    """The metadata and search conditions on ``c`` (a conversations row), with their values."""
+_DRIVE_FROM_MATCHES = 2000
+"""A search matching at most this many conversations reads them by id and sorts them; a larger
+one walks the owner's conversations in list order and keeps the matching ones."""
+
+
+def _search_matches(db: sqlite3.Connection, owner: Owner, words: list[str]) -> set[str]:
+    """The owner's conversations having every word in some live item (FTS5, word by word)."""
+    matches: set[str] | None = None
+    for word in words:
+        # Quoted: a word is a plain string to FTS5, even "AND" or "NEAR".
+        found = {
+            r[0]
+            for r in db.execute(
+                "SELECT i.conversation_id FROM items_fts f JOIN items i ON i.rowid = f.rowid "
+                "WHERE items_fts MATCH ? AND i.owner_id = ? AND i.deleted_at IS NULL",
+                (f'"{word}"', owner.key),
+            )
+        }
+        matches = found if matches is None else matches & found
+        if not matches:
+            break
+    return matches or set()
+
+
+def _filters(
+    db: sqlite3.Connection, owner: Owner, query: ConversationQuery
+) -> tuple[list[str], list[Any], bool]:
+    """The metadata and search conditions on ``c`` (a conversations row), their values, and
+    whether the matches are few enough to read by id (see ``_DRIVE_FROM_MATCHES``)."""
     where: list[str] = []
     args: list[Any] = []
     for key, value in query.metadata.items():
         where.append(
-            "EXISTS (SELECT 1 FROM conversation_metadata m WHERE m.conversation_id = c.id"
-            " AND m.key = ? AND m.value = ?)"
+            "c.id IN (SELECT m.conversation_id FROM conversation_metadata m "
+            "WHERE m.owner_id = ? AND m.key = ? AND m.value = ?)"
         )
-        args += (key, value)
-    for word in search_words(query.search or ""):
-        # Quoted: a word is a plain string to FTS5, even "AND" or "NEAR".
-        where.append(
-            "c.id IN (SELECT i.conversation_id FROM items_fts f "
-            "JOIN items i ON i.rowid = f.rowid "
-            "WHERE items_fts MATCH ? AND i.owner_id = ? AND i.deleted_at IS NULL)"
-        )
-        args += (f'"{word}"', owner.key)
-    return where, args
+        args += (owner.key, key, value)
+    few = False
+    words = search_words(query.search or "")
+    if words:
+        matches = _search_matches(db, owner, words)
+        where.append("c.id IN (SELECT value FROM json_each(?))")
+        args.append(_encode(sorted(matches)))
+        few = len(matches) <= _DRIVE_FROM_MATCHES
+    return where, args, few
 
 
 def _chunks(values: list[str], size: int) -> Iterator[list[str]]:
@@ -288,8 +314,11 @@ class SQLiteStore:
                     raise _bad_cursor(query.after)
                 t0 = self._snapshots.recall(owner.key, query.after, now) or now
                 cursor = (self._position_as_of(db, query.after, row[0], t0), query.after)
-            filters, filter_args = _filters(owner, query)
-            where = ["c.owner_id = ?", "c.deleted_at IS NULL", "c.updated_at <= ?", *filters]
+            filters, filter_args, few = _filters(db, owner, query)
+            # With few matches, "+" keeps SQLite off the list-order index: it reads the matches
+            # by id and sorts them, instead of walking every conversation of the owner.
+            owner_test = "+c.owner_id = ?" if few else "c.owner_id = ?"
+            where = [owner_test, "c.deleted_at IS NULL", "c.updated_at <= ?", *filters]
             args: list[Any] = [owner.key, t0, *filter_args]
             if cursor is not None:
                 where.append(
