@@ -34,8 +34,9 @@ format: install
 test: install lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The benchmark harness (docs/performance.md): a few minutes; BENCH_QUICK=1 is a seconds-long smoke run.
 bench: install
-	@echo "bench: not yet (the benchmark harness is its own issue)"
+	$(BIN)/python bench/run.py $(if $(filter 1 yes true,$(BENCH_QUICK)),--quick) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
