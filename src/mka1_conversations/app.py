@@ -1,7 +1,8 @@
 """The app: ``create_app(settings)`` wires the Store, the service, the routes and the middleware.
 
-Request path: RequestIdMiddleware → Starlette (errors → envelope) → AuthMiddleware (Owner) →
-router → ConversationRoutes → ConversationService → Store (one transaction).
+Request path: EdgeMiddleware (request id, last resort) → Starlette (errors → envelope) →
+AuthMiddleware (Owner) → router → ConversationRoutes → ConversationService → Store (one
+transaction).
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from starlette.types import ASGIApp
 from .domain.service import ConversationService
 from .domain.store import Store
 from .http.auth import AuthMiddleware, KeyRing
-from .http.errors import LastResortMiddleware, exception_handlers
+from .http.edge import EdgeMiddleware
+from .http.errors import exception_handlers
 from .http.openapi import docs_routes, is_docs_path
-from .http.request_id import RequestIdMiddleware
 from .http.routes import ConversationRoutes
 from .settings import Settings
 from .store.migrate import Migration
@@ -90,13 +91,13 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
 
     api = ConversationRoutes(running.service, settings.max_body_bytes)
     starlette = Starlette(
-        routes=[Route("/healthz", healthz, methods=["GET"]), *api.routes(), *docs_routes()],
+        routes=[*api.routes(), Route("/healthz", healthz, methods=["GET"]), *docs_routes()],
         middleware=[Middleware(AuthMiddleware, keyring=running.keyring, public=_is_public)],
         exception_handlers=exception_handlers,
         lifespan=lifespan,
     )
     starlette.router.redirect_slashes = False  # a 307 on a POST surprises clients: 404 instead
-    return RequestIdMiddleware(LastResortMiddleware(starlette))
+    return EdgeMiddleware(starlette)
 
 
 def create_app_from_env() -> ASGIApp:

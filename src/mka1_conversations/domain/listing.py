@@ -8,8 +8,9 @@ metadata, so a plain keyset pager would show a conversation that moved behind th
 - ``after=<id>`` recalls that ``T0`` (a cursor nobody handed out, or older than
   ``SNAPSHOT_RETENTION``, starts a fresh snapshot at now);
 - as of ``T0``, a conversation sits at its current position if that is ≤ ``T0``, or else at the
-  ``from_position`` of its move that crossed ``T0`` (every move is recorded, for the retention
-  time, by a database trigger); conversations created after ``T0`` are not in the snapshot.
+  ``from_position`` of its move that crossed ``T0`` (moves are kept for the retention time:
+  every one on PostgreSQL, by a trigger; on SQLite only those a remembered snapshot may need);
+  conversations created after ``T0`` are not in the snapshot.
 
 So a listing paged to its end returns every conversation that existed when it started, and was
 not deleted, exactly once, in the order of that moment, however the conversations move meanwhile.
@@ -71,12 +72,28 @@ def merge_page(
 
 class SnapshotMemory:
     """Remembered snapshots, in memory: ``(owner key, last id) → T0`` (bounded, least recently
-    used first out). For a single-process store; shared stores keep them in the database."""
+    used first out), and each owner's latest snapshot time, which tells the store whether a
+    conversation's move must be recorded (only if a snapshot taken at or after its old position
+    may still be paged). For a single-process store; shared stores keep them in the database."""
 
     def __init__(self, capacity: int = 100_000) -> None:
         self._entries: OrderedDict[tuple[str, str], int] = OrderedDict()
+        self._latest: OrderedDict[str, int] = OrderedDict()
         self._capacity = capacity
         self._lock = threading.Lock()
+
+    def begin(self, owner_key: str, t0: int) -> None:
+        """A listing of this owner is served as of ``t0``: call before reading its page."""
+        with self._lock:
+            self._latest[owner_key] = max(t0, self._latest.get(owner_key, t0))
+            self._latest.move_to_end(owner_key)
+            while len(self._latest) > self._capacity:
+                self._latest.popitem(last=False)
+
+    def latest(self, owner_key: str) -> int | None:
+        """The owner's latest snapshot time, if any is remembered."""
+        with self._lock:
+            return self._latest.get(owner_key)
 
     def remember(self, owner_key: str, last_id: str, t0: int) -> None:
         with self._lock:

@@ -13,7 +13,7 @@ import msgspec
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Send
 
 from ..domain.errors import (
     MethodNotAllowed,
@@ -24,7 +24,6 @@ from ..domain.errors import (
 __all__ = [
     "ErrorBody",
     "ErrorEnvelope",
-    "LastResortMiddleware",
     "error_bytes",
     "error_response",
     "exception_handlers",
@@ -98,36 +97,3 @@ exception_handlers = {
     HTTPException: _http_exception,
     Exception: _unexpected,
 }
-
-
-class LastResortMiddleware:
-    """Pure ASGI, just inside the request-id middleware: nothing escapes to the server.
-
-    Starlette re-raises an unexpected exception after sending its 500 (so that servers can log
-    it); servers then drop the keep-alive connection, and the client's next request on it fails.
-    Here an exception after the response started is swallowed (the 500 handler logged it), and
-    one before any response is logged and answered with the 500 envelope.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except Exception:
-            if started:
-                return
-            logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
-            await send_error(send, ServiceError())

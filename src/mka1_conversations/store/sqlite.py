@@ -25,7 +25,13 @@ from ..domain.conversations import ConversationRecord
 from ..domain.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable
 from ..domain.identity import Owner
 from ..domain.items import NewItem
-from ..domain.listing import Listed, SnapshotMemory, merge_page, position_as_of
+from ..domain.listing import (
+    SNAPSHOT_RETENTION_US,
+    Listed,
+    SnapshotMemory,
+    merge_page,
+    position_as_of,
+)
 from ..domain.search import search_words
 from ..domain.store import ConversationPage, ConversationQuery, ItemPage, Order
 from .migrate import Migration, apply_sqlite, pending_sqlite
@@ -66,8 +72,8 @@ def _bad_cursor(after: str) -> InvalidRequest:
 
 
 _DRIVE_FROM_MATCHES = 2000
-"""A search matching at most this many conversations reads them by id and sorts them; a larger
-one walks the owner's conversations in list order and keeps the matching ones."""
+"""Filters matching at most this many conversations read them by id and sort them; larger ones
+walk the owner's conversations in list order and keep the matching ones."""
 
 
 def _search_matches(db: sqlite3.Connection, owner: Owner, words: list[str]) -> set[str]:
@@ -93,23 +99,40 @@ def _filters(
     db: sqlite3.Connection, owner: Owner, query: ConversationQuery
 ) -> tuple[list[str], list[Any], bool]:
     """The metadata and search conditions on ``c`` (a conversations row), their values, and
-    whether the matches are few enough to read by id (see ``_DRIVE_FROM_MATCHES``)."""
+    whether the matches are few enough to read by id (see ``_DRIVE_FROM_MATCHES``).
+
+    A metadata pair held by at most that many conversations, and every search, contribute a set
+    of matching ids (intersected); a commoner pair is checked row by row while walking the
+    owner's list in order instead (materialising it would cost more than the page)."""
     where: list[str] = []
     args: list[Any] = []
+    matches: set[str] | None = None
     for key, value in query.metadata.items():
-        where.append(
-            "c.id IN (SELECT m.conversation_id FROM conversation_metadata m "
-            "WHERE m.owner_id = ? AND m.key = ? AND m.value = ?)"
-        )
-        args += (owner.key, key, value)
-    few = False
+        holders = [
+            r[0]
+            for r in db.execute(
+                "SELECT conversation_id FROM conversation_metadata "
+                "WHERE owner_id = ? AND key = ? AND value = ? LIMIT ?",
+                (owner.key, key, value, _DRIVE_FROM_MATCHES + 1),
+            )
+        ]
+        if len(holders) <= _DRIVE_FROM_MATCHES:
+            matches = set(holders) if matches is None else matches & set(holders)
+        else:
+            where.append(
+                "EXISTS (SELECT 1 FROM conversation_metadata m WHERE m.conversation_id = c.id"
+                " AND m.key = ? AND m.value = ?)"
+            )
+            args += (key, value)
     words = search_words(query.search or "")
     if words:
-        matches = _search_matches(db, owner, words)
-        where.append("c.id IN (SELECT value FROM json_each(?))")
-        args.append(_encode(sorted(matches)))
-        few = len(matches) <= _DRIVE_FROM_MATCHES
-    return where, args, few
+        found = _search_matches(db, owner, words)
+        matches = found if matches is None else matches & found
+    if matches is None:
+        return where, args, False
+    where.append("c.id IN (SELECT value FROM json_each(?))")
+    args.append(_encode(sorted(matches)))
+    return where, args, len(matches) <= _DRIVE_FROM_MATCHES
 
 
 def _chunks(values: list[str], size: int) -> Iterator[list[str]]:
@@ -274,7 +297,12 @@ class SQLiteStore:
                 "UPDATE conversations SET metadata = ?, updated_at = ? "
                 "WHERE id = ? AND owner_id = ? AND deleted_at IS NULL "
                 f"RETURNING {_CONVERSATION_COLUMNS}",
-                (_encode(metadata), _now_us(), conversation_id, owner.key),
+                (
+                    _encode(metadata),
+                    self._move(db, owner, conversation_id),
+                    conversation_id,
+                    owner.key,
+                ),
             ).fetchone()
             if row is None:
                 raise NotFound.conversation(conversation_id)
@@ -299,12 +327,42 @@ class SQLiteStore:
 
         self._write(work)
 
+    def _move(self, db: sqlite3.Connection, owner: Owner, conversation_id: str) -> int:
+        """The new list position of a conversation about to be updated. Its old position is kept
+        as a move first if a remembered snapshot may need it (one taken at or after that old
+        position): in a chat, the first update after a listing, not every append."""
+        position = _now_us()
+        latest = self._snapshots.latest(owner.key)
+        if latest is None:
+            return position
+        row = db.execute(
+            "SELECT updated_at FROM conversations WHERE id = ? AND owner_id = ? "
+            "AND deleted_at IS NULL",
+            (conversation_id, owner.key),
+        ).fetchone()
+        if row is not None and row[0] <= latest:
+            db.execute(
+                "INSERT INTO conversation_moves (owner_id, conversation_id, from_position, "
+                "to_position) VALUES (?, ?, ?, ?)",
+                (owner.key, conversation_id, row[0], position),
+            )
+            db.execute(
+                "DELETE FROM conversation_moves WHERE conversation_id = ? AND to_position < ?",
+                (conversation_id, position - SNAPSHOT_RETENTION_US),
+            )
+        return position
+
     async def list_conversations(self, owner: Owner, query: ConversationQuery) -> ConversationPage:
         """As of a snapshot (see domain/listing.py): exactly once even while conversations move."""
         now = _now_us()
+        t0 = now
+        if query.after is not None:
+            t0 = self._snapshots.recall(owner.key, query.after, now) or now
+        # Before reading: from now on, updates of this owner's conversations keep their moves.
+        self._snapshots.begin(owner.key, t0)
 
-        def work(db: sqlite3.Connection) -> tuple[list[Listed], bool, int]:
-            t0, cursor = now, None
+        def work(db: sqlite3.Connection) -> tuple[list[Listed], bool]:
+            cursor = None
             if query.after is not None:
                 row = db.execute(
                     "SELECT updated_at FROM conversations WHERE id = ? AND owner_id = ?",
@@ -312,7 +370,6 @@ class SQLiteStore:
                 ).fetchone()
                 if row is None:
                     raise _bad_cursor(query.after)
-                t0 = self._snapshots.recall(owner.key, query.after, now) or now
                 cursor = (self._position_as_of(db, query.after, row[0], t0), query.after)
             filters, filter_args, few = _filters(db, owner, query)
             # With few matches, "+" keeps SQLite off the list-order index: it reads the matches
@@ -355,12 +412,11 @@ class SQLiteStore:
                             (owner.key, *chunk, *filter_args),
                         )
                     ]
-            page, has_more = merge_page(
-                unmoved, moved, after=cursor, order=query.order, limit=query.limit
-            )
-            return page, has_more, t0
+            return merge_page(unmoved, moved, after=cursor, order=query.order, limit=query.limit)
 
-        page, has_more, t0 = await self._read_in_pool(work)
+        # A search may read many postings: off the event loop. Other listings are index walks.
+        searching = bool(search_words(query.search or ""))
+        page, has_more = await self._read_in_pool(work) if searching else self._read(work)
         if has_more:
             self._snapshots.remember(owner.key, page[-1].record.id, t0)
         return ConversationPage([p.record for p in page], has_more)
@@ -424,7 +480,7 @@ class SQLiteStore:
             row = db.execute(
                 "UPDATE conversations SET next_seq = next_seq + ?, updated_at = ? "
                 "WHERE id = ? AND owner_id = ? AND deleted_at IS NULL RETURNING next_seq",
-                (len(items), _now_us(), conversation_id, owner.key),
+                (len(items), self._move(db, owner, conversation_id), conversation_id, owner.key),
             ).fetchone()
             if row is None:
                 raise NotFound.conversation(conversation_id)
@@ -522,7 +578,7 @@ class SQLiteStore:
                 "UPDATE conversations SET updated_at = ? "
                 "WHERE id = ? AND owner_id = ? AND deleted_at IS NULL "
                 f"RETURNING {_CONVERSATION_COLUMNS}",
-                (_now_us(), conversation_id, owner.key),
+                (self._move(db, owner, conversation_id), conversation_id, owner.key),
             ).fetchone()
             if row is None:
                 raise NotFound.conversation(conversation_id)
