@@ -31,6 +31,7 @@ from .params import (
     parse_limit,
     parse_order,
     path_ids,
+    query_params,
 )
 
 __all__ = ["BASE_PATH", "ConversationRoutes"]
@@ -114,7 +115,7 @@ class ConversationRoutes:
         return _json(_encode(await self.service().create(_owner(request), body)))
 
     async def list_conversations(self, request: Request) -> Response:
-        query = parse_conversation_query(request.query_params)
+        query = parse_conversation_query(query_params(request.scope["query_string"]))
         owner = _owner(request)
         service = self.service()
         page = await service.list(owner, query)
@@ -146,7 +147,7 @@ class ConversationRoutes:
         return _json(item_list_bytes(page))
 
     async def list_items(self, request: Request) -> Response:
-        query = request.query_params
+        query = query_params(request.scope["query_string"])
         limit = parse_limit(query, maximum=ITEM_LIST_LIMIT)
         order = parse_order(query)
         after = parse_after(query)

@@ -518,44 +518,52 @@ class SQLiteStore:
     async def list_items(
         self, owner: Owner, conversation_id: str, *, after: str | None, limit: int, order: Order
     ) -> ItemPage:
-        def work(db: sqlite3.Connection) -> ItemPage:
-            exists = db.execute(
-                "SELECT 1 FROM conversations WHERE id = ? AND owner_id = ? AND deleted_at IS NULL",
-                (conversation_id, owner.key),
-            ).fetchone()
-            if exists is None:
-                raise NotFound.conversation(conversation_id)
-            if after is None:
-                bound = 0 if order == "asc" else 1 << 62
-            else:
-                # A deleted item keeps its row, so its id stays a valid cursor; a live item
-                # with the same id (re-created after deletion) wins.
-                cursor = db.execute(
-                    "SELECT seq FROM items WHERE conversation_id = ? AND id = ? "
-                    "ORDER BY deleted_at IS NOT NULL, seq DESC LIMIT 1",
-                    (conversation_id, after),
-                ).fetchone()
-                if cursor is None:
-                    raise InvalidRequest(
-                        f"Invalid 'after': no item with id '{after}' in this conversation.",
-                        code="invalid_value",
-                        param="after",
-                    )
-                bound = cursor[0]
-            comparison, direction = (">", "ASC") if order == "asc" else ("<", "DESC")
-            rows = db.execute(
-                "SELECT id, data FROM items WHERE conversation_id = ? "
-                f"AND seq {comparison} ? AND deleted_at IS NULL ORDER BY seq {direction} LIMIT ?",
-                (conversation_id, bound, limit + 1),
-            ).fetchall()
-            page = rows[:limit]
-            return ItemPage(
-                ids=[r[0] for r in page],
-                data=[_as_bytes(r[1]) for r in page],
-                has_more=len(rows) > limit,
+        """One statement: the page, owner-checked, after the cursor. Writes run inline on this
+        same thread, so nothing interleaves; only an empty page asks why (no conversation? an
+        unknown cursor? or just empty)."""
+        comparison, direction = (">", "ASC") if order == "asc" else ("<", "DESC")
+        args: list[Any]
+        if after is None:
+            bound, args = "?", [0 if order == "asc" else 1 << 62]
+        else:
+            # A deleted item keeps its row, so its id stays a valid cursor; a live item with the
+            # same id (re-created after deletion) wins. No such id: NULL, so no rows.
+            bound = (
+                "(SELECT seq FROM items WHERE conversation_id = ? AND id = ? "
+                "ORDER BY deleted_at IS NOT NULL, seq DESC LIMIT 1)"
             )
+            args = [conversation_id, after]
+        rows = self._db.execute(
+            f"SELECT id, data FROM items WHERE conversation_id = ? AND seq {comparison} {bound} "
+            "AND deleted_at IS NULL AND EXISTS (SELECT 1 FROM conversations WHERE id = ? "
+            "AND owner_id = ? AND deleted_at IS NULL) "
+            f"ORDER BY seq {direction} LIMIT ?",
+            (conversation_id, *args, conversation_id, owner.key, limit + 1),
+        ).fetchall()
+        if not rows:
+            self._explain_empty(owner, conversation_id, after)
+        page = rows[:limit]
+        return ItemPage(
+            ids=[r[0] for r in page],
+            data=[r[1] for r in page],  # live items are stored as bytes (see _insert_items)
+            has_more=len(rows) > limit,
+        )
 
-        return self._read(work)
+    def _explain_empty(self, owner: Owner, conversation_id: str, after: str | None) -> None:
+        row = self._db.execute(
+            "SELECT (SELECT 1 FROM conversations WHERE id = ? AND owner_id = ? "
+            "AND deleted_at IS NULL), "
+            "(SELECT 1 FROM items WHERE conversation_id = ? AND id = ? LIMIT 1)",
+            (conversation_id, owner.key, conversation_id, after or ""),
+        ).fetchone()
+        if row[0] is None:
+            raise NotFound.conversation(conversation_id)
+        if after is not None and row[1] is None:
+            raise InvalidRequest(
+                f"Invalid 'after': no item with id '{after}' in this conversation.",
+                code="invalid_value",
+                param="after",
+            )
 
     async def get_item(self, owner: Owner, conversation_id: str, item_id: str) -> bytes:
         row = self._db.execute(
