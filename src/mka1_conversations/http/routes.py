@@ -1,4 +1,5 @@
-"""The ten operations: parse the request, call the service, encode the answer. No SQL, no rules.
+"""The ten operations: parse the request, call the service, return the answer's bytes. No SQL,
+no rules. Each path is one small ASGI endpoint that sends those bytes as JSON.
 
 Stored items are spliced into the list envelope as the bytes the Store returned: an item page is
 never decoded and re-encoded.
@@ -11,8 +12,8 @@ from dataclasses import dataclass
 
 import msgspec
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from ..domain.conversations import (
     CreateConversationInput,
@@ -41,10 +42,6 @@ BASE_PATH = "/api/v1/llm/conversations"
 _encode = msgspec.json.Encoder().encode
 
 
-def _json(body: bytes) -> Response:
-    return Response(body, media_type="application/json")
-
-
 def _list_envelope(data: Sequence[bytes], ids: Sequence[str], has_more: bool) -> bytes:
     """``{"object":"list","data":[…],"first_id","last_id","has_more"}``; ids are "" when empty."""
     first = ids[0] if ids else ""
@@ -68,15 +65,28 @@ def item_list_bytes(page: ItemPage) -> bytes:
     return _list_envelope(page.data, page.ids, page.has_more)
 
 
-Handler = Callable[[Request], Awaitable[Response]]
+Handler = Callable[[Request], Awaitable[bytes]]
+
+_JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
-def _by_method(handlers: dict[str, Handler]) -> Handler:
-    async def dispatch(request: Request) -> Response:
-        method = "GET" if request.method == "HEAD" else request.method
-        return await handlers[method](request)
+class _Endpoint:
+    """One path's ASGI app: picks the handler by method, sends the bytes it returns as JSON.
 
-    return dispatch
+    No Request/Response machinery beyond the Request a handler reads; an exception propagates to
+    Starlette's exception middleware, which answers it with the error envelope."""
+
+    __slots__ = ("handlers",)
+
+    def __init__(self, handlers: dict[str, Handler]) -> None:
+        self.handlers = handlers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope["method"]
+        body = await self.handlers["GET" if method == "HEAD" else method](Request(scope, receive))
+        headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
 
 
 def _owner(request: Request) -> Owner:
@@ -95,58 +105,57 @@ class ConversationRoutes:
         """One Route per path, dispatching on the method (so a 405 lists every allowed one)."""
         conv = BASE_PATH + "/{conversation_id}"
         items = conv + "/items"
+        # The router tries routes in this order: the hottest (item reads and appends) first.
         table: dict[str, dict[str, Handler]] = {
-            BASE_PATH: {"POST": self.create_conversation, "GET": self.list_conversations},
+            items + "/{item_id}": {"GET": self.get_item, "DELETE": self.delete_item},
+            items: {"POST": self.create_items, "GET": self.list_items, "DELETE": self.delete_items},
             conv: {
                 "GET": self.get_conversation,
                 "POST": self.update_conversation,
                 "DELETE": self.delete_conversation,
             },
-            items: {"POST": self.create_items, "GET": self.list_items, "DELETE": self.delete_items},
-            items + "/{item_id}": {"GET": self.get_item, "DELETE": self.delete_item},
+            BASE_PATH: {"POST": self.create_conversation, "GET": self.list_conversations},
         }
         return [
-            Route(path, _by_method(handlers), methods=list(handlers))
+            Route(path, _Endpoint(handlers), methods=list(handlers))
             for path, handlers in table.items()
         ]
 
-    async def create_conversation(self, request: Request) -> Response:
+    async def create_conversation(self, request: Request) -> bytes:
         body = await read_json(request, CreateConversationInput, self.max_body_bytes)
-        return _json(_encode(await self.service().create(_owner(request), body)))
+        return _encode(await self.service().create(_owner(request), body))
 
-    async def list_conversations(self, request: Request) -> Response:
+    async def list_conversations(self, request: Request) -> bytes:
         query = parse_conversation_query(query_params(request.scope["query_string"]))
         owner = _owner(request)
         service = self.service()
         page = await service.list(owner, query)
-        return _json(
-            _list_envelope(
-                [_encode(service.present(owner, c)) for c in page.conversations],
-                [c.id for c in page.conversations],
-                page.has_more,
-            )
+        return _list_envelope(
+            [_encode(service.present(owner, c)) for c in page.conversations],
+            [c.id for c in page.conversations],
+            page.has_more,
         )
 
-    async def get_conversation(self, request: Request) -> Response:
+    async def get_conversation(self, request: Request) -> bytes:
         conversation_id, _ = path_ids(request.path_params)
-        return _json(_encode(await self.service().get(_owner(request), conversation_id)))
+        return _encode(await self.service().get(_owner(request), conversation_id))
 
-    async def update_conversation(self, request: Request) -> Response:
+    async def update_conversation(self, request: Request) -> bytes:
         body = await read_json(request, UpdateConversationInput, self.max_body_bytes)
         conversation_id, _ = path_ids(request.path_params)
-        return _json(_encode(await self.service().update(_owner(request), conversation_id, body)))
+        return _encode(await self.service().update(_owner(request), conversation_id, body))
 
-    async def delete_conversation(self, request: Request) -> Response:
+    async def delete_conversation(self, request: Request) -> bytes:
         conversation_id, _ = path_ids(request.path_params)
-        return _json(_encode(await self.service().delete(_owner(request), conversation_id)))
+        return _encode(await self.service().delete(_owner(request), conversation_id))
 
-    async def create_items(self, request: Request) -> Response:
+    async def create_items(self, request: Request) -> bytes:
         body = await read_json(request, CreateItemsInput, self.max_body_bytes)
         conversation_id, _ = path_ids(request.path_params)
         page = await self.service().create_items(_owner(request), conversation_id, body)
-        return _json(item_list_bytes(page))
+        return item_list_bytes(page)
 
-    async def list_items(self, request: Request) -> Response:
+    async def list_items(self, request: Request) -> bytes:
         query = query_params(request.scope["query_string"])
         limit = parse_limit(query, maximum=ITEM_LIST_LIMIT)
         order = parse_order(query)
@@ -155,20 +164,20 @@ class ConversationRoutes:
         page = await self.service().list_items(
             _owner(request), conversation_id, after=after, limit=limit, order=order
         )
-        return _json(item_list_bytes(page))
+        return item_list_bytes(page)
 
-    async def get_item(self, request: Request) -> Response:
+    async def get_item(self, request: Request) -> bytes:
         conversation_id, item_id = path_ids(request.path_params)
         data = await self.service().get_item(_owner(request), conversation_id, item_id)
-        return _json(data)
+        return data
 
-    async def delete_item(self, request: Request) -> Response:
+    async def delete_item(self, request: Request) -> bytes:
         conversation_id, item_id = path_ids(request.path_params)
         conversation = await self.service().delete_item(_owner(request), conversation_id, item_id)
-        return _json(_encode(conversation))
+        return _encode(conversation)
 
-    async def delete_items(self, request: Request) -> Response:
+    async def delete_items(self, request: Request) -> bytes:
         body = await read_json(request, DeleteItemsInput, self.max_body_bytes)
         conversation_id, _ = path_ids(request.path_params)
         conversation = await self.service().delete_items(_owner(request), conversation_id, body)
-        return _json(_encode(conversation))
+        return _encode(conversation)
