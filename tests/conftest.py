@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -185,3 +186,12 @@ def http(server: RunningServer, user: str) -> Iterator[httpx.Client]:
     """Raw HTTP as account A acting for ``user``; paths start with ``BASE_PATH``."""
     with httpx.Client(base_url=server.url, headers=auth_headers(KEY_A, user), timeout=30) as c:
         yield c
+
+
+def conversation_state(client: httpx.Client, conversation_id: str) -> tuple[Any, Any]:
+    """The conversation and its items (up to 100), to compare before and after a request."""
+    conversation = client.get(f"{BASE_PATH}/{conversation_id}")
+    assert conversation.status_code == 200, conversation.text
+    items = client.get(f"{BASE_PATH}/{conversation_id}/items", params={"limit": 100})
+    assert items.status_code == 200, items.text
+    return conversation.json(), items.json()

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from .conftest import BASE_PATH, KEY_A, RunningServer, auth_headers
+from .conftest import BASE_PATH, KEY_A, RunningServer, auth_headers, conversation_state
 
 INVALID_JSON = (
     "Invalid body: failed to parse JSON value. Please check the value to ensure it is valid JSON. "
@@ -87,15 +87,6 @@ def conversation_ids(client: httpx.Client, **params: str) -> list[str]:
             return ids
         after = page["last_id"]
     raise AssertionError("too many pages")
-
-
-def snapshot(client: httpx.Client, conversation_id: str) -> tuple[Any, Any]:
-    """The conversation and all its items, to compare before and after a failed request."""
-    conversation = client.get(f"{BASE_PATH}/{conversation_id}")
-    assert conversation.status_code == 200, conversation.text
-    items = client.get(f"{BASE_PATH}/{conversation_id}/items", params={"limit": 100})
-    assert items.status_code == 200, items.text
-    return conversation.json(), items.json()
 
 
 @pytest.fixture
@@ -323,10 +314,10 @@ def test_duplicate_item_ids_in_one_request(http: httpx.Client, conv: str) -> Non
     )
     assert "msg_dup" in message
     assert conversation_ids(http) == [conv]
-    before = snapshot(http, conv)
+    before = conversation_state(http, conv)
     response = http.post(f"{BASE_PATH}/{conv}/items", json={"items": items})
     assert_error(response, 400, "duplicate_value", "items[2].id", fragments=("msg_dup",))
-    assert snapshot(http, conv) == before
+    assert conversation_state(http, conv) == before
 
 
 @pytest.mark.parametrize(
@@ -378,22 +369,22 @@ def test_duplicate_item_ids_in_one_request(http: httpx.Client, conv: str) -> Non
 def test_create_items_bad_body(
     http: httpx.Client, conv: str, body: bytes, code: str, param: str | None, message: str | None
 ) -> None:
-    before = snapshot(http, conv)
+    before = conversation_state(http, conv)
     response = http.post(
         f"{BASE_PATH}/{conv}/items", content=body, headers={"Content-Type": "application/json"}
     )
     assert_error(response, 400, code, param, message=message)
-    assert snapshot(http, conv) == before
+    assert conversation_state(http, conv) == before
 
 
 @pytest.mark.parametrize(("bad", "code", "suffix", "fragments"), ITEM_CASES)
 def test_create_items_bad_item(
     http: httpx.Client, conv: str, bad: Any, code: str, suffix: str, fragments: tuple[str, ...]
 ) -> None:
-    before = snapshot(http, conv)
+    before = conversation_state(http, conv)
     response = http.post(f"{BASE_PATH}/{conv}/items", json={"items": [GOOD, GOOD, bad]})
     assert_error(response, 400, code, f"items[2]{suffix}", fragments=fragments)
-    assert snapshot(http, conv) == before
+    assert conversation_state(http, conv) == before
 
 
 @pytest.mark.parametrize(
@@ -427,22 +418,22 @@ def test_create_items_bad_item(
 def test_update_bad_body(
     http: httpx.Client, conv: str, body: bytes, code: str, param: str | None, message: str | None
 ) -> None:
-    before = snapshot(http, conv)
+    before = conversation_state(http, conv)
     response = http.post(
         f"{BASE_PATH}/{conv}", content=body, headers={"Content-Type": "application/json"}
     )
     assert_error(response, 400, code, param, message=message)
-    assert snapshot(http, conv) == before
+    assert conversation_state(http, conv) == before
 
 
 @pytest.mark.parametrize(("metadata", "code", "param", "message"), METADATA_CASES)
 def test_update_bad_metadata(
     http: httpx.Client, conv: str, metadata: Any, code: str, param: str, message: str | None
 ) -> None:
-    before = snapshot(http, conv)
+    before = conversation_state(http, conv)
     response = http.post(f"{BASE_PATH}/{conv}", json={"metadata": metadata})
     assert_error(response, 400, code, param, message=message)
-    assert snapshot(http, conv) == before
+    assert conversation_state(http, conv) == before
 
 
 @pytest.mark.parametrize(
@@ -479,10 +470,10 @@ def test_update_bad_metadata(
 def test_bulk_delete_bad_item_ids(
     http: httpx.Client, conv: str, item_ids: Any, code: str, param: str, message: str | None
 ) -> None:
-    before = snapshot(http, conv)
+    before = conversation_state(http, conv)
     response = http.request("DELETE", f"{BASE_PATH}/{conv}/items", json={"item_ids": item_ids})
     assert_error(response, 400, code, param, message=message)
-    assert snapshot(http, conv) == before
+    assert conversation_state(http, conv) == before
 
 
 @pytest.mark.parametrize(
@@ -508,7 +499,7 @@ def test_bulk_delete_bad_item_ids(
 def test_bulk_delete_bad_body(
     http: httpx.Client, conv: str, body: bytes, code: str, param: str | None, message: str | None
 ) -> None:
-    before = snapshot(http, conv)
+    before = conversation_state(http, conv)
     response = http.request(
         "DELETE",
         f"{BASE_PATH}/{conv}/items",
@@ -516,7 +507,7 @@ def test_bulk_delete_bad_body(
         headers={"Content-Type": "application/json"},
     )
     assert_error(response, 400, code, param, message=message)
-    assert snapshot(http, conv) == before
+    assert conversation_state(http, conv) == before
 
 
 # --- 400: query parameters ------------------------------------------------------------------
@@ -568,10 +559,10 @@ def test_list_items_bad_query(
     param: str,
     message: str | None,
 ) -> None:
-    before = snapshot(http, conv)
+    before = conversation_state(http, conv)
     response = http.get(f"{BASE_PATH}/{conv}/items", params=params)
     assert_error(response, 400, code, param, message=message)
-    assert snapshot(http, conv) == before
+    assert conversation_state(http, conv) == before
 
 
 @pytest.mark.parametrize(
@@ -738,7 +729,7 @@ def test_unknown_conversation(http: httpx.Client) -> None:
 
 
 def test_unknown_item(http: httpx.Client, conv: str) -> None:
-    before = snapshot(http, conv)
+    before = conversation_state(http, conv)
     expected = "Item with id 'msg_nope' not found in conversation."
     assert_error(
         http.get(f"{BASE_PATH}/{conv}/items/msg_nope"), 404, "not_found", None, message=expected
@@ -746,7 +737,7 @@ def test_unknown_item(http: httpx.Client, conv: str) -> None:
     assert_error(
         http.delete(f"{BASE_PATH}/{conv}/items/msg_nope"), 404, "not_found", None, message=expected
     )
-    assert snapshot(http, conv) == before
+    assert conversation_state(http, conv) == before
 
 
 @pytest.mark.parametrize(
@@ -786,14 +777,14 @@ def test_unknown_url(http: httpx.Client, path: str) -> None:
 def test_method_not_allowed(
     http: httpx.Client, conv: str, method: str, suffix: str, allowed: set[str]
 ) -> None:
-    before = snapshot(http, conv)
+    before = conversation_state(http, conv)
     path = BASE_PATH if suffix == "<base>" else f"{BASE_PATH}/{conv}{suffix}"
     response = http.request(method, path, json={"metadata": {"changed": "yes"}})
     assert_error(response, 405, "method_not_allowed", None, fragments=(method,))
     # RFC 9110 §15.5.6: a 405 MUST list the methods the resource supports.
     listed = {m.strip() for m in response.headers.get("allow", "").split(",") if m.strip()}
     assert allowed <= listed, (path, response.headers.get("allow"))
-    assert snapshot(http, conv) == before
+    assert conversation_state(http, conv) == before
     assert conversation_ids(http) == [conv]
 
 
@@ -801,7 +792,7 @@ def test_method_not_allowed(
 
 
 def test_duplicate_item_id_in_conversation(http: httpx.Client, conv: str) -> None:
-    before = snapshot(http, conv)
+    before = conversation_state(http, conv)
     response = http.post(
         f"{BASE_PATH}/{conv}/items",
         json={"items": [{**GOOD, "id": "msg_new"}, {**GOOD, "id": "msg_first"}, GOOD]},
@@ -809,12 +800,12 @@ def test_duplicate_item_id_in_conversation(http: httpx.Client, conv: str) -> Non
     message = assert_error(response, 409, "duplicate_item_id", "items[1].id")
     assert "msg_first" in message
     assert response.headers.get("x-should-retry") == "false"
-    assert snapshot(http, conv) == before  # msg_new was not stored either
+    assert conversation_state(http, conv) == before  # msg_new was not stored either
     assert http.get(f"{BASE_PATH}/{conv}/items/msg_new").status_code == 404
 
 
 def test_duplicate_of_server_assigned_id(http: httpx.Client, conv: str) -> None:
-    _, items = snapshot(http, conv)
+    _, items = conversation_state(http, conv)
     taken = items["data"][1]["id"]
     response = http.post(f"{BASE_PATH}/{conv}/items", json={"items": [{**GOOD, "id": taken}]})
     assert_error(response, 409, "duplicate_item_id", "items[0].id", fragments=(taken,))
@@ -830,7 +821,7 @@ def _big_items(total: int) -> list[dict[str, Any]]:
 
 
 def test_body_over_limit(http: httpx.Client, conv: str) -> None:
-    before = snapshot(http, conv)
+    before = conversation_state(http, conv)
     items = _big_items(int(LIMIT * 1.1))
     for response in (
         http.post(BASE_PATH, json={"items": items}),
@@ -838,7 +829,7 @@ def test_body_over_limit(http: httpx.Client, conv: str) -> None:
     ):
         assert_error(response, 413, "request_too_large", None)
     assert conversation_ids(http) == [conv]
-    assert snapshot(http, conv) == before
+    assert conversation_state(http, conv) == before
 
 
 def test_streamed_body_over_limit(http: httpx.Client) -> None:
@@ -930,7 +921,7 @@ def test_body_just_under_limit_is_accepted(http: httpx.Client) -> None:
     "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
 )
 def test_non_json_media_type(http: httpx.Client, conv: str, content_type: str) -> None:
-    before = snapshot(http, conv)
+    before = conversation_state(http, conv)
     requests: list[tuple[str, str, bytes]] = [
         ("POST", BASE_PATH, dumps({"items": [GOOD]})),
         ("POST", f"{BASE_PATH}/{conv}", dumps({"metadata": {"changed": "yes"}})),
@@ -942,7 +933,7 @@ def test_non_json_media_type(http: httpx.Client, conv: str, content_type: str) -
         assert_error(
             response, 415, "unsupported_media_type", None, fragments=(content_type.split(";")[0],)
         )
-    assert snapshot(http, conv) == before
+    assert conversation_state(http, conv) == before
     assert conversation_ids(http) == [conv]
 
 
@@ -954,7 +945,7 @@ def test_no_content_type_is_read_as_json(http: httpx.Client) -> None:
     conversation_id = response.json()["id"]
     added = http.post(f"{BASE_PATH}/{conversation_id}/items", content=dumps({"items": [GOOD]}))
     assert added.status_code == 200, added.text
-    assert len(snapshot(http, conversation_id)[1]["data"]) == 2
+    assert len(conversation_state(http, conversation_id)[1]["data"]) == 2
 
 
 def test_json_with_charset_is_accepted(http: httpx.Client) -> None:

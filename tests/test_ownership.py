@@ -19,7 +19,16 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import ACCOUNT_A, ACCOUNT_B, BASE_PATH, KEY_A, KEY_B, RunningServer, auth_headers
+from .conftest import (
+    ACCOUNT_A,
+    ACCOUNT_B,
+    BASE_PATH,
+    KEY_A,
+    KEY_B,
+    RunningServer,
+    auth_headers,
+    conversation_state,
+)
 
 
 def sha256_hex(text: str) -> str:
@@ -38,14 +47,6 @@ class Owned:
     items: dict[str, Any]
 
 
-def _snapshot(client: httpx.Client, conversation_id: str) -> tuple[Any, Any]:
-    conversation = client.get(f"{BASE_PATH}/{conversation_id}")
-    assert conversation.status_code == 200, conversation.text
-    items = client.get(f"{BASE_PATH}/{conversation_id}/items", params={"limit": 100})
-    assert items.status_code == 200, items.text
-    return conversation.json(), items.json()
-
-
 @pytest.fixture
 def owned(http: httpx.Client) -> Owned:
     marker = "zq" + uuid.uuid4().hex[:10]
@@ -62,7 +63,7 @@ def owned(http: httpx.Client) -> Owned:
     )
     assert response.status_code == 200, response.text
     conversation_id = response.json()["id"]
-    conversation, items = _snapshot(http, conversation_id)
+    conversation, items = conversation_state(http, conversation_id)
     return Owned(conversation_id, [i["id"] for i in items["data"]], marker, conversation, items)
 
 
@@ -135,7 +136,7 @@ def test_intruder_gets_the_404_of_a_missing_conversation(
     assert foreign.text.replace(owned.id, "<id>") == missing.text.replace(missing_id, "<id>")
 
     # The owner sees everything exactly as before.
-    assert _snapshot(http, owned.id) == (owned.conversation, owned.items)
+    assert conversation_state(http, owned.id) == (owned.conversation, owned.items)
 
 
 def test_intruder_never_lists_it(http: httpx.Client, owned: Owned, intruder: httpx.Client) -> None:
@@ -172,7 +173,7 @@ def test_intruder_never_lists_it(http: httpx.Client, owned: Owned, intruder: htt
     assert foreign.json()["error"]["param"] == "after"
     assert foreign.text.replace(owned.id, "<id>") == missing.text.replace(missing_id, "<id>")
 
-    assert _snapshot(http, owned.id) == (owned.conversation, owned.items)
+    assert conversation_state(http, owned.id) == (owned.conversation, owned.items)
 
 
 def test_intruder_writes_land_in_its_own_space(
@@ -194,7 +195,7 @@ def test_intruder_writes_land_in_its_own_space(
     assert [
         c["id"] for c in http.get(BASE_PATH, params={"marker": owned.marker}).json()["data"]
     ] == [owned.id]
-    assert _snapshot(http, owned.id) == (owned.conversation, owned.items)
+    assert conversation_state(http, owned.id) == (owned.conversation, owned.items)
 
 
 def test_account_level_conversation_is_not_visible_to_its_end_users(

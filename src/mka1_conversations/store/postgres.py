@@ -26,7 +26,17 @@ from ..domain.listing import SNAPSHOT_RETENTION_US, Listed, merge_page, position
 from ..domain.search import search_words
 from ..domain.store import ConversationPage, ConversationQuery, ItemPage, Order
 from .migrate import Migration, apply_postgres, pending_postgres
-from .transfer import NULL, ApiKeyRow, ConversationRow, ItemRow, Row
+from .transfer import (
+    API_KEY_COLUMNS,
+    CONVERSATION_COLUMNS,
+    ITEM_COLUMNS,
+    ConversationRow,
+    ItemRow,
+    Row,
+    api_key_row,
+    conversation_row,
+    item_row,
+)
 
 __all__ = ["PostgresStore"]
 
@@ -480,47 +490,21 @@ class PostgresStore:
             conn.transaction(isolation="repeatable_read", readonly=True),
         ):
             async for k in conn.cursor(
-                "SELECT key_hash, account, name, created_at, last_used_at, revoked_at "
-                'FROM api_keys ORDER BY key_hash COLLATE "C"'
+                f'SELECT {API_KEY_COLUMNS} FROM api_keys ORDER BY key_hash COLLATE "C"'
             ):
-                yield ApiKeyRow(
-                    key_hash=k[0],
-                    account=k[1],
-                    name=k[2],
-                    created_at=k[3],
-                    last_used_at=k[4],
-                    revoked_at=k[5],
-                )
+                yield api_key_row(k)
             async for c in conn.cursor(
-                "SELECT owner_id, id, created_at, updated_at, deleted_at, metadata::text, "
-                'next_seq FROM conversations ORDER BY owner_id COLLATE "C", id COLLATE "C"'
+                f"SELECT {CONVERSATION_COLUMNS.replace('metadata', 'metadata::text')} "
+                'FROM conversations ORDER BY owner_id COLLATE "C", id COLLATE "C"'
             ):
-                yield ConversationRow(
-                    owner=c[0],
-                    id=c[1],
-                    created_at=c[2],
-                    updated_at=c[3],
-                    deleted_at=c[4],
-                    metadata=_decode_metadata(c[5]),
-                    next_seq=c[6],
-                )
+                yield conversation_row(c)
                 for i in await conn.fetch(
-                    "SELECT seq, id, type, created_at, deleted_at, data, search_text FROM items "
+                    f"SELECT {ITEM_COLUMNS} FROM items "
                     "WHERE owner_id = $1 AND conversation_id = $2 ORDER BY seq",
                     c[0],
                     c[1],
                 ):
-                    yield ItemRow(
-                        owner=c[0],
-                        conversation_id=c[1],
-                        seq=i[0],
-                        id=i[1],
-                        type=i[2],
-                        created_at=i[3],
-                        deleted_at=i[4],
-                        data=msgspec.Raw(i[5].encode()) if i[4] is None else NULL,
-                        search_text=i[6],
-                    )
+                    yield item_row(c[0], c[1], i)
 
     async def import_rows(self, rows: Iterable[Row]) -> int:
         keys: list[tuple[Any, ...]] = []

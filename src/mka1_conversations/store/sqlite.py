@@ -35,7 +35,17 @@ from ..domain.listing import (
 from ..domain.search import search_words
 from ..domain.store import ConversationPage, ConversationQuery, ItemPage, Order
 from .migrate import Migration, apply_sqlite, pending_sqlite
-from .transfer import NULL, ApiKeyRow, ConversationRow, ItemRow, Row
+from .transfer import (
+    API_KEY_COLUMNS,
+    CONVERSATION_COLUMNS,
+    ITEM_COLUMNS,
+    ConversationRow,
+    ItemRow,
+    Row,
+    api_key_row,
+    conversation_row,
+    item_row,
+)
 
 __all__ = ["SQLiteStore", "sqlite_path_from_url"]
 
@@ -637,48 +647,18 @@ class SQLiteStore:
     async def export_rows(self) -> AsyncIterator[Row]:
         db = self._reader_for_export()
         try:
-            for key in db.execute(
-                "SELECT key_hash, account, name, created_at, last_used_at, revoked_at "
-                "FROM api_keys ORDER BY key_hash"
-            ):
-                yield ApiKeyRow(
-                    key_hash=key[0],
-                    account=key[1],
-                    name=key[2],
-                    created_at=key[3],
-                    last_used_at=key[4],
-                    revoked_at=key[5],
-                )
+            for k in db.execute(f"SELECT {API_KEY_COLUMNS} FROM api_keys ORDER BY key_hash"):
+                yield api_key_row(k)
             conversations = db.execute(
-                "SELECT owner_id, id, created_at, updated_at, deleted_at, metadata, next_seq "
-                "FROM conversations ORDER BY owner_id, id"
+                f"SELECT {CONVERSATION_COLUMNS} FROM conversations ORDER BY owner_id, id"
             ).fetchall()
             for c in conversations:
-                yield ConversationRow(
-                    owner=c[0],
-                    id=c[1],
-                    created_at=c[2],
-                    updated_at=c[3],
-                    deleted_at=c[4],
-                    metadata=_decode_metadata(c[5]),
-                    next_seq=c[6],
-                )
+                yield conversation_row(c)
                 for i in db.execute(
-                    "SELECT seq, id, type, created_at, deleted_at, data, search_text FROM items "
-                    "WHERE conversation_id = ? ORDER BY seq",
+                    f"SELECT {ITEM_COLUMNS} FROM items WHERE conversation_id = ? ORDER BY seq",
                     (c[1],),
                 ):
-                    yield ItemRow(
-                        owner=c[0],
-                        conversation_id=c[1],
-                        seq=i[0],
-                        id=i[1],
-                        type=i[2],
-                        created_at=i[3],
-                        deleted_at=i[4],
-                        data=msgspec.Raw(_as_bytes(i[5])) if i[4] is None else NULL,
-                        search_text=i[6],
-                    )
+                    yield item_row(c[0], c[1], i)
         finally:
             db.close()
 

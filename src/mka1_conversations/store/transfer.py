@@ -17,19 +17,25 @@ is: owners, ids, positions (``seq``, ``next_seq``), soft-deleted conversations a
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Iterator
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 import msgspec
 
 NULL = msgspec.Raw(b"null")
 
 __all__ = [
+    "API_KEY_COLUMNS",
+    "CONVERSATION_COLUMNS",
+    "ITEM_COLUMNS",
     "NULL",
     "ApiKeyRow",
     "ConversationRow",
     "ItemRow",
     "Row",
     "Transferable",
+    "api_key_row",
+    "conversation_row",
+    "item_row",
     "read_rows",
     "write_rows",
 ]
@@ -74,6 +80,60 @@ class ApiKeyRow(msgspec.Struct, tag="api_key", tag_field="record", kw_only=True)
 
 
 Row = ConversationRow | ItemRow | ApiKeyRow
+
+_decode_metadata = msgspec.json.Decoder(dict[str, str]).decode
+
+#: The columns both stores select for an export, in the order the row builders below read them.
+API_KEY_COLUMNS = "key_hash, account, name, created_at, last_used_at, revoked_at"
+CONVERSATION_COLUMNS = "owner_id, id, created_at, updated_at, deleted_at, metadata, next_seq"
+ITEM_COLUMNS = "seq, id, type, created_at, deleted_at, data, search_text"
+
+
+class Columns(Protocol):
+    """A selected row: a tuple (sqlite3) or a Record (asyncpg)."""
+
+    def __getitem__(self, index: int, /) -> Any: ...
+
+
+def api_key_row(k: Columns) -> ApiKeyRow:
+    return ApiKeyRow(
+        key_hash=k[0],
+        account=k[1],
+        name=k[2],
+        created_at=k[3],
+        last_used_at=k[4],
+        revoked_at=k[5],
+    )
+
+
+def conversation_row(c: Columns) -> ConversationRow:
+    """``c`` as CONVERSATION_COLUMNS, metadata as JSON text."""
+    return ConversationRow(
+        owner=c[0],
+        id=c[1],
+        created_at=c[2],
+        updated_at=c[3],
+        deleted_at=c[4],
+        metadata=_decode_metadata(c[5]),
+        next_seq=c[6],
+    )
+
+
+def item_row(owner: str, conversation_id: str, i: Columns) -> ItemRow:
+    """``i`` as ITEM_COLUMNS; ``data`` as text or bytes."""
+    data = i[5].encode() if isinstance(i[5], str) else i[5]
+    return ItemRow(
+        owner=owner,
+        conversation_id=conversation_id,
+        seq=i[0],
+        id=i[1],
+        type=i[2],
+        created_at=i[3],
+        deleted_at=i[4],
+        data=msgspec.Raw(data) if i[4] is None else NULL,
+        search_text=i[6],
+    )
+
 
 _encoder = msgspec.json.Encoder(order="sorted")
 _decoder = msgspec.json.Decoder(Row)
