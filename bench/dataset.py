@@ -7,6 +7,11 @@ full-text index are exactly what the API would have written, at a fraction of th
 Text is drawn from a synthetic vocabulary with a Zipf distribution (seeded, so every run loads
 the same words), which gives the full-text index a realistic shape: a few very common words and a
 long tail. Search queries use words of middling frequency.
+
+The search-scale owner (the search/filter issue's scenario) has 10,000 conversations of 20 items
+each, with a low-cardinality (``team``, 10 values) and a high-cardinality (``customer``, 5,000
+values) metadata key. Its queries are chosen from the data as loaded: a common and a rare
+metadata value, and a common-ish and a rare pair of words (``ScaleQuery``).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import json
 import random
 import sqlite3
 import time
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
@@ -28,6 +34,7 @@ from mka1_conversations.domain.items import NewItem, prepare_items
 ACCOUNT = "bench"
 CHANNELS = ("support", "sales", "billing", "web", "mobile", "email", "voice", "partner")
 TIERS = ("free", "pro", "enterprise")
+TEAMS = tuple(f"t{n}" for n in range(10))
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +52,9 @@ class Sizes:
     growth_append_pool: int = 256  # small conversations that append-growth cycles over
     owner_small: int = 100  # conversations of the "few conversations" owner
     owner_large: int = 100_000
+    scale_conversations: int = 10_000  # search-scale: one owner, metadata and word filters
+    scale_items: int = 20
+    scale_customers: int = 5_000  # values of the high-cardinality metadata key
 
 
 FULL = Sizes()
@@ -60,7 +70,39 @@ QUICK = Sizes(
     growth_append_pool=8,
     owner_small=20,
     owner_large=1_000,
+    scale_conversations=300,
+    scale_items=5,
+    scale_customers=150,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class ScaleQuery:
+    """One list-conversations query of the search-scale owner, chosen from the loaded data."""
+
+    name: str  # "metadata-common", "metadata-rare", "search-common", "search-rare"
+    title: str
+    metadata: dict[str, str]
+    search: str | None
+    matches: int  # conversations of the owner that match
+    word_conversations: dict[str, int] = field(default_factory=dict)  # per search word
+
+    def query_string(self) -> str:
+        """The URL parameters after ``?limit=20&order=desc``."""
+        parts = [f"metadata%5B{k}%5D={v}" for k, v in self.metadata.items()]
+        if self.search:
+            parts.append("search=" + self.search.replace(" ", "+"))
+        return "&".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "title": self.title,
+            "metadata": self.metadata,
+            "search": self.search,
+            "matches": self.matches,
+            "word_conversations": self.word_conversations,
+        }
 
 
 @dataclass(slots=True)
@@ -78,6 +120,8 @@ class Dataset:
     growth_large: str = ""
     owner_small: str = "u-few"
     owner_large: str = "u-many"
+    scale_owner: str = "u-scale"
+    scale_queries: list[ScaleQuery] = field(default_factory=list)
     load_seconds: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)
 
@@ -87,6 +131,7 @@ class Dataset:
             "counts": self.counts,
             "load_seconds": round(self.load_seconds, 2),
             "search_queries": [" ".join(p) for p in self.search_words],
+            "scale_queries": [q.to_json() for q in self.scale_queries],
         }
 
 
@@ -314,7 +359,104 @@ def load(path: Path, sizes: Sizes) -> Dataset:
                 for n in range(start, min(start + 10_000, count)):
                     loader.conversation(owner, {"n": str(n)})
 
+    data.scale_queries = load_scale(loader, text, sizes, _owner(data.scale_owner))
+
     data.counts = {"conversations": loader.conversations, "items": loader.items}
     loader.close()
     data.load_seconds = time.perf_counter() - started
     return data
+
+
+# --- search-scale -------------------------------------------------------------------------------
+
+
+def load_scale(loader: Loader, text: Text, sizes: Sizes, owner: Owner) -> list[ScaleQuery]:
+    """The search-scale owner's conversations, then its four queries, picked from what was
+    written: which conversations hold each metadata value and each word."""
+    rng = random.Random(5)
+    teams: Counter[str] = Counter()
+    customers: Counter[str] = Counter()
+    holders: defaultdict[str, list[int]] = defaultdict(list)  # word -> conversation numbers
+    for start in range(0, sizes.scale_conversations, 1_000):
+        with loader.transaction():
+            for n in range(start, min(start + 1_000, sizes.scale_conversations)):
+                metadata = {
+                    "team": rng.choice(TEAMS),
+                    "customer": f"cust-{rng.randrange(sizes.scale_customers):05d}",
+                }
+                teams[metadata["team"]] += 1
+                customers[metadata["customer"]] += 1
+                prepared = _prepared(text, sizes.scale_items)
+                loader.conversation(owner, metadata, prepared)
+                for word in {w for it in prepared for w in it.search_text.split()}:
+                    holders[word].append(n)
+    return pick_scale_queries(sizes.scale_conversations, teams, customers, holders)
+
+
+def pick_scale_queries(
+    conversations: int,
+    teams: Counter[str],
+    customers: Counter[str],
+    holders: dict[str, list[int]],
+) -> list[ScaleQuery]:
+    """A common and a rare metadata value; a common-ish pair of words (each in about 40 % of
+    the conversations) and a rare pair (each in 0.4-1.5 %, together in 1-3 conversations)."""
+    team = "t3"
+    customer = min(sorted(customers), key=lambda c: customers[c])
+    df = {w: len(c) for w, c in holders.items()}
+    by_word = sorted(df)
+    common = sorted(by_word, key=lambda w: (abs(df[w] - 0.4 * conversations), w))[:2]
+    low, high = max(1, int(0.004 * conversations)), max(3, int(0.015 * conversations))
+    band = [w for w in by_word if low <= df[w] <= high]
+    random.Random(9).shuffle(band)
+    rare: list[str] | None = None
+    sets: dict[str, set[int]] = {}
+    for i, a in enumerate(band[:300]):
+        for b in band[i + 1 : 300]:
+            both = len(sets.setdefault(a, set(holders[a])) & sets.setdefault(b, set(holders[b])))
+            if 1 <= both <= 3:
+                rare = [a, b]
+                break
+        if rare:
+            break
+    if rare is None:  # tiny data: the two rarest words, whatever they share
+        rare = sorted(by_word, key=lambda w: (df[w], w))[:2]
+
+    def together(words: list[str]) -> int:
+        return len(set.intersection(*(set(holders[w]) for w in words)))
+
+    def share(count: int) -> str:
+        return f"{count:,} of {conversations:,}"
+
+    return [
+        ScaleQuery(
+            "metadata-common",
+            f"metadata team={team} ({share(teams[team])} match)",
+            {"team": team},
+            None,
+            teams[team],
+        ),
+        ScaleQuery(
+            "metadata-rare",
+            f"metadata customer={customer} ({share(customers[customer])} match)",
+            {"customer": customer},
+            None,
+            customers[customer],
+        ),
+        ScaleQuery(
+            "search-common",
+            f"search of 2 common-ish words ({share(together(common))} match)",
+            {},
+            " ".join(common),
+            together(common),
+            {w: df[w] for w in common},
+        ),
+        ScaleQuery(
+            "search-rare",
+            f"search of 2 rare words ({share(together(rare))} match)",
+            {},
+            " ".join(rare),
+            together(rare),
+            {w: df[w] for w in rare},
+        ),
+    ]

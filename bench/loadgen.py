@@ -4,7 +4,8 @@ process, used when ``wrk`` is not available (and always in quick mode, so CI nee
 It replays a requests file (one ``METHOD<TAB>PATH<TAB>END_USER<TAB>BODY`` per line, the same file
 the wrk Lua script reads) round-robin, runs a warm-up, then measures for ``--duration`` seconds or
 ``--max-requests`` responses, whichever comes first. Around the measured phase it reads the CPU
-time of the server processes (``--pids``) from /proc, and prints one JSON object::
+time of the server processes (``--pids``) from /proc (and, with ``--postgres-db``, of the
+PostgreSQL processes working for that database), and prints one JSON object::
 
     python bench/loadgen.py --port 8000 --requests r.tsv --key K --pids 12,13 --duration 5
 
@@ -49,6 +50,47 @@ def cpu_seconds(pids: Sequence[int]) -> float:
         if fields is not None:
             ticks += int(fields[11]) + int(fields[12])  # stat fields 14 and 15
     return ticks / _TICK
+
+
+def postgres_cpu(database: str) -> dict[int, float]:
+    """CPU seconds (utime + stime) of each PostgreSQL process working for ``database``: every
+    process whose command name starts with "postgres" (the postmaster, the checkpointer, the
+    WAL writer, …), except client backends of *other* databases, so that another user of the
+    same server is not charged to the benchmark. A client backend's title is
+    ``postgres: [cluster: ]user database host(port) state``.
+
+    Under the key ``-pid``, each process's reaped children (cutime + cstime): for the postmaster,
+    the whole CPU of every backend and parallel worker that has exited. Parallel workers live
+    for one query, between two readings, so without this their CPU would be lost (the price: a
+    backend of another database that exits during a run is counted)."""
+    out: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            comm = Path(f"/proc/{entry}/comm").read_text().strip()
+            if not comm.startswith("postgres"):
+                continue
+            title = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, UnicodeDecodeError):
+            continue
+        words = title.split()
+        hosts = [n for n, w in enumerate(words) if w == "[local]" or (w.endswith(")") and "(" in w)]
+        if hosts and hosts[0] >= 1 and words[hosts[0] - 1] != database:
+            continue  # a client backend of another database
+        fields = _stat_fields(int(entry))
+        if fields is not None:
+            out[int(entry)] = (int(fields[11]) + int(fields[12])) / _TICK
+            out[-int(entry)] = (int(fields[13]) + int(fields[14])) / _TICK  # stat 16, 17
+    return out
+
+
+def postgres_cpu_between(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds PostgreSQL spent between two ``postgres_cpu`` readings. A process started in
+    between counts from zero; one that ended in between has moved, with all its CPU, into its
+    parent's reaped-children time, so the difference of the totals is exact (up to a reaping
+    delay of a few milliseconds at either end of the window)."""
+    return sum(after.values()) - sum(before.values())
 
 
 def process_tree(root: int) -> list[int]:
@@ -214,6 +256,7 @@ async def drive(
     duration: float,
     max_requests: int,
     pids: Sequence[int],
+    postgres_db: str = "",
 ) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     run = Run(requests, max_requests)
@@ -228,6 +271,7 @@ async def drive(
     await asyncio.sleep(warmup)
     run.measuring = True
     usage0 = resource.getrusage(resource.RUSAGE_SELF)
+    pg0 = postgres_cpu(postgres_db) if postgres_db else {}
     cpu0 = cpu_seconds(pids)
     started = time.perf_counter()
     deadline = started + duration
@@ -235,6 +279,7 @@ async def drive(
         await asyncio.sleep(min(0.02, max(0.0, deadline - time.perf_counter())))
     elapsed = time.perf_counter() - started
     cpu1 = cpu_seconds(pids)
+    pg1 = postgres_cpu(postgres_db) if postgres_db else {}
     usage1 = resource.getrusage(resource.RUSAGE_SELF)
     count = len(run.stats.latencies_ns)
     run.measuring = False
@@ -263,6 +308,7 @@ async def drive(
         },
         "server_cpu_s": cpu1 - cpu0,
         "loadgen_cpu_s": own,
+        **({"postgres_cpu_s": postgres_cpu_between(pg0, pg1)} if postgres_db else {}),
     }
 
 
@@ -277,6 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--max-requests", type=int, default=1_000_000)
     parser.add_argument("--pids", default="", help="comma-separated server pids to account")
+    parser.add_argument("--postgres-db", default="", help="also account PostgreSQL's CPU")
     args = parser.parse_args(argv)
     pids = [int(p) for p in args.pids.split(",") if p]
     requests = read_requests(args.requests, f"{args.host}:{args.port}", args.key)
@@ -296,6 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             duration=args.duration,
             max_requests=args.max_requests,
             pids=pids,
+            postgres_db=args.postgres_db,
         )
     )
     json.dump(result, sys.stdout)

@@ -9,8 +9,17 @@
    server's CPU time (utime + stime of its process tree, from /proc) around the measured run,
    divided by the completed requests, is the figure least disturbed by a noisy machine.
 4. Growth: the same operations on small vs large conversations and owners.
-5. A py-spy profile of the append path (full mode, when py-spy can be had).
-6. One table on stdout (Markdown), the same data as JSON in ``bench/results/latest.json``.
+5. Search-scale (the search/filter issue's scenario): one owner with 10,000 conversations and
+   200,000 items, listed with a common and a rare metadata filter and a common-ish and a rare
+   two-word search, at concurrency 16 against both servers and at concurrency 1 against ours;
+   with the query plans of the statements the Store issues (``plans.py``).
+6. A py-spy profile of the append path (full mode, when py-spy can be had).
+7. PostgreSQL (``pg.py``): a database of its own (``mka1_bench_<pid>``, dropped at the end even
+   on failure) loaded with the same rows; our server on it, pinned like the SQLite run, runs the
+   core scenarios and search-scale. PostgreSQL's own CPU (its processes, from /proc) is counted
+   per request too. No floor: the floor is a SQLite app. Quick mode skips PostgreSQL, and says
+   so, when the server cannot be reached; a full run requires it (or ``--no-postgres``).
+8. One report on stdout (Markdown), the same data as JSON in ``bench/results/latest.json``.
 
 With two or more cores the servers are pinned to CPU 0 and the load generator to CPU 1
 (``taskset``), so that they do not steal from each other.
@@ -19,7 +28,9 @@ With two or more cores the servers are pinned to CPU 0 and the load generator to
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -35,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -44,8 +56,13 @@ from typing import Any
 
 import dataset
 import loadgen
+import pg
+import plans
 import profile_summary
 from dataset import CHANNELS, FULL, QUICK, Dataset, Sizes
+
+from mka1_conversations.domain.identity import Owner
+from mka1_conversations.domain.store import ConversationQuery
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -201,6 +218,39 @@ def scenarios(data: Dataset) -> list[Scenario]:
             [_line("GET", f"{BASE}{LIST_20}&search={a}+{b}", s) for a, b in data.search_words],
         ),
     ]
+
+
+SCALE_PREFIX = "search-scale-"
+
+
+def scale_scenarios(data: Dataset) -> list[Scenario]:
+    """The search-scale queries (``dataset.ScaleQuery``), 20 per page, newest first."""
+    return [
+        Scenario(
+            SCALE_PREFIX + q.name,
+            q.title,
+            [_line("GET", f"{BASE}{LIST_20}&{q.query_string()}", data.scale_owner)],
+        )
+        for q in data.scale_queries
+    ]
+
+
+def scale_query(data: Dataset, name: str) -> ConversationQuery:
+    """The store-level query of a search-scale scenario (what the HTTP layer would build)."""
+    q = next(q for q in data.scale_queries if SCALE_PREFIX + q.name == name)
+    return ConversationQuery(limit=20, order="desc", metadata=q.metadata, search=q.search)
+
+
+#: The scenarios PostgreSQL runs, besides search-scale.
+POSTGRES_CORE = (
+    "append-1",
+    "list-20",
+    "get-item",
+    "chat-turn",
+    "list-conversations",
+    "list-conversations-metadata",
+    "list-conversations-search",
+)
 
 
 def growth(data: Dataset) -> list[Growth]:
@@ -391,6 +441,7 @@ class Load:
     warmup: float
     duration: float
     connections: int
+    postgres_db: str = ""  # also count the CPU of PostgreSQL's processes for this database
 
     def run(self, server: Server, scenario: Scenario, folder: Path) -> dict[str, Any]:
         requests = folder / f"{scenario.name}.tsv"
@@ -403,7 +454,7 @@ class Load:
     def _wrk(self, server: Server, requests: Path) -> dict[str, Any]:
         assert self.wrk is not None
         binary: str = self.wrk
-        threads = 1 if self.prefix else 2
+        threads = min(1 if self.prefix else 2, self.connections)
         max_per_thread = str(int(self.duration * 100_000))
 
         def wrk(seconds: float) -> tuple[str, float]:
@@ -423,13 +474,17 @@ class Load:
 
         if self.warmup > 0:
             wrk(self.warmup)
+        pg0 = loadgen.postgres_cpu(self.postgres_db) if self.postgres_db else {}
         cpu0 = loadgen.cpu_seconds(server.pids)
         out, own = wrk(self.duration)
         cpu1 = loadgen.cpu_seconds(server.pids)
+        pg1 = loadgen.postgres_cpu(self.postgres_db) if self.postgres_db else {}
         line = next(x for x in out.splitlines() if x.startswith("BENCH_JSON "))
         result: dict[str, Any] = json.loads(line[len("BENCH_JSON ") :])
         result["server_cpu_s"] = cpu1 - cpu0
         result["loadgen_cpu_s"] = own
+        if self.postgres_db:
+            result["postgres_cpu_s"] = loadgen.postgres_cpu_between(pg0, pg1)
         return result
 
     def _python(self, server: Server, requests: Path) -> dict[str, Any]:
@@ -438,7 +493,7 @@ class Load:
             "--port", str(server.port), "--requests", str(requests), "--key", KEY,
             "--connections", str(self.connections), "--warmup", str(self.warmup),
             "--duration", str(self.duration), "--max-requests", str(int(self.duration * 100_000)),
-            "--pids", ",".join(map(str, server.pids)),
+            "--pids", ",".join(map(str, server.pids)), "--postgres-db", self.postgres_db,
         ]  # fmt: skip
         timeout = self.warmup + self.duration + 60
         done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
@@ -458,6 +513,15 @@ def figures(raw: dict[str, Any]) -> dict[str, Any]:
     requests = int(raw["requests"])
     duration = float(raw["duration_s"])
     errors = raw["errors"]
+    db: dict[str, float] = {}
+    if "postgres_cpu_s" in raw:
+        server = raw["server_cpu_s"] / requests * 1e6 if requests else float("nan")
+        postgres = raw["postgres_cpu_s"] / requests * 1e6 if requests else float("nan")
+        db = {
+            "postgres_cpu_us_per_req": postgres,
+            "total_cpu_us_per_req": server + postgres,
+            "postgres_cpu_util": raw["postgres_cpu_s"] / duration if duration else 0.0,
+        }
     return {
         "requests": requests,
         "rps": requests / duration if duration else 0.0,
@@ -471,13 +535,21 @@ def figures(raw: dict[str, Any]) -> dict[str, Any]:
         "errors": errors,
         "status_errors": int(errors.get("status", 0)),
         "socket_errors": sum(int(v) for k, v in errors.items() if k != "status"),
+        **db,
     }
 
 
 def best(rounds: list[dict[str, Any]]) -> dict[str, Any]:
-    """The round with the least server CPU per request (the least disturbed one)."""
+    """The round with the least CPU per request (the least disturbed one): the server's, plus
+    PostgreSQL's when it is counted."""
     usable = [r for r in rounds if r["requests"] > 0] or rounds
-    return min(usable, key=lambda r: r["cpu_us_per_req"] if r["requests"] else math.inf)
+
+    def cost(r: dict[str, Any]) -> float:
+        if not r["requests"]:
+            return math.inf
+        return float(r.get("total_cpu_us_per_req", r["cpu_us_per_req"]))
+
+    return min(usable, key=cost)
 
 
 # --- profile ------------------------------------------------------------------------------------
@@ -542,6 +614,13 @@ def profile(
 # --- report -------------------------------------------------------------------------------------
 
 
+def _ratio(value: float) -> str:
+    """A ratio with two decimals, or three significant digits when it is tiny."""
+    if isinstance(value, float) and math.isfinite(value) and 0 < value < 0.1:
+        return f"{value:.2g}"
+    return _f(value, 2)
+
+
 def _f(value: float, digits: int = 1) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
@@ -597,6 +676,8 @@ def render(result: dict[str, Any]) -> str:
             f"| {t['target']} | {_f(t['value'], 2)} | {t['limit']:g} "
             f"| {'yes' if t['ok'] else '**no**'} |"
         )
+    lines += render_search_scale(result)
+    lines += render_postgres(result)
     for name, sides in (result.get("profile") or {}).items():
         for side, summary in sides.items():
             if "top_inclusive" not in summary:
@@ -620,6 +701,125 @@ def render(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _store_ms(plan_data: dict[str, Any] | None) -> str:
+    call = (plan_data or {}).get("store_call")
+    return _f(call["median_ms"], 2) if call else "–"
+
+
+def render_search_scale(result: dict[str, Any]) -> list[str]:
+    rows = result.get("search_scale") or []
+    if not rows:
+        return []
+    meta = result["meta"]
+    lines = [
+        "",
+        f"Search-scale on SQLite: one owner with {meta['data']['sizes']['scale_conversations']:,} "
+        f"conversations of {meta['data']['sizes']['scale_items']} items, "
+        "`?limit=20&order=desc` plus the filter. c=1: one connection, "
+        f"{meta['c1_duration_s']:g} s. Store call: the Store's list_conversations alone, in "
+        "process (median). A statement's time is that statement repeated on its own, its pages "
+        "cached, so the statements may add up to less than the call.",
+        "",
+        "| search-scale | ours req/s | ours p50 ms | ours p99 ms | ours CPU µs/req "
+        "| **ours p50 ms c=1** | ours p99 ms c=1 | store call ms | floor req/s | floor p50 ms "
+        "| floor CPU µs/req | CPU ours/floor |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for s in rows:
+        o, f, c = s["ours"], s["floor"], s["ours_c1"]
+        lines.append(
+            f"| {s['name'].removeprefix(SCALE_PREFIX)}: {s['title']} | {_f(o['rps'], 0)} "
+            f"| {_f(o['p50_ms'], 2)} | {_f(o['p99_ms'], 2)} | {_f(o['cpu_us_per_req'], 0)} "
+            f"| **{_f(c['p50_ms'], 2)}** | {_f(c['p99_ms'], 2)} | {_store_ms(s.get('plans'))} "
+            f"| {_f(f['rps'], 0)} | {_f(f['p50_ms'], 2)} | {_f(f['cpu_us_per_req'], 0)} "
+            f"| **{_ratio(s['cpu_ratio'])}×** |"
+        )
+    for s in rows:
+        lines += render_plans(s["name"], "SQLite", s.get("plans"))
+    return lines
+
+
+def render_plans(name: str, backend: str, plan_data: dict[str, Any] | None) -> list[str]:
+    """The statements of one query with their plans, as an indented (code) block."""
+    if not plan_data:
+        return []
+    if "error" in plan_data:
+        return ["", f"Plans of {name} ({backend}): failed: {plan_data['error']}"]
+    call = plan_data["store_call"]
+    lines = [
+        "",
+        f"Plans of {name} ({backend}): the store call takes {call['median_ms']:.2f} ms "
+        f"(median of {call['calls']}, in process); {len(plan_data['statements'])} statements:",
+        "",
+    ]
+    for n, st in enumerate(plan_data["statements"], 1):
+        if "median_ms" in st:
+            head = f"{st['median_ms']:.2f} ms alone, {st['rows']:,} rows"
+        elif st.get("custom_plans") is not None:
+            head = (
+                f"timed calls ran {st['generic_plans']} generic, {st['custom_plans']} custom plans"
+            )
+        else:
+            head = "plan cache: –"
+        lines.append(f"    {n}. [{head}] {st['sql']}")
+        if st["params"]:
+            lines.append(f"       params: {', '.join(st['params'])}")
+        lines += [f"       {row}" for row in st["plan"]]
+        if st.get("generic_plan"):
+            lines.append(
+                "       generic plan (what a connection runs once its plan cache has switched "
+                "this statement):"
+            )
+            lines += [f"       {row}" for row in st["generic_plan"]]
+    return lines
+
+
+def render_postgres(result: dict[str, Any]) -> list[str]:
+    pg_result = result.get("postgres") or {}
+    if pg_result.get("skipped"):
+        return ["", f"PostgreSQL: SKIPPED ({pg_result['skipped']})."]
+    if "error" in pg_result:
+        return ["", f"PostgreSQL: FAILED ({pg_result['error']})."]
+    rows = pg_result.get("scenarios") or []
+    if not rows:
+        return []
+    info = pg_result.get("server", {})
+    load = pg_result.get("load", {})
+    lines = [
+        "",
+        f"PostgreSQL {info.get('server_version', '?')} (shared_buffers "
+        f"{info.get('shared_buffers', '?')}, synchronous_commit "
+        f"{info.get('synchronous_commit', '?')}, jit {info.get('jit', '?')}), database "
+        f"{pg_result.get('database')}: {load.get('conversations', 0):,} conversations, "
+        f"{load.get('items', 0):,} items copied in {load.get('load_seconds', 0):.0f} s "
+        "(COPY, VACUUM ANALYZE). Ours with --workers 1, pinned like the SQLite run; "
+        "PostgreSQL's processes are not pinned. No floor (it is a SQLite app). "
+        "PostgreSQL CPU: its processes for this database, from /proc"
+        + ("" if pg_result.get("cpu_counted", True) else " (NOT visible here: not counted)")
+        + ".",
+        "",
+        "| PostgreSQL | req/s | p50 ms | p99 ms | ours CPU µs/req | PostgreSQL CPU µs/req "
+        "| **total CPU µs/req** | SQLite ours CPU µs/req | total ÷ SQLite | p50 ms c=1 "
+        "| store call ms |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for s in rows:
+        o = s["ours"]
+        c = s.get("ours_c1") or {}
+        total = o.get("total_cpu_us_per_req", float("nan"))
+        lines.append(
+            f"| {s['name']}: {s['title']} | {_f(o['rps'], 0)} | {_f(o['p50_ms'], 2)} "
+            f"| {_f(o['p99_ms'], 2)} | {_f(o['cpu_us_per_req'], 0)} "
+            f"| {_f(o.get('postgres_cpu_us_per_req', float('nan')), 0)} | **{_f(total, 0)}** "
+            f"| {_f(s['sqlite_ours_cpu_us_per_req'], 0)} "
+            f"| {_ratio(total / s['sqlite_ours_cpu_us_per_req'])}× "
+            f"| {_f(c.get('p50_ms', float('nan')), 2)} | {_store_ms(s.get('plans'))} |"
+        )
+    for s in rows:
+        lines += render_plans(s["name"], "PostgreSQL, EXPLAIN (ANALYZE, BUFFERS)", s.get("plans"))
+    return lines
+
+
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     by_name = {s["name"]: s for s in result["scenarios"]}
     grow = {g["name"]: g for g in result["growth"]}
@@ -638,6 +838,15 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     for name in ("append-1", "list-20"):
         out.append(
             _target(f"p99 ms at c={CONCURRENCY}, {name}", by_name[name]["ours"]["p99_ms"], 20)
+        )
+    # The search/filter issue: p50 under 10 ms for the metadata filter and the search, on SQLite.
+    for s in result["search_scale"]:
+        short = s["name"].removeprefix(SCALE_PREFIX)
+        out.append(_target(f"p50 ms at c=1, search-scale {short}", s["ours_c1"]["p50_ms"], 10))
+    for s in result["search_scale"]:
+        short = s["name"].removeprefix(SCALE_PREFIX)
+        out.append(
+            _target(f"p50 ms at c={CONCURRENCY}, search-scale {short}", s["ours"]["p50_ms"], 10)
         )
     return out
 
@@ -676,8 +885,8 @@ def _versions() -> dict[str, str]:
     }
 
 
-def migrate(database: Path) -> None:
-    env = {**os.environ, "MKA1_DATABASE_URL": f"sqlite:///{database}"}
+def migrate(url: str) -> None:
+    env = {**os.environ, "MKA1_DATABASE_URL": url}
     subprocess.run(
         [venv_script("mka1-conversations"), "migrate"],
         env=env,
@@ -714,6 +923,23 @@ def servers(folder: Path, database: Path, prefix: list[str]) -> Iterator[tuple[S
         floor.stop()
 
 
+@contextlib.contextmanager
+def postgres_server(folder: Path, dsn: str, prefix: list[str]) -> Iterator[Server]:
+    """Ours on PostgreSQL: one worker, pinned like the SQLite run."""
+    server = start_server(
+        "ours-pg",
+        [venv_script("mka1-conversations"), "serve", "--workers", "1"],
+        {"MKA1_API_KEYS": f"{KEY}=bench", "MKA1_DATABASE_URL": dsn},
+        folder,
+        prefix,
+    )
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
 def preflight(servers_: Sequence[Server], all_scenarios: Sequence[Scenario]) -> None:
     """Every scenario's first requests answer 2xx on both servers (a broken scenario fails here)."""
     for scenario in all_scenarios:
@@ -724,6 +950,83 @@ def preflight(servers_: Sequence[Server], all_scenarios: Sequence[Scenario]) -> 
                     raise RuntimeError(
                         f"preflight {scenario.name} on {server.name}: {status} {body[:300]!r}"
                     )
+
+
+Runs = dict[tuple[str, str], list[dict[str, Any]]]
+
+
+def run_plan(
+    plan: Sequence[Scenario],
+    servers_: Sequence[Server],
+    load: Load,
+    rounds: int,
+    folder: Path,
+    runs: Runs,
+    *,
+    tag: str = "",
+) -> None:
+    """Every scenario of ``plan`` against every server, ``rounds`` times, interleaved; each
+    measured run is appended to ``runs[(scenario, server + tag)]``."""
+    for round_ in range(rounds):
+        for scenario in plan:
+            for server in servers_:
+                fig = figures(load.run(server, scenario, folder))
+                runs.setdefault((scenario.name, server.name + tag), []).append(fig)
+                print(
+                    f"bench: round {round_ + 1}/{rounds} {scenario.name:<30} "
+                    f"{server.name + tag:<10} "
+                    f"{fig['rps']:8.0f} req/s  p50 {fig['p50_ms']:7.2f} ms  "
+                    f"p99 {fig['p99_ms']:7.2f} ms  {fig['cpu_us_per_req']:6.0f} µs CPU/req"
+                    + (
+                        f" + {fig['postgres_cpu_us_per_req']:.0f} µs PostgreSQL"
+                        if "postgres_cpu_us_per_req" in fig
+                        else ""
+                    )
+                    + (
+                        f"  errors {fig['errors']}"
+                        if fig["status_errors"] or fig["socket_errors"]
+                        else ""
+                    ),
+                    file=sys.stderr,
+                )
+
+
+def c1_load(load: Load, quick: bool) -> Load:
+    """One connection: the latency of a request on an otherwise idle server."""
+    duration = load.duration if quick else 3.0
+    return dataclasses.replace(load, connections=1, duration=duration)
+
+
+def sqlite_plans(database: Path, data: Dataset, warnings: list[str]) -> dict[str, Any]:
+    """Per search-scale scenario: the SQLite Store's statements, plans and timings."""
+    owner = Owner(dataset.ACCOUNT, data.scale_owner)
+    out: dict[str, Any] = {}
+    for scenario in scale_scenarios(data):
+        try:
+            out[scenario.name] = plans.sqlite_plans(
+                database, owner, scale_query(data, scenario.name)
+            )
+        except Exception as exc:  # a report, not a crash, if src/ changed
+            out[scenario.name] = {"error": f"{type(exc).__name__}: {exc}"}
+            warnings.append(f"plans of {scenario.name} (SQLite) failed: {exc}")
+    return out
+
+
+def postgres_plans(dsn: str, data: Dataset, warnings: list[str]) -> dict[str, Any]:
+    """Per search-scale scenario: the PostgreSQL Store's statements and plans, captured on one
+    connection in the benchmark's order (see plans.postgres_plans)."""
+    owner = Owner(dataset.ACCOUNT, data.scale_owner)
+    queries = [(s.name, scale_query(data, s.name)) for s in scale_scenarios(data)]
+    try:
+        return asyncio.run(plans.postgres_plans(dsn, owner, queries))
+    except Exception as exc:  # a report, not a crash, if src/ changed
+        warnings.append(f"plans of search-scale (PostgreSQL) failed: {exc}")
+        return {name: {"error": f"{type(exc).__name__}: {exc}"} for name, _ in queries}
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C, so that servers stop and the PostgreSQL database is dropped."""
+    raise SystemExit(128 + signum)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -738,7 +1041,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--no-pin", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("MKA1_BENCH_POSTGRES", pg.ADMIN_URL),
+        help="PostgreSQL admin URL; the run creates and drops its own database there "
+        f"(default $MKA1_BENCH_POSTGRES or {pg.ADMIN_URL})",
+    )
+    parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL runs")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
 
     quick = bool(args.quick)
     sizes: Sizes = QUICK if quick else FULL
@@ -761,13 +1072,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     server_prefix, load_prefix = ([], []) if args.no_pin else pinning()
     load = Load(kind, wrk, load_prefix, warmup, duration, args.connections)
     warnings: list[str] = []
+    problems: list[str] = []
     started = time.monotonic()
     versions = _versions()  # before the servers start: the code they run
+
+    skipped: str | None = "--no-postgres was given" if args.no_postgres else None
+    if skipped is None:
+        why = pg.unreachable(args.postgres)
+        if why is not None:
+            skipped = f"PostgreSQL at {pg.where(args.postgres)} is unreachable ({why})"
+            if not quick:
+                print(
+                    f"bench: {skipped}; a full run needs it (or pass --no-postgres)",
+                    file=sys.stderr,
+                )
+                return 2
+    if skipped is not None:
+        notice = f"bench: PostgreSQL scenarios SKIPPED: {skipped}"
+        print(notice)
+        print(notice, file=sys.stderr)
+        warnings.append(f"PostgreSQL scenarios skipped: {skipped}")
 
     folder = Path(tempfile.mkdtemp(prefix="mka1-bench-"))
     try:
         database = folder / "bench.db"
-        migrate(database)
+        migrate(f"sqlite:///{database}")
         print(f"bench: loading data into {database} …", file=sys.stderr)
         data = dataset.load(database, sizes)
         print(
@@ -776,50 +1105,83 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         main_scenarios = scenarios(data)
+        scale = scale_scenarios(data)
         grow = growth(data)
-        with servers(folder, database, server_prefix) as (ours, floor):
-            preflight(
-                (ours, floor),
-                [
-                    *main_scenarios,
-                    *(s for g in grow for s in (g.small, g.large) if "append" not in s.name),
-                ],
-            )
-            runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
-            plan: list[Scenario] = []
-            for g in grow:  # lists before appends: appends grow the conversations
-                plan += [g.small, g.large] if "list" in g.name else []
-            plan += main_scenarios
-            plan += [s for g in grow if "append" in g.name for s in (g.small, g.large)]
-            for round_ in range(rounds):
-                for scenario in plan:
-                    for server in (ours, floor):
-                        fig = figures(load.run(server, scenario, folder))
-                        runs.setdefault((scenario.name, server.name), []).append(fig)
-                        print(
-                            f"bench: round {round_ + 1}/{rounds} {scenario.name:<28} "
-                            f"{server.name:<5} "
-                            f"{fig['rps']:8.0f} req/s  p50 {fig['p50_ms']:6.2f} ms  "
-                            f"p99 {fig['p99_ms']:6.2f} ms  {fig['cpu_us_per_req']:6.0f} µs CPU/req"
-                            + (
-                                f"  errors {fig['errors']}"
-                                if fig["status_errors"] or fig["socket_errors"]
-                                else ""
-                            ),
-                            file=sys.stderr,
+        runs: Runs = {}
+        prof: dict[str, Any] = {}
+        postgres: dict[str, Any] = {"skipped": skipped}
+        with contextlib.ExitStack() as stack:
+            dsn = ""
+            if skipped is None:
+                # Loaded before the SQLite servers run: the same rows, before any append.
+                postgres["server"] = pg.server_info(args.postgres)
+                stale = pg.stale_databases(args.postgres)
+                if stale:
+                    warnings.append(
+                        f"PostgreSQL holds benchmark databases of other runs: {', '.join(stale)}"
+                    )
+                dsn = stack.enter_context(pg.database(args.postgres))
+                postgres["database"] = dsn.rsplit("/", 1)[1]
+                migrate(dsn)
+                print(f"bench: copying the data into PostgreSQL {dsn} …", file=sys.stderr)
+                postgres["load"] = pg.load_from_sqlite(dsn, database)
+                print(
+                    f"bench: PostgreSQL loaded in {postgres['load']['load_seconds']:.1f}s "
+                    "(COPY, VACUUM ANALYZE)",
+                    file=sys.stderr,
+                )
+            sqlite_plan_data = sqlite_plans(database, data, warnings)
+
+            with servers(folder, database, server_prefix) as (ours, floor):
+                preflight(
+                    (ours, floor),
+                    [
+                        *main_scenarios,
+                        *scale,
+                        *(s for g in grow for s in (g.small, g.large) if "append" not in s.name),
+                    ],
+                )
+                plan: list[Scenario] = []
+                for g in grow:  # lists before appends: appends grow the conversations
+                    plan += [g.small, g.large] if "list" in g.name else []
+                plan += main_scenarios
+                plan += scale
+                plan += [s for g in grow if "append" in g.name for s in (g.small, g.large)]
+                run_plan(plan, (ours, floor), load, rounds, folder, runs)
+                run_plan(scale, (ours,), c1_load(load, quick), 1, folder, runs, tag="@c1")
+                if not quick and not args.no_profile:
+                    py_spy = ensure_py_spy()
+                    if py_spy is None:
+                        warnings.append("py-spy unavailable: no profile")
+                    else:
+                        for name in ("append-1", "list-20"):
+                            scenario = next(s for s in main_scenarios if s.name == name)
+                            for server in (ours, floor):
+                                prof.setdefault(name, {})[server.name] = profile(
+                                    py_spy, server, scenario, load, folder, 6
+                                )
+
+            if skipped is None:
+                try:
+                    postgres.update(
+                        postgres_phase(
+                            dsn,
+                            folder,
+                            data,
+                            main_scenarios,
+                            scale,
+                            load,
+                            rounds,
+                            quick,
+                            server_prefix,
+                            runs,
+                            warnings,
                         )
-            prof: dict[str, Any] = {}
-            if not quick and not args.no_profile:
-                py_spy = ensure_py_spy()
-                if py_spy is None:
-                    warnings.append("py-spy unavailable: no profile")
-                else:
-                    for name in ("append-1", "list-20"):
-                        scenario = next(s for s in main_scenarios if s.name == name)
-                        for server in (ours, floor):
-                            prof.setdefault(name, {})[server.name] = profile(
-                                py_spy, server, scenario, load, folder, 6
-                            )
+                    )
+                except Exception as exc:  # keep the SQLite results; report it
+                    traceback.print_exc()
+                    postgres["error"] = f"{type(exc).__name__}: {exc}"
+                    problems.append(f"PostgreSQL phase failed: {postgres['error']}")
 
         def pick(name: str, server: str) -> dict[str, Any]:
             chosen = best(runs[(name, server)])
@@ -835,6 +1197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "connections": args.connections,
                 "warmup_s": warmup,
                 "duration_s": duration,
+                "c1_duration_s": c1_load(load, quick).duration,
                 "rounds": rounds,
                 "pinning": (
                     f"server {' '.join(server_prefix)}, load generator {' '.join(load_prefix)}"
@@ -847,6 +1210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             },
             "scenarios": [],
             "growth": [],
+            "search_scale": [],
         }
         for s in main_scenarios:
             o, f = pick(s.name, "ours"), pick(s.name, "floor")
@@ -876,9 +1240,42 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "cpu_ratio": large["cpu_us_per_req"] / small["cpu_us_per_req"],
                 }
             result["growth"].append(entry)
+        queries = {SCALE_PREFIX + q.name: q for q in data.scale_queries}
+        for s in scale:
+            o, f = pick(s.name, "ours"), pick(s.name, "floor")
+            result["search_scale"].append(
+                {
+                    "name": s.name,
+                    "title": s.title,
+                    "query": queries[s.name].to_json(),
+                    "ours": o,
+                    "floor": f,
+                    "ours_c1": pick(s.name, "ours@c1"),
+                    "cpu_ratio": o["cpu_us_per_req"] / f["cpu_us_per_req"],
+                    "plans": sqlite_plan_data.get(s.name, {}),
+                }
+            )
+        if "runs" in postgres:
+            postgres["scenarios"] = []
+            sqlite_ours = {
+                e["name"]: e["ours"] for e in [*result["scenarios"], *result["search_scale"]]
+            }
+            for s, c1, plan_data in postgres.pop("runs"):
+                row: dict[str, Any] = {
+                    "name": s.name,
+                    "title": s.title,
+                    "ours": pick(s.name, "ours-pg"),
+                    "sqlite_ours_cpu_us_per_req": sqlite_ours[s.name]["cpu_us_per_req"],
+                }
+                if c1:
+                    row["ours_c1"] = pick(s.name, "ours-pg@c1")
+                if plan_data is not None:
+                    row["plans"] = plan_data
+                postgres["scenarios"].append(row)
+        result["postgres"] = postgres
         result["targets"] = targets(result)
         result["profile"] = prof
-        problems = check(result)
+        problems += check(result)
         for fig_name, fig in _all_figures(result):
             if fig["loadgen_cpu_util"] > 0.9:
                 warnings.append(
@@ -901,6 +1298,42 @@ def main(argv: Sequence[str] | None = None) -> int:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def postgres_phase(
+    dsn: str,
+    folder: Path,
+    data: Dataset,
+    main_scenarios: Sequence[Scenario],
+    scale: Sequence[Scenario],
+    load: Load,
+    rounds: int,
+    quick: bool,
+    prefix: list[str],
+    runs: Runs,
+    warnings: list[str],
+) -> dict[str, Any]:
+    """Ours on PostgreSQL: the core scenarios and search-scale at c=16, search-scale at c=1,
+    then (server stopped) the plans of search-scale. Returns what goes into the report."""
+    name = dsn.rsplit("/", 1)[1]
+    core = [s for s in main_scenarios if s.name in POSTGRES_CORE]
+    visible = bool(loadgen.postgres_cpu(name))
+    if not visible:
+        warnings.append(
+            "PostgreSQL's processes are not visible in /proc (another host or container): "
+            "its CPU per request is not counted"
+        )
+    pg_load = dataclasses.replace(load, postgres_db=name if visible else "")
+    with postgres_server(folder, dsn, prefix) as server:
+        visible = visible and bool(loadgen.postgres_cpu(name))
+        preflight((server,), [*core, *scale])
+        run_plan([*core, *scale], (server,), pg_load, rounds, folder, runs)
+        run_plan(scale, (server,), c1_load(pg_load, quick), 1, folder, runs, tag="@c1")
+    plan_data = postgres_plans(dsn, data, warnings)
+    return {
+        "cpu_counted": visible,
+        "runs": [(s, False, None) for s in core] + [(s, True, plan_data[s.name]) for s in scale],
+    }
+
+
 def _all_figures(result: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     for s in result["scenarios"]:
         yield f"{s['name']} (ours)", s["ours"]
@@ -909,6 +1342,14 @@ def _all_figures(result: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]
         for server in ("ours", "floor"):
             for size in ("small", "large"):
                 yield f"growth {g['name']}@{size} ({server})", g[server][size]
+    for s in result["search_scale"]:
+        yield f"{s['name']} (ours)", s["ours"]
+        yield f"{s['name']} (floor)", s["floor"]
+        yield f"{s['name']} (ours, c=1)", s["ours_c1"]
+    for s in result["postgres"].get("scenarios") or []:
+        yield f"{s['name']} (ours on PostgreSQL)", s["ours"]
+        if "ours_c1" in s:
+            yield f"{s['name']} (ours on PostgreSQL, c=1)", s["ours_c1"]
 
 
 def check(result: dict[str, Any]) -> list[str]:
