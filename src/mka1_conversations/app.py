@@ -19,7 +19,6 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from .domain.service import ConversationService
-from .domain.store import Store
 from .http.auth import AuthMiddleware, KeyRing
 from .http.edge import EdgeMiddleware
 from .http.errors import exception_handlers
@@ -53,7 +52,6 @@ class _Running:
     """What exists only between start-up and shutdown."""
 
     settings: Settings
-    store: Store | None = None
     service_: ConversationService | None = None
     keyring_: KeyRing | None = None
 
@@ -78,7 +76,6 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store = await open_store(settings)
-        running.store = store
         running.service_ = ConversationService(store, settings.identity_mode)
         running.keyring_ = KeyRing(settings.api_keys, store.account_for_key)
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Literal
 
 from .domain.identity import IdentityMode, validate_account_id
@@ -110,14 +110,3 @@ class Settings:
         )
         _ = settings.database_kind  # fail early on an unsupported URL
         return settings
-
-    @classmethod
-    def reference(cls) -> list[tuple[str, str, str]]:
-        """(variable, default, description) for every setting: the configuration docs."""
-        defaults = cls()
-        out = []
-        for f in fields(cls):
-            default = getattr(defaults, f.name)
-            shown = "" if default == {} else str(default)
-            out.append((f.metadata["env"], shown, f.metadata["doc"]))
-        return out

@@ -16,6 +16,7 @@ nothing else leaves the service on failure. The hierarchy::
 
 from __future__ import annotations
 
+from collections.abc import Container, Sequence
 from typing import ClassVar, Literal
 
 __all__ = [
@@ -34,9 +35,6 @@ __all__ = [
 
 ErrorType = Literal[
     "invalid_request_error",
-    "authentication_error",
-    "not_found_error",
-    "conflict_error",
     "server_error",
 ]
 
@@ -103,6 +101,17 @@ class InvalidRequest(ServiceError):
     type = "invalid_request_error"
     default_code = "invalid_value"
 
+    @classmethod
+    def unknown_conversation_cursor(cls, after: str) -> InvalidRequest:
+        return cls(f"Invalid 'after': no conversation with id '{_shown(after)}'.", param="after")
+
+    @classmethod
+    def unknown_item_cursor(cls, after: str) -> InvalidRequest:
+        return cls(
+            f"Invalid 'after': no item with id '{_shown(after)}' in this conversation.",
+            param="after",
+        )
+
 
 class Unauthorized(ServiceError):
     status = 401
@@ -138,6 +147,18 @@ class Conflict(ServiceError):
     def __init__(self, message: str, *, param: str | None = None) -> None:
         # A deterministic conflict: tell the SDKs (which retry 409 by default) not to retry.
         super().__init__(message, param=param, headers={"x-should-retry": "false"})
+
+    @classmethod
+    def duplicate_item(
+        cls, conversation_id: str, ids: Sequence[str], taken: Container[str]
+    ) -> Conflict:
+        """The request's first item whose id is ``taken`` in the conversation."""
+        index = next((n for n, i in enumerate(ids) if i in taken), 0)
+        return cls(
+            f"An item with id '{_shown(ids[index])}' already exists in conversation "
+            f"'{_shown(conversation_id)}'. Item ids must be unique within a conversation.",
+            param=f"items[{index}].id",
+        )
 
 
 class PayloadTooLarge(ServiceError):

@@ -229,7 +229,7 @@ class PostgresStore:
                     query.after,
                 )
                 if row is None:
-                    raise _bad_cursor(f"no conversation with id '{query.after}'.")
+                    raise InvalidRequest.unknown_conversation_cursor(query.after)
                 current, remembered, now = row
                 fresh = remembered is not None and remembered >= now - SNAPSHOT_RETENTION_US
                 t0 = remembered if fresh else now
@@ -344,12 +344,7 @@ class PostgresStore:
                 ids,
             )
         }
-        index = next((n for n, i in enumerate(ids) if i in taken), 0)
-        return Conflict(
-            f"An item with id '{ids[index]}' already exists in conversation "
-            f"'{conversation_id}'. Item ids must be unique within a conversation.",
-            param=f"items[{index}].id",
-        )
+        return Conflict.duplicate_item(conversation_id, ids, taken)
 
     @_available
     async def list_items(
@@ -406,7 +401,7 @@ class PostgresStore:
         if row is None or row[0] is None:
             raise NotFound.conversation(conversation_id)
         if after is not None and row[1] is None:
-            raise _bad_cursor(f"no item with id '{after}' in this conversation.")
+            raise InvalidRequest.unknown_item_cursor(after)
 
     @_available
     async def get_item(self, owner: Owner, conversation_id: str, item_id: str) -> bytes:
@@ -608,7 +603,3 @@ def _filters(query: ConversationQuery, args: list[Any]) -> list[str]:
             f"AND i.search @@ plainto_tsquery('simple', ${len(args)}))"
         )
     return where
-
-
-def _bad_cursor(what: str) -> InvalidRequest:
-    return InvalidRequest(f"Invalid 'after': {what}", code="invalid_value", param="after")

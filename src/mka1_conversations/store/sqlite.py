@@ -75,12 +75,6 @@ def _as_bytes(data: bytes | str) -> bytes:
     return data if isinstance(data, bytes) else data.encode()
 
 
-def _bad_cursor(after: str) -> InvalidRequest:
-    return InvalidRequest(
-        f"Invalid 'after': no conversation with id '{after}'.", code="invalid_value", param="after"
-    )
-
-
 _DRIVE_FROM_MATCHES = 400
 """Filters matching at most this many conversations read them by id and sort them; larger ones
 walk the owner's conversations in list order and keep the matching ones. Reading by id costs one
@@ -381,7 +375,7 @@ class SQLiteStore:
                     (query.after, owner.key),
                 ).fetchone()
                 if row is None:
-                    raise _bad_cursor(query.after)
+                    raise InvalidRequest.unknown_conversation_cursor(query.after)
                 cursor = (self._position_as_of(db, query.after, row[0], t0), query.after)
             filters, filter_args, few = _filters(db, owner, query)
             # With few matches, "+" keeps SQLite off the list-order index: it reads the matches
@@ -520,12 +514,7 @@ class SQLiteStore:
                 (conversation_id, first_seq, *ids),
             )
         }
-        index = next((n for n, i in enumerate(ids) if i in taken), 0)
-        return Conflict(
-            f"An item with id '{ids[index]}' already exists in conversation "
-            f"'{conversation_id}'. Item ids must be unique within a conversation.",
-            param=f"items[{index}].id",
-        )
+        return Conflict.duplicate_item(conversation_id, ids, taken)
 
     async def list_items(
         self, owner: Owner, conversation_id: str, *, after: str | None, limit: int, order: Order
@@ -571,11 +560,7 @@ class SQLiteStore:
         if row[0] is None:
             raise NotFound.conversation(conversation_id)
         if after is not None and row[1] is None:
-            raise InvalidRequest(
-                f"Invalid 'after': no item with id '{after}' in this conversation.",
-                code="invalid_value",
-                param="after",
-            )
+            raise InvalidRequest.unknown_item_cursor(after)
 
     async def get_item(self, owner: Owner, conversation_id: str, item_id: str) -> bytes:
         row = self._db.execute(
