@@ -183,6 +183,16 @@ class Floor:
                 for n, (i, t, d, s) in enumerate(items)
             ],
         )
+        words: dict[str, int] = {}
+        for _, _, _, text in items:
+            for word in set(text.split()):
+                words[word] = words.get(word, 0) + 1
+        self.db.executemany(
+            "INSERT INTO conversation_words (conversation_id, word, owner_id, items) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (conversation_id, word) "
+            "DO UPDATE SET items = items + excluded.items",
+            [(conversation_id, w, owner, n) for w, n in words.items()],
+        )
 
     def append(self, owner: str, conversation_id: str, body: bytes) -> bytes | None:
         items = [_normalise(r) for r in _decode_items(body).items]
@@ -265,11 +275,10 @@ class Floor:
             args += (key, value)
         for word in dict.fromkeys(_words(search)):
             where.append(
-                "c.id IN (SELECT i.conversation_id FROM items_fts f "
-                "JOIN items i ON i.rowid = f.rowid "
-                "WHERE items_fts MATCH ? AND i.owner_id = ? AND i.deleted_at IS NULL)"
+                "EXISTS (SELECT 1 FROM conversation_words w WHERE w.conversation_id = c.id"
+                " AND w.word = ?)"
             )
-            args += (f'"{word}"', owner)
+            args.append(word)
         direction = "ASC" if order == "asc" else "DESC"
         db = self.db
         db.execute("BEGIN")

@@ -97,7 +97,7 @@ def database(admin_url: str) -> Iterator[str]:
 
 
 def load_from_sqlite(dsn: str, sqlite_path: Path) -> dict[str, Any]:
-    """Copy every conversation and item of the SQLite file into the (migrated) database."""
+    """Copy every conversation, item and indexed word of the SQLite file into the database."""
     return asyncio.run(_load(dsn, sqlite_path))
 
 
@@ -139,6 +139,16 @@ async def _load(dsn: str, sqlite_path: Path) -> dict[str, Any]:
                     ],
                 )  # fmt: skip
                 counts["items"] += len(batch)
+            rows = src.execute(
+                "SELECT owner_id, conversation_id, word, items FROM conversation_words "
+                "ORDER BY owner_id, conversation_id, word"
+            )
+            while batch := rows.fetchmany(_CHUNK):
+                await conn.copy_records_to_table(
+                    "conversation_words",
+                    records=batch,
+                    columns=["owner_id", "conversation_id", "word", "items"],
+                )
         copied = time.perf_counter() - started
         await conn.execute("VACUUM ANALYZE")
     finally:

@@ -203,8 +203,13 @@ async def _explain_generic(
     prepared statement to after five calls when it looks no costlier than the custom ones:
     ``PREPARE``, then ``EXPLAIN (ANALYZE, BUFFERS) EXECUTE`` with ``plan_cache_mode =
     force_generic_plan``. EXECUTE takes no bound parameters, so the values are quoted by the
-    server (``quote_literal``)."""
-    literals = [await conn.fetchval("SELECT quote_literal($1::text)", str(v)) for v in params]
+    server (``quote_literal``; a list as a text array literal)."""
+    literals = [
+        await conn.fetchval("SELECT quote_literal($1::text[]::text)", [str(e) for e in v])
+        if isinstance(v, list)
+        else await conn.fetchval("SELECT quote_literal($1::text)", str(v))
+        for v in params
+    ]
     await conn.execute(f"PREPARE mka1_bench_generic AS {sql}")
     try:
         await conn.execute("SET plan_cache_mode = force_generic_plan")

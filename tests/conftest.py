@@ -28,7 +28,7 @@ import uvicorn
 
 from mka1_conversations.app import create_app
 from mka1_conversations.settings import Settings
-from mka1_conversations.store.postgres import PostgresStore
+from mka1_conversations.store.migrate import apply_postgres
 from mka1_conversations.store.sqlite import SQLiteStore
 
 KEY_A = "sk-test-account-a"
@@ -84,9 +84,18 @@ async def _admin(sql: str) -> None:
         await conn.close()
 
 
+async def _migrate_postgres(url: str, through: int | None) -> None:
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        await apply_postgres(conn, through=through)
+    finally:
+        await conn.close()
+
+
 @contextmanager
-def postgres_database() -> Iterator[str]:
-    """A fresh, migrated PostgreSQL database; dropped on exit. Skips (fails in CI) without one."""
+def postgres_database(*, through: int | None = None) -> Iterator[str]:
+    """A fresh PostgreSQL database, migrated (up to version ``through``, when given); dropped on
+    exit. Skips (fails in CI) without a server."""
     name = f"mka1_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     try:
         asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
@@ -96,7 +105,7 @@ def postgres_database() -> Iterator[str]:
         pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {exc}")
     url = _postgres_url(name)
     try:
-        asyncio.run(PostgresStore.migrate(url))
+        asyncio.run(_migrate_postgres(url, through))
         yield url
     finally:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

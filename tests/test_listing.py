@@ -167,3 +167,77 @@ def test_deleted_conversations_leave_a_listing_in_progress(http: httpx.Client) -
     http.delete(f"{BASE_PATH}/{ids[4]}")
     rest = http.get(BASE_PATH, params={"limit": 50, "after": first["last_id"]}).json()["data"]
     assert [c["id"] for c in rest] == [ids[2], ids[3], ids[5]]
+
+
+# Above this many holders, a search word or metadata pair is tested conversation by conversation
+# while walking the list instead of being read up front (both stores; see _DRIVE_FROM_MATCHES).
+COMMON = 400
+MANY = COMMON + 90
+
+
+def _many_conversations(http: httpx.Client) -> list[str]:
+    """``MANY`` conversations, oldest first: every one says 'alpha' and is kind=all; those with
+    n % 6 != 0 say 'beta' (408 holders: common), even ones 'gamma' (245: rare)."""
+    ids = []
+    for n in range(MANY):
+        words = ["alpha"] + ["beta"] * (n % 6 != 0) + ["gamma"] * (n % 2 == 0)
+        response = http.post(
+            BASE_PATH,
+            json={
+                "metadata": {"kind": "all", "n": str(n)},
+                "items": [{"role": "user", "content": f"{' '.join(words)} {n}"}],
+            },
+        )
+        assert response.status_code == 200, response.text
+        ids.append(response.json()["id"])
+    return ids
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+def test_common_words_and_pairs_page_exactly_once_in_order(
+    http: httpx.Client, order: Order
+) -> None:
+    assert MANY > COMMON and sum(n % 6 != 0 for n in range(MANY)) > COMMON > MANY // 2
+    ids = _many_conversations(http)
+    number = {conversation_id: n for n, conversation_id in enumerate(ids)}
+    by_update = list(ids)  # the list order (updated_at ascending), as the test moves them
+    rng = random.Random(order)
+    cases: list[tuple[dict[str, str], Callable[[int], bool]]] = [
+        ({"search": "alpha"}, lambda n: True),  # common
+        ({"search": "ALPHA Beta"}, lambda n: n % 6 != 0),  # common x common
+        ({"search": "beta gamma"}, lambda n: n % 6 in (2, 4)),  # common x rare
+        ({"kind": "all", "search": "beta"}, lambda n: n % 6 != 0),  # common pair x common word
+        ({"kind": "all"}, lambda n: True),
+        ({"search": "gamma", "n": "4"}, lambda n: n == 4),  # rare x rare
+        ({"search": "alpha delta"}, lambda n: False),  # no holder at all
+    ]
+    for params, matches in cases:
+        expected = [i for i in by_update if matches(number[i])]
+        if order == "desc":
+            expected.reverse()
+        moved: list[str] = []
+
+        def page(
+            after: str | None, params: dict[str, str] = params, moved: list[str] = moved
+        ) -> tuple[list[str], bool, str]:
+            query: dict[str, str | int] = {**params, "limit": 50, "order": order}
+            if after:
+                query["after"] = after
+            response = http.get(BASE_PATH, params=query)
+            assert response.status_code == 200, response.text
+            body = response.json()
+            # Another client writes to a conversation (a word no filter uses): it moves to the
+            # end of the list, but a listing in progress keeps it where it was.
+            target = rng.choice(ids)
+            added = http.post(
+                f"{BASE_PATH}/{target}/items",
+                json={"items": [{"role": "user", "content": "again"}]},
+            )
+            assert added.status_code == 200, added.text
+            moved.append(target)
+            return [c["id"] for c in body["data"]], body["has_more"], body["last_id"]
+
+        assert _walk(page) == expected, params
+        for target in moved:
+            by_update.remove(target)
+            by_update.append(target)

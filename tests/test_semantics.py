@@ -753,6 +753,75 @@ def test_search_forgets_deleted_items_and_conversations(
     assert listed(http, search="thinking") == []
 
 
+def test_a_word_stays_searchable_until_no_live_item_holds_it(http: httpx.Client) -> None:
+    conversation = create(http, [msg("fox fox fox", id="msg_a"), msg("a Fox", id="msg_b")])
+    add(http, conversation, [msg("the last FOX", id="msg_c"), msg("no animal", id="msg_d")])
+    assert listed(http, search="fox") == [conversation]
+    assert http.delete(f"{BASE_PATH}/{conversation}/items/msg_a").status_code == 200
+    assert listed(http, search="fox") == [conversation]  # msg_b and msg_c still say it
+    bulk = http.request(
+        "DELETE", f"{BASE_PATH}/{conversation}/items", json={"item_ids": ["msg_b", "msg_c"]}
+    )
+    assert bulk.status_code == 200, bulk.text
+    assert listed(http, search="fox") == []
+    assert listed(http, search="animal") == [conversation]
+    add(http, conversation, [msg("fox is back")])
+    assert listed(http, search="fox animal") == [conversation]
+
+
+def test_a_failed_bulk_delete_keeps_the_items_searchable(http: httpx.Client) -> None:
+    conversation = create(http, [msg("zebra crossing", id="msg_z")])
+    failed = http.request(
+        "DELETE", f"{BASE_PATH}/{conversation}/items", json={"item_ids": ["msg_z", "msg_missing"]}
+    )
+    assert failed.status_code == 404, failed.text
+    assert listed(http, search="zebra crossing") == [conversation]
+
+
+def test_the_word_index_counts_exactly_the_live_items(
+    server: RunningServer, http: httpx.Client, user: str
+) -> None:
+    """What the search index holds for an owner's conversations is, after any mix of writes,
+    each word of their live items with the number of live items holding it."""
+    first = create(http, [msg("red fish blue fish", id="msg_1"), msg("Red sky")])
+    second = create(http, [msg("blue whale", id="msg_2")])
+    add(
+        http,
+        first,
+        [
+            msg("one fish two fish", id="msg_3"),
+            {
+                "type": "reasoning",
+                "id": "rs_1",
+                "summary": [{"type": "summary_text", "text": "Thinking of fish"}],
+            },
+        ],
+    )
+    http.delete(f"{BASE_PATH}/{first}/items/msg_1")
+    http.request("DELETE", f"{BASE_PATH}/{second}/items", json={"item_ids": ["msg_2"]})
+    add(http, second, [msg("blue blue moon")])
+    indexed = db_rows(
+        server,
+        "SELECT conversation_id, word, items FROM conversation_words WHERE owner_id = ?",
+        owner_key(user),
+    )
+    expected: dict[tuple[str, str], int] = {}
+    for conversation in (first, second):
+        for text in [
+            r[0]
+            for r in db_rows(
+                server,
+                "SELECT search_text FROM items WHERE conversation_id = ? AND deleted_at IS NULL",
+                conversation,
+            )
+        ]:
+            for word in set(text.split()):
+                expected[conversation, word] = expected.get((conversation, word), 0) + 1
+    assert {(c, w): n for c, w, n in indexed} == expected
+    assert expected[first, "fish"] == 2 and expected[first, "red"] == 1
+    assert expected[second, "blue"] == 1 and (second, "whale") not in expected
+
+
 def test_search_combines_with_metadata_filter_and_order(
     http: httpx.Client, corpus: dict[str, str]
 ) -> None:

@@ -2,17 +2,19 @@
 
 A word is a run of Unicode letters and digits; words are folded (NFKD, combining marks removed,
 case-folded). The stored search text of an item is its words joined by spaces, and a query is
-its words: so every backend's index (SQLite FTS5, PostgreSQL tsvector) sees the same plain words,
-a search is case- and diacritics-insensitive wherever it runs, and no user input ever reaches a
-full-text engine as syntax.
+its words. Both backends index words per conversation (``conversation_words``: which live items
+of a conversation hold a word, counted), so a search is case- and diacritics-insensitive wherever
+it runs, costs index lookups proportional to its words (not to how many items hold them), and no
+user input ever reaches a query language as syntax.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 
-__all__ = ["MAX_SEARCH_WORDS", "fold", "search_document", "search_words"]
+__all__ = ["MAX_SEARCH_WORDS", "fold", "search_document", "search_words", "word_counts"]
 
 MAX_SEARCH_WORDS = 32
 """Words beyond this many are ignored (each word is one index lookup)."""
@@ -41,3 +43,14 @@ def search_words(query: str) -> list[str]:
 def search_document(texts: list[str]) -> str:
     """What is stored and indexed for an item: the folded words of its texts, space-separated."""
     return " ".join(" ".join(_WORD.findall(fold(text))) for text in texts if text)
+
+
+def word_counts(documents: Iterable[str]) -> dict[str, int]:
+    """For each word of the stored search texts ``documents``, how many of them hold it: what a
+    conversation's word index gains when those items are written, and loses when they are
+    deleted."""
+    counts: dict[str, int] = {}
+    for document in documents:
+        for word in set(document.split()):
+            counts[word] = counts.get(word, 0) + 1
+    return counts

@@ -80,10 +80,15 @@ def pending_sqlite(db: sqlite3.Connection) -> list[Migration]:
     return [m for m in load_migrations("sqlite") if m.version not in done]
 
 
-def apply_sqlite(db: sqlite3.Connection) -> list[Migration]:
-    """Apply every pending migration; returns the ones this call applied."""
+def _up_to(dialect: str, through: int | None) -> list[Migration]:
+    return [m for m in load_migrations(dialect) if through is None or m.version <= through]
+
+
+def apply_sqlite(db: sqlite3.Connection, *, through: int | None = None) -> list[Migration]:
+    """Apply every pending migration (up to version ``through``, when given: an upgrade is then
+    testable from any earlier schema); returns the ones this call applied."""
     applied = []
-    for migration in load_migrations("sqlite"):
+    for migration in _up_to("sqlite", through):
         db.execute("BEGIN IMMEDIATE")
         try:
             if migration.version in _applied(db):
@@ -137,11 +142,14 @@ async def pending_postgres(conn: asyncpg.Connection) -> list[Migration]:
     return [m for m in load_migrations("postgres") if m.version not in done]
 
 
-async def apply_postgres(conn: asyncpg.Connection) -> list[Migration]:
-    """Apply every pending migration, each in its own transaction under the lock row."""
+async def apply_postgres(
+    conn: asyncpg.Connection, *, through: int | None = None
+) -> list[Migration]:
+    """Apply every pending migration (up to version ``through``, when given), each in its own
+    transaction under the lock row."""
     await _pg_bookkeeping(conn)
     applied = []
-    for migration in load_migrations("postgres"):
+    for migration in _up_to("postgres", through):
         async with conn.transaction():
             await conn.execute("SELECT id FROM schema_migrations_lock WHERE id = 1 FOR UPDATE")
             done = await conn.fetchval(

@@ -3,16 +3,18 @@
 Appends are one statement: a CTE bumps the conversation's ``next_seq`` counter (row lock held to
 commit) and inserts the block of items numbered from it, so concurrent appends from any number of
 processes get one total, gap-free order and each request's items are contiguous. Item JSON is
-stored as text and returned verbatim; metadata is jsonb (GIN); search is a generated tsvector
-(GIN) over the folded words. A lost database answers ``ServiceUnavailable`` (503) and the pool
-reconnects by itself when it returns.
+stored as text and returned verbatim; metadata is jsonb (GIN); search words are indexed per
+conversation (``conversation_words``), written in the same statement as the items. A lost
+database answers ``ServiceUnavailable`` (503) and the pool reconnects by itself when it returns.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 import asyncpg
@@ -23,7 +25,7 @@ from ..domain.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailab
 from ..domain.identity import Owner
 from ..domain.items import NewItem
 from ..domain.listing import SNAPSHOT_RETENTION_US, Listed, merge_page, position_as_of
-from ..domain.search import search_words
+from ..domain.search import search_words, word_counts
 from ..domain.store import ConversationPage, ConversationQuery, ItemPage, Order
 from .migrate import Migration, apply_postgres, pending_postgres
 from .transfer import (
@@ -151,12 +153,15 @@ class PostgresStore:
             WITH c AS (
                 INSERT INTO conversations (owner_id, id, created_at, updated_at, metadata, next_seq)
                 VALUES ($1, $2, $3, {_NOW_US}, $4::jsonb, $5)
-                RETURNING id)
-            INSERT INTO items (owner_id, conversation_id, seq, id, type, created_at, data,
-                               search_text)
-            SELECT $1, c.id, t.ord, t.id, t.type, $3, t.data, t.txt
-            FROM c, unnest($6::text[], $7::text[], $8::text[], $9::text[])
-                 WITH ORDINALITY AS t(id, type, data, txt, ord)
+                RETURNING id),
+            i AS (
+                INSERT INTO items (owner_id, conversation_id, seq, id, type, created_at, data,
+                                   search_text)
+                SELECT $1, c.id, t.ord, t.id, t.type, $3, t.data, t.txt
+                FROM c, unnest($6::text[], $7::text[], $8::text[], $9::text[])
+                     WITH ORDINALITY AS t(id, type, data, txt, ord))
+            INSERT INTO conversation_words (owner_id, conversation_id, word, items)
+            SELECT $1, c.id, w.word, w.n FROM c, unnest($10::text[], $11::int[]) AS w(word, n)
             """,
             owner.key,
             conversation_id,
@@ -164,6 +169,7 @@ class PostgresStore:
             _encode(metadata).decode(),
             len(items),
             *_columns(items),
+            *_words(items),
         )
         return ConversationRecord(
             id=conversation_id, created_at=now, deleted_at=None, metadata=metadata
@@ -243,8 +249,12 @@ class PostgresStore:
                         t0,
                     )
                 cursor = (position_as_of(current, move), query.after)
+            words = search_words(query.search or "")
+            search = await _search(conn, owner, words) if words else _Search(None, [])
+            if search.matches == []:  # some word is held by no conversation of the owner
+                return ConversationPage([], False)
             args: list[Any] = [owner.key, t0]
-            filters = _filters(query, args)
+            filters = _filters(query, search, args)
             where = ["c.owner_id = $1", "c.deleted_at IS NULL", "c.updated_at <= $2", *filters]
             if cursor is not None:
                 op = ">" if query.order == "asc" else "<"
@@ -274,7 +284,7 @@ class PostgresStore:
                 }
                 if crossing:
                     moved_args: list[Any] = [owner.key, list(crossing)]
-                    moved_filters = _filters(query, moved_args)
+                    moved_filters = _filters(query, search, moved_args)
                     moved = [
                         Listed(crossing[r[0]], _record(r))
                         for r in await conn.fetch(
@@ -311,19 +321,27 @@ class PostgresStore:
                 WITH c AS (
                     UPDATE conversations SET next_seq = next_seq + $3, updated_at = {_NOW_US}
                     WHERE owner_id = $1 AND id = $2 AND deleted_at IS NULL
-                    RETURNING next_seq)
-                INSERT INTO items (owner_id, conversation_id, seq, id, type, created_at, data,
-                                   search_text)
-                SELECT $1, $2, c.next_seq - $3 + t.ord, t.id, t.type, $4, t.data, t.txt
-                FROM c, unnest($5::text[], $6::text[], $7::text[], $8::text[])
-                     WITH ORDINALITY AS t(id, type, data, txt, ord)
-                RETURNING seq
+                    RETURNING next_seq),
+                i AS (
+                    INSERT INTO items (owner_id, conversation_id, seq, id, type, created_at, data,
+                                       search_text)
+                    SELECT $1, $2, c.next_seq - $3 + t.ord, t.id, t.type, $4, t.data, t.txt
+                    FROM c, unnest($5::text[], $6::text[], $7::text[], $8::text[])
+                         WITH ORDINALITY AS t(id, type, data, txt, ord)
+                    RETURNING seq),
+                w AS (
+                    INSERT INTO conversation_words (owner_id, conversation_id, word, items)
+                    SELECT $1, $2, w.word, w.n FROM c, unnest($9::text[], $10::int[]) AS w(word, n)
+                    ON CONFLICT (owner_id, conversation_id, word)
+                    DO UPDATE SET items = conversation_words.items + EXCLUDED.items)
+                SELECT seq FROM i
                 """,
                 owner.key,
                 conversation_id,
                 len(items),
                 now,
                 *_columns(items),
+                *_words(items),
             )
         except asyncpg.UniqueViolationError:
             raise await self._duplicate(owner, conversation_id, items) from None
@@ -435,12 +453,12 @@ class PostgresStore:
             )
             if row is None:
                 raise NotFound.conversation(conversation_id)
-            deleted = {
-                r[0]
+            # The conversation row is locked above, so these rows cannot change before the update.
+            deleted: dict[str, str] = {
+                r[0]: r[1]
                 for r in await conn.fetch(
-                    "UPDATE items SET deleted_at = extract(epoch FROM now())::bigint, data = '', "
-                    "search_text = '' WHERE owner_id = $1 AND conversation_id = $2 "
-                    "AND deleted_at IS NULL AND id = ANY($3::text[]) RETURNING id",
+                    "SELECT id, search_text FROM items WHERE owner_id = $1 "
+                    "AND conversation_id = $2 AND deleted_at IS NULL AND id = ANY($3::text[])",
                     owner.key,
                     conversation_id,
                     list(item_ids),
@@ -449,6 +467,35 @@ class PostgresStore:
             for index, item_id in enumerate(item_ids):
                 if item_id not in deleted:  # rolls the whole transaction back
                     raise NotFound.item(item_id, param=f"item_ids[{index}]")
+            await conn.execute(
+                "UPDATE items SET deleted_at = extract(epoch FROM now())::bigint, data = '', "
+                "search_text = '' WHERE owner_id = $1 AND conversation_id = $2 "
+                "AND deleted_at IS NULL AND id = ANY($3::text[])",
+                owner.key,
+                conversation_id,
+                list(item_ids),
+            )
+            words, counts = _word_columns(word_counts(deleted.values()))
+            # Words no live item holds any more leave the index; the others count down.
+            await conn.execute(
+                "DELETE FROM conversation_words w "
+                "USING unnest($3::text[], $4::int[]) AS t(word, n) "
+                "WHERE w.owner_id = $1 AND w.conversation_id = $2 AND w.word = t.word "
+                "AND w.items <= t.n",
+                owner.key,
+                conversation_id,
+                words,
+                counts,
+            )
+            await conn.execute(
+                "UPDATE conversation_words w SET items = w.items - t.n "
+                "FROM unnest($3::text[], $4::int[]) AS t(word, n) "
+                "WHERE w.owner_id = $1 AND w.conversation_id = $2 AND w.word = t.word",
+                owner.key,
+                conversation_id,
+                words,
+                counts,
+            )
             return _record(row)
 
     # --- API keys --------------------------------------------------------------------------
@@ -505,6 +552,7 @@ class PostgresStore:
         keys: list[tuple[Any, ...]] = []
         conversations: list[tuple[Any, ...]] = []
         items: list[tuple[Any, ...]] = []
+        texts: defaultdict[tuple[str, str], list[str]] = defaultdict(list)  # live items' words
         for row in rows:
             if isinstance(row, ConversationRow):
                 conversations.append(
@@ -532,6 +580,8 @@ class PostgresStore:
                         row.search_text,
                     )
                 )
+                if row.deleted_at is None:
+                    texts[row.owner, row.conversation_id].append(row.search_text)
             else:
                 keys.append(
                     (
@@ -577,6 +627,15 @@ class PostgresStore:
                     "search_text",
                 ],
             )
+            await conn.copy_records_to_table(
+                "conversation_words",
+                records=[
+                    (owner, conversation_id, word, n)
+                    for (owner, conversation_id), held in texts.items()
+                    for word, n in word_counts(held).items()
+                ],
+                columns=["owner_id", "conversation_id", "word", "items"],
+            )
         return len(keys) + len(conversations) + len(items)
 
 
@@ -589,17 +648,63 @@ def _columns(items: Sequence[NewItem]) -> tuple[list[str], list[str], list[str],
     )
 
 
-def _filters(query: ConversationQuery, args: list[Any]) -> list[str]:
+def _words(items: Sequence[NewItem]) -> tuple[list[str], list[int]]:
+    return _word_columns(word_counts(it.search_text for it in items))
+
+
+def _word_columns(counts: dict[str, int]) -> tuple[list[str], list[int]]:
+    return list(counts), list(counts.values())
+
+
+_DRIVE_FROM_MATCHES = 400
+"""Search words held by at most this many of the owner's conversations are read up front and
+their holders intersected (the page is then read by id); commoner words are tested with one key
+lookup per conversation while walking the owner's list in order. As on SQLite (see there)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Search:
+    """How a listing's search words filter it: the ids holding every rare word (None when no
+    word is rare) and the common words, tested row by row."""
+
+    matches: list[str] | None
+    common: list[str]
+
+
+async def _search(
+    conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy, owner: Owner, words: list[str]
+) -> _Search:
+    """One round trip: each word's holders, at most ``_DRIVE_FROM_MATCHES + 1`` of them."""
+    matches: set[str] | None = None
+    common: list[str] = []
+    for word, holders in await conn.fetch(
+        "SELECT w.word, ARRAY(SELECT x.conversation_id FROM conversation_words x "
+        "WHERE x.owner_id = $1 AND x.word = w.word LIMIT $3) "
+        "FROM unnest($2::text[]) AS w(word)",
+        owner.key,
+        words,
+        _DRIVE_FROM_MATCHES + 1,
+    ):
+        if len(holders) > _DRIVE_FROM_MATCHES:
+            common.append(word)
+        else:
+            matches = set(holders) if matches is None else matches & set(holders)
+    return _Search(None if matches is None else sorted(matches), common)
+
+
+def _filters(query: ConversationQuery, search: _Search, args: list[Any]) -> list[str]:
     """The metadata and search conditions on ``c``; their values are appended to ``args``."""
     where = []
     if query.metadata:
         args.append(_encode(query.metadata).decode())
         where.append(f"c.metadata @> ${len(args)}::jsonb")
-    for word in search_words(query.search or ""):
+    if search.matches is not None:
+        args.append(search.matches)
+        where.append(f"c.id = ANY(${len(args)}::text[])")
+    for word in search.common:
         args.append(word)
         where.append(
-            "EXISTS (SELECT 1 FROM items i WHERE i.owner_id = c.owner_id "
-            "AND i.conversation_id = c.id AND i.deleted_at IS NULL "
-            f"AND i.search @@ plainto_tsquery('simple', ${len(args)}))"
+            "EXISTS (SELECT 1 FROM conversation_words w WHERE w.owner_id = c.owner_id "
+            f"AND w.conversation_id = c.id AND w.word = ${len(args)})"
         )
     return where

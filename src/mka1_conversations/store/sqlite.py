@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import msgspec
 
@@ -32,7 +32,7 @@ from ..domain.listing import (
     merge_page,
     position_as_of,
 )
-from ..domain.search import search_words
+from ..domain.search import search_words, word_counts
 from ..domain.store import ConversationPage, ConversationQuery, ItemPage, Order
 from .migrate import Migration, apply_sqlite, pending_sqlite
 from .transfer import (
@@ -82,23 +82,27 @@ lookup per match, walking about (limit + 1) x conversations / matches rows: they
 460 matches for an owner with 10,000 conversations (bench search-scale)."""
 
 
-def _search_matches(db: sqlite3.Connection, owner: Owner, words: list[str]) -> set[str]:
-    """The owner's conversations having every word in some live item (FTS5, word by word)."""
-    matches: set[str] | None = None
-    for word in words:
-        # Quoted: a word is a plain string to FTS5, even "AND" or "NEAR".
-        found = {
-            r[0]
-            for r in db.execute(
-                "SELECT i.conversation_id FROM items_fts f JOIN items i ON i.rowid = f.rowid "
-                "WHERE items_fts MATCH ? AND i.owner_id = ? AND i.deleted_at IS NULL",
-                (f'"{word}"', owner.key),
-            )
-        }
-        matches = found if matches is None else matches & found
-        if not matches:
-            break
-    return matches or set()
+class _Term(NamedTuple):
+    """One condition of a listing: a metadata pair or a search word, held by the conversations
+    that have a row in ``table`` with these ``values`` in these ``columns``. Both tables are
+    keyed (conversation_id, ...columns) and indexed (owner_id, ...columns, conversation_id), so
+    a term's holders are one index range, and one conversation's test is one key lookup."""
+
+    table: Literal["conversation_metadata", "conversation_words"]
+    columns: tuple[str, ...]
+    values: tuple[str, ...]
+
+    def test(self, alias: str = "") -> str:
+        return " AND ".join(f"{alias}{column} = ?" for column in self.columns)
+
+
+def _terms(query: ConversationQuery) -> list[_Term]:
+    terms = [
+        _Term("conversation_metadata", ("key", "value"), pair) for pair in query.metadata.items()
+    ]
+    for word in search_words(query.search or ""):
+        terms.append(_Term("conversation_words", ("word",), (word,)))
+    return terms
 
 
 def _filters(
@@ -107,33 +111,32 @@ def _filters(
     """The metadata and search conditions on ``c`` (a conversations row), their values, and
     whether the matches are few enough to read by id (see ``_DRIVE_FROM_MATCHES``).
 
-    A metadata pair held by at most that many conversations, and every search, contribute a set
-    of matching ids (intersected); a commoner pair is checked row by row while walking the
-    owner's list in order instead (materialising it would cost more than the page)."""
+    A term held by at most that many conversations contributes its set of holders
+    (intersected); a commoner term is tested row by row (one key lookup) while walking the
+    owner's list in order instead: materialising it would cost more than the page. So no term
+    reads more than ``_DRIVE_FROM_MATCHES + 1`` index entries up front."""
     where: list[str] = []
     args: list[Any] = []
     matches: set[str] | None = None
-    for key, value in query.metadata.items():
+    for term in _terms(query):
         holders = [
             r[0]
             for r in db.execute(
-                "SELECT conversation_id FROM conversation_metadata "
-                "WHERE owner_id = ? AND key = ? AND value = ? LIMIT ?",
-                (owner.key, key, value, _DRIVE_FROM_MATCHES + 1),
+                f"SELECT conversation_id FROM {term.table} WHERE owner_id = ? AND {term.test()} "
+                "LIMIT ?",
+                (owner.key, *term.values, _DRIVE_FROM_MATCHES + 1),
             )
         ]
         if len(holders) <= _DRIVE_FROM_MATCHES:
             matches = set(holders) if matches is None else matches & set(holders)
+            if not matches:
+                break  # nothing can match: the page is empty
         else:
             where.append(
-                "EXISTS (SELECT 1 FROM conversation_metadata m WHERE m.conversation_id = c.id"
-                " AND m.key = ? AND m.value = ?)"
+                f"EXISTS (SELECT 1 FROM {term.table} t WHERE t.conversation_id = c.id "
+                f"AND {term.test('t.')})"
             )
-            args += (key, value)
-    words = search_words(query.search or "")
-    if words:
-        found = _search_matches(db, owner, words)
-        matches = found if matches is None else matches & found
+            args += term.values
     if matches is None:
         return where, args, False
     where.append("c.id IN (SELECT value FROM json_each(?))")
@@ -420,7 +423,8 @@ class SQLiteStore:
                     ]
             return merge_page(unmoved, moved, after=cursor, order=query.order, limit=query.limit)
 
-        # A search may read many postings: off the event loop. Other listings are index walks.
+        # A search of common words walks the owner's list testing each conversation, and its
+        # words come from users: off the event loop. Other listings stay inline.
         searching = bool(search_words(query.search or ""))
         page, has_more = await self._read_in_pool(work) if searching else self._read(work)
         if has_more:
@@ -477,6 +481,33 @@ class SQLiteStore:
                 )
                 for n, it in enumerate(items)
             ],
+        )
+        SQLiteStore._add_words(db, owner.key, conversation_id, [it.search_text for it in items])
+
+    @staticmethod
+    def _add_words(
+        db: sqlite3.Connection, owner_key: str, conversation_id: str, texts: list[str]
+    ) -> None:
+        """Index the words of newly stored items (their search texts) under the conversation."""
+        db.executemany(
+            "INSERT INTO conversation_words (conversation_id, word, owner_id, items) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (conversation_id, word) "
+            "DO UPDATE SET items = items + excluded.items",
+            [(conversation_id, w, owner_key, n) for w, n in word_counts(texts).items()],
+        )
+
+    @staticmethod
+    def _remove_words(db: sqlite3.Connection, conversation_id: str, texts: list[str]) -> None:
+        """Unindex the words of deleted items: a word held by no live item leaves the index."""
+        counts = [(n, conversation_id, w) for w, n in word_counts(texts).items()]
+        db.executemany(
+            "UPDATE conversation_words SET items = items - ? "
+            "WHERE conversation_id = ? AND word = ?",
+            counts,
+        )
+        db.executemany(
+            "DELETE FROM conversation_words WHERE conversation_id = ? AND word = ? AND items <= 0",
+            [(c, w) for _, c, w in counts],
         )
 
     async def append_items(
@@ -588,14 +619,13 @@ class SQLiteStore:
             if row is None:
                 raise NotFound.conversation(conversation_id)
             marks = ",".join("?" * len(item_ids))
-            found = {
-                r[0]
-                for r in db.execute(
-                    "SELECT id FROM items WHERE conversation_id = ? AND deleted_at IS NULL "
-                    f"AND id IN ({marks})",
+            found = dict(
+                db.execute(
+                    "SELECT id, search_text FROM items WHERE conversation_id = ? "
+                    f"AND deleted_at IS NULL AND id IN ({marks})",
                     (conversation_id, *item_ids),
-                )
-            }
+                ).fetchall()
+            )
             for index, item_id in enumerate(item_ids):
                 if item_id not in found:
                     raise NotFound.item(item_id, param=f"item_ids[{index}]")
@@ -604,6 +634,7 @@ class SQLiteStore:
                 f"WHERE conversation_id = ? AND deleted_at IS NULL AND id IN ({marks})",
                 (int(time.time()), conversation_id, *item_ids),
             )
+            self._remove_words(db, conversation_id, list(found.values()))
             return _record(row)
 
         return self._write(work)
@@ -692,6 +723,8 @@ class SQLiteStore:
                             row.search_text,
                         ),
                     )
+                    if row.deleted_at is None:
+                        self._add_words(db, row.owner, row.conversation_id, [row.search_text])
                 else:
                     db.execute(
                         "INSERT INTO api_keys (key_hash, account, name, created_at, "

@@ -1,0 +1,146 @@
+"""Upgrading keeps what users see: conversations written under an earlier schema are found by
+the same searches after migrating to the current one (0003 moved search from an item-level
+full-text index to per-conversation words), and deleting their items afterwards unindexes them."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from mka1_conversations.store.migrate import apply_postgres, apply_sqlite
+
+from .conftest import (
+    ACCOUNT_A,
+    BACKENDS,
+    BASE_PATH,
+    KEY_A,
+    auth_headers,
+    postgres_database,
+    serve_app,
+)
+from .conftest import test_settings as settings_for
+
+BEFORE_WORDS = 2
+"""The last schema version with the item-level index."""
+USER = "upgrader"
+OWNER = f"{ACCOUNT_A}:{USER}"
+
+# Rows as the stores wrote them under that schema: (conversation, seq, item id, search text,
+# deleted). A deleted item keeps its row, with its content and search text wiped.
+CONVERSATIONS = ["conv_" + "a" * 32, "conv_" + "b" * 32]
+ITEMS = [
+    (CONVERSATIONS[0], 1, "msg_fox", "the quick brown fox fox", False),
+    (CONVERSATIONS[0], 2, "msg_lazy", "jumps over the lazy fox", False),
+    (CONVERSATIONS[0], 3, "msg_gone", "", True),
+    (CONVERSATIONS[1], 1, "msg_think", "quick thinking", False),
+]
+
+
+def _item_json(item_id: str) -> str:
+    return (
+        f'{{"id":"{item_id}","type":"message","role":"user","status":"completed",'
+        f'"content":[{{"type":"input_text","text":"x"}}],"response_id":null}}'
+    )
+
+
+def _sqlite_before(folder: Path) -> str:
+    path = folder / "old.db"
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        apply_sqlite(db, through=BEFORE_WORDS)
+        for n, conversation in enumerate(CONVERSATIONS):
+            db.execute(
+                "INSERT INTO conversations (id, owner_id, created_at, updated_at, metadata, "
+                "next_seq) VALUES (?, ?, 1700000000, ?, '{}', 3)",
+                (conversation, OWNER, 1_700_000_000_000_000 + n),
+            )
+        db.executemany(
+            "INSERT INTO items (owner_id, conversation_id, seq, id, type, created_at, deleted_at, "
+            "data, search_text) VALUES (?, ?, ?, ?, 'message', 1700000000, ?, ?, ?)",
+            [
+                (OWNER, c, seq, i, 1700000001 if gone else None, "" if gone else _item_json(i), t)
+                for c, seq, i, t, gone in ITEMS
+            ],
+        )
+        # What the old index answered, to compare with after the upgrade.
+        found = db.execute(
+            "SELECT DISTINCT i.conversation_id FROM items_fts f JOIN items i ON i.rowid = f.rowid "
+            "WHERE items_fts MATCH '\"fox\"'"
+        ).fetchall()
+        assert found == [(CONVERSATIONS[0],)]
+        apply_sqlite(db)
+    return f"sqlite:///{path}"
+
+
+async def _postgres_before(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        for n, conversation in enumerate(CONVERSATIONS):
+            await conn.execute(
+                "INSERT INTO conversations (owner_id, id, created_at, updated_at, next_seq) "
+                "VALUES ($1, $2, 1700000000, $3, 3)",
+                OWNER,
+                conversation,
+                1_700_000_000_000_000 + n,
+            )
+        await conn.executemany(
+            "INSERT INTO items (owner_id, conversation_id, seq, id, type, created_at, deleted_at, "
+            "data, search_text) VALUES ($1, $2, $3, $4, 'message', 1700000000, $5, $6, $7)",
+            [
+                (OWNER, c, seq, i, 1700000001 if gone else None, "" if gone else _item_json(i), t)
+                for c, seq, i, t, gone in ITEMS
+            ],
+        )
+        await apply_postgres(conn)
+    finally:
+        await conn.close()
+
+
+@contextmanager
+def _upgraded(backend: str, folder: Path) -> Iterator[str]:
+    """A database filled under the schema before 0003, then migrated to the current one."""
+    if backend == "sqlite":
+        yield _sqlite_before(folder)
+        return
+    with postgres_database(through=BEFORE_WORDS) as url:
+        asyncio.run(_postgres_before(url))
+        yield url
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_search_finds_what_was_written_before_the_upgrade(backend: str, tmp_path: Path) -> None:
+    with (
+        _upgraded(backend, tmp_path) as url,
+        serve_app(settings_for(url)) as base,
+        httpx.Client(base_url=base, headers=auth_headers(KEY_A, USER), timeout=30) as http,
+    ):
+
+        def found(search: str) -> set[str]:
+            response = http.get(BASE_PATH, params={"search": search})
+            assert response.status_code == 200, response.text
+            return {c["id"] for c in response.json()["data"]}
+
+        fox, think = CONVERSATIONS
+        assert found("fox") == {fox}
+        assert found("quick") == {fox, think}
+        assert found("QUICK fox lazy") == {fox}
+        assert found("fox thinking") == set()
+        # Counts came across: "fox" is in two live items of the first conversation.
+        assert http.delete(f"{BASE_PATH}/{fox}/items/msg_fox").status_code == 200
+        assert found("fox") == {fox}
+        assert found("brown") == set()
+        assert http.delete(f"{BASE_PATH}/{fox}/items/msg_lazy").status_code == 200
+        assert found("fox") == set()
+        assert found("quick") == {think}
+        # New writes are indexed as before.
+        added = http.post(
+            f"{BASE_PATH}/{think}/items", json={"items": [{"role": "user", "content": "A fox!"}]}
+        )
+        assert added.status_code == 200, added.text
+        assert found("fox quick") == {think}
