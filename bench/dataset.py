@@ -30,7 +30,7 @@ from typing import Any
 from mka1_conversations.domain.identity import Owner
 from mka1_conversations.domain.ids import CONVERSATION_PREFIX, new_id
 from mka1_conversations.domain.items import NewItem, prepare_items
-from mka1_conversations.domain.search import word_counts
+from mka1_conversations.store.sqlite import SQLiteStore
 
 ACCOUNT = "bench"
 CHANNELS = ("support", "sales", "billing", "web", "mobile", "email", "voice", "partner")
@@ -268,14 +268,8 @@ class Loader:
                 for n, it in enumerate(items)
             ],
         )
-        self.db.executemany(
-            "INSERT INTO conversation_words (conversation_id, word, owner_id, items) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT (conversation_id, word) "
-            "DO UPDATE SET items = items + excluded.items",
-            [
-                (conversation_id, w, owner.key, n)
-                for w, n in word_counts(it.search_text for it in items).items()
-            ],
+        SQLiteStore._add_words(
+            self.db, owner.key, conversation_id, [it.search_text for it in items]
         )
         self.items += len(items)
 

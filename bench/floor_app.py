@@ -187,11 +187,11 @@ class Floor:
         for _, _, _, text in items:
             for word in set(text.split()):
                 words[word] = words.get(word, 0) + 1
-        self.db.executemany(
+        self.db.execute(
             "INSERT INTO conversation_words (conversation_id, word, owner_id, items) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT (conversation_id, word) "
-            "DO UPDATE SET items = items + excluded.items",
-            [(conversation_id, w, owner, n) for w, n in words.items()],
+            "SELECT ?, key, ?, value FROM json_each(?) WHERE true "
+            "ON CONFLICT (conversation_id, word) DO UPDATE SET items = items + excluded.items",
+            (conversation_id, owner, _encode(words)),
         )
 
     def append(self, owner: str, conversation_id: str, body: bytes) -> bytes | None:

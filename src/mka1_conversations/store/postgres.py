@@ -250,8 +250,8 @@ class PostgresStore:
                     )
                 cursor = (position_as_of(current, move), query.after)
             words = search_words(query.search or "")
-            search = await _search(conn, owner, words) if words else _Search(None, [])
-            if search.matches == []:  # some word is held by no conversation of the owner
+            search = await _search(conn, owner, words) if words else _Search([], [])
+            if search.nothing:
                 return ConversationPage([], False)
             args: list[Any] = [owner.key, t0]
             filters = _filters(query, search, args)
@@ -657,54 +657,65 @@ def _word_columns(counts: dict[str, int]) -> tuple[list[str], list[int]]:
 
 
 _DRIVE_FROM_MATCHES = 400
-"""Search words held by at most this many of the owner's conversations are read up front and
-their holders intersected (the page is then read by id); commoner words are tested with one key
+"""Search words held by at most this many of the owner's conversations are rare: the page is
+read through their holders (an index range each) by id; commoner words are tested with one key
 lookup per conversation while walking the owner's list in order. As on SQLite (see there)."""
 
 
 @dataclass(frozen=True, slots=True)
 class _Search:
-    """How a listing's search words filter it: the ids holding every rare word (None when no
-    word is rare) and the common words, tested row by row."""
+    """How a listing's search words split: rare and common (see ``_DRIVE_FROM_MATCHES``), or
+    ``nothing`` when some word is held by no conversation of the owner."""
 
-    matches: list[str] | None
+    rare: list[str]
     common: list[str]
+    nothing: bool = False
 
 
 async def _search(
     conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy, owner: Owner, words: list[str]
 ) -> _Search:
-    """One round trip: each word's holders, at most ``_DRIVE_FROM_MATCHES + 1`` of them."""
-    matches: set[str] | None = None
+    """One round trip: each word's holders counted, up to ``_DRIVE_FROM_MATCHES + 1``, in the
+    index (no id reaches Python)."""
+    rare: list[str] = []
     common: list[str] = []
     for word, holders in await conn.fetch(
-        "SELECT w.word, ARRAY(SELECT x.conversation_id FROM conversation_words x "
-        "WHERE x.owner_id = $1 AND x.word = w.word LIMIT $3) "
+        "SELECT w.word, (SELECT count(*) FROM (SELECT 1 FROM conversation_words x "
+        "WHERE x.owner_id = $1 AND x.word = w.word LIMIT $3) AS h) "
         "FROM unnest($2::text[]) AS w(word)",
         owner.key,
         words,
         _DRIVE_FROM_MATCHES + 1,
     ):
-        if len(holders) > _DRIVE_FROM_MATCHES:
-            common.append(word)
-        else:
-            matches = set(holders) if matches is None else matches & set(holders)
-    return _Search(None if matches is None else sorted(matches), common)
+        if holders == 0:
+            return _Search([], [], nothing=True)
+        (rare if holders <= _DRIVE_FROM_MATCHES else common).append(word)
+    return _Search(rare, common)
 
 
 def _filters(query: ConversationQuery, search: _Search, args: list[Any]) -> list[str]:
-    """The metadata and search conditions on ``c``; their values are appended to ``args``."""
+    """The metadata and search conditions on ``c``; their values are appended to ``args``
+    (``$1`` is the owner in every statement that uses them).
+
+    A rare word is an ``IN`` over its holders, so the planner reads them by id. A common one is
+    a scalar subquery, not ``EXISTS``: PostgreSQL would turn ``EXISTS`` into a semi-join and
+    intersect the words' whole holder lists before sorting (14 ms for two words each in 40 % of
+    10,000 conversations), where a subquery per row is evaluated while walking the list in
+    order and stops with the page (2 ms)."""
     where = []
     if query.metadata:
         args.append(_encode(query.metadata).decode())
         where.append(f"c.metadata @> ${len(args)}::jsonb")
-    if search.matches is not None:
-        args.append(search.matches)
-        where.append(f"c.id = ANY(${len(args)}::text[])")
+    for word in search.rare:
+        args.append(word)
+        where.append(
+            "c.id IN (SELECT w.conversation_id FROM conversation_words w "
+            f"WHERE w.owner_id = $1 AND w.word = ${len(args)})"
+        )
     for word in search.common:
         args.append(word)
         where.append(
-            "EXISTS (SELECT 1 FROM conversation_words w WHERE w.owner_id = c.owner_id "
+            "(SELECT true FROM conversation_words w WHERE w.owner_id = c.owner_id "
             f"AND w.conversation_id = c.id AND w.word = ${len(args)})"
         )
     return where

@@ -3,9 +3,9 @@
 One connection does every write, inline on the event loop, each as one ``BEGIN IMMEDIATE``
 transaction that never spans an ``await``: the loop itself serialises writers, so a write never
 waits for the lock and appends get a gap-free, total order. Short reads use the same connection
-inline; potentially long reads (listing and searching conversations) run on a small thread pool
-with their own connections, which WAL lets read while the writer writes. One server process per
-database file: see docs/scaling.md.
+inline; potentially long reads (listings that walk many conversations to fill a page) run on a
+small thread pool with their own connections, which WAL lets read while the writer writes. One
+server process per database file: see docs/scaling.md.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, TypeVar
 
@@ -105,43 +106,49 @@ def _terms(query: ConversationQuery) -> list[_Term]:
     return terms
 
 
-def _filters(
-    db: sqlite3.Connection, owner: Owner, query: ConversationQuery
-) -> tuple[list[str], list[Any], bool]:
-    """The metadata and search conditions on ``c`` (a conversations row), their values, and
-    whether the matches are few enough to read by id (see ``_DRIVE_FROM_MATCHES``).
+@dataclass(frozen=True, slots=True)
+class _Filters:
+    """How a listing's metadata pairs and search words filter ``c`` (a conversations row)."""
 
-    A term held by at most that many conversations contributes its set of holders
-    (intersected); a commoner term is tested row by row (one key lookup) while walking the
-    owner's list in order instead: materialising it would cost more than the page. So no term
-    reads more than ``_DRIVE_FROM_MATCHES + 1`` index entries up front."""
+    where: list[str]
+    args: list[Any]
+    by_id: bool
+    """Some term is rare: read its holders by id (and sort them) instead of walking the list."""
+    walks: bool
+    """Some term is common: the list is walked testing each conversation, which may take long."""
+
+
+def _filters(db: sqlite3.Connection, owner: Owner, query: ConversationQuery) -> _Filters | None:
+    """Each term's condition, from how many conversations hold it (None: some term has none, so
+    nothing matches). Counting stops at ``_DRIVE_FROM_MATCHES + 1``, in the index, so this costs
+    at most that many index steps per term and no row reaches Python.
+
+    A rare term (at most that many holders) is an ``IN`` over its holders, and any rare term
+    makes the page read by id; a common one is tested row by row (one key lookup) while walking
+    the owner's list in order, where materialising it would cost more than the page."""
     where: list[str] = []
     args: list[Any] = []
-    matches: set[str] | None = None
+    by_id = walks = False
     for term in _terms(query):
-        holders = [
-            r[0]
-            for r in db.execute(
-                f"SELECT conversation_id FROM {term.table} WHERE owner_id = ? AND {term.test()} "
-                "LIMIT ?",
-                (owner.key, *term.values, _DRIVE_FROM_MATCHES + 1),
-            )
-        ]
-        if len(holders) <= _DRIVE_FROM_MATCHES:
-            matches = set(holders) if matches is None else matches & set(holders)
-            if not matches:
-                break  # nothing can match: the page is empty
+        holders = f"SELECT conversation_id FROM {term.table} WHERE owner_id = ? AND {term.test()}"
+        (count,) = db.execute(
+            f"SELECT count(*) FROM ({holders} LIMIT ?)",
+            (owner.key, *term.values, _DRIVE_FROM_MATCHES + 1),
+        ).fetchone()
+        if count == 0:
+            return None
+        if count <= _DRIVE_FROM_MATCHES:
+            by_id = True
+            where.append(f"c.id IN ({holders})")
+            args += (owner.key, *term.values)
         else:
+            walks = True
             where.append(
                 f"EXISTS (SELECT 1 FROM {term.table} t WHERE t.conversation_id = c.id "
                 f"AND {term.test('t.')})"
             )
             args += term.values
-    if matches is None:
-        return where, args, False
-    where.append("c.id IN (SELECT value FROM json_each(?))")
-    args.append(_encode(sorted(matches)))
-    return where, args, len(matches) <= _DRIVE_FROM_MATCHES
+    return _Filters(where, args, by_id, walks)
 
 
 def _chunks(values: list[str], size: int) -> Iterator[list[str]]:
@@ -369,6 +376,8 @@ class SQLiteStore:
             t0 = self._snapshots.recall(owner.key, query.after, now) or now
         # Before reading: from now on, updates of this owner's conversations keep their moves.
         self._snapshots.begin(owner.key, t0)
+        # Bounded (a few index steps per term), so inline; it decides how the page is read.
+        filters = _filters(self._db, owner, query)
 
         def work(db: sqlite3.Connection) -> tuple[list[Listed], bool]:
             cursor = None
@@ -380,12 +389,13 @@ class SQLiteStore:
                 if row is None:
                     raise InvalidRequest.unknown_conversation_cursor(query.after)
                 cursor = (self._position_as_of(db, query.after, row[0], t0), query.after)
-            filters, filter_args, few = _filters(db, owner, query)
-            # With few matches, "+" keeps SQLite off the list-order index: it reads the matches
-            # by id and sorts them, instead of walking every conversation of the owner.
-            owner_test = "+c.owner_id = ?" if few else "c.owner_id = ?"
-            where = [owner_test, "c.deleted_at IS NULL", "c.updated_at <= ?", *filters]
-            args: list[Any] = [owner.key, t0, *filter_args]
+            if filters is None:
+                return [], False
+            # With a rare term, "+" keeps SQLite off the list-order index: it reads that term's
+            # holders by id and sorts them, instead of walking every conversation of the owner.
+            owner_test = "+c.owner_id = ?" if filters.by_id else "c.owner_id = ?"
+            where = [owner_test, "c.deleted_at IS NULL", "c.updated_at <= ?", *filters.where]
+            args: list[Any] = [owner.key, t0, *filters.args]
             if cursor is not None:
                 where.append(
                     "(c.updated_at, c.id) " + (">" if query.order == "asc" else "<") + " (?, ?)"
@@ -417,16 +427,17 @@ class SQLiteStore:
                         for r in db.execute(
                             "SELECT c.id, c.created_at, c.deleted_at, c.metadata FROM "
                             f"conversations c WHERE c.owner_id = ? AND c.deleted_at IS NULL "
-                            f"AND c.id IN ({marks}) {''.join(' AND ' + f for f in filters)}",
-                            (owner.key, *chunk, *filter_args),
+                            f"AND c.id IN ({marks}) {''.join(' AND ' + f for f in filters.where)}",
+                            (owner.key, *chunk, *filters.args),
                         )
                     ]
             return merge_page(unmoved, moved, after=cursor, order=query.order, limit=query.limit)
 
-        # A search of common words walks the owner's list testing each conversation, and its
-        # words come from users: off the event loop. Other listings stay inline.
-        searching = bool(search_words(query.search or ""))
-        page, has_more = await self._read_in_pool(work) if searching else self._read(work)
+        # A common term walks the owner's list testing each conversation, as long as it takes to
+        # find a page (rare combinations of common words: every conversation): off the event
+        # loop, on a reader thread. Everything else is bounded and stays inline.
+        walks = filters is not None and filters.walks
+        page, has_more = await self._read_in_pool(work) if walks else self._read(work)
         if has_more:
             self._snapshots.remember(owner.key, page[-1].record.id, t0)
         return ConversationPage([p.record for p in page], has_more)
@@ -488,12 +499,14 @@ class SQLiteStore:
     def _add_words(
         db: sqlite3.Connection, owner_key: str, conversation_id: str, texts: list[str]
     ) -> None:
-        """Index the words of newly stored items (their search texts) under the conversation."""
-        db.executemany(
+        """Index the words of newly stored items (their search texts) under the conversation.
+        One statement over a JSON object of counts: 40 % cheaper than one row per word (an
+        append of a 25-word message: 78 against 121 µs with its transaction)."""
+        db.execute(
             "INSERT INTO conversation_words (conversation_id, word, owner_id, items) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT (conversation_id, word) "
-            "DO UPDATE SET items = items + excluded.items",
-            [(conversation_id, w, owner_key, n) for w, n in word_counts(texts).items()],
+            "SELECT ?, key, ?, value FROM json_each(?) WHERE true "
+            "ON CONFLICT (conversation_id, word) DO UPDATE SET items = items + excluded.items",
+            (conversation_id, owner_key, _encode(word_counts(texts))),
         )
 
     @staticmethod
