@@ -7,6 +7,7 @@ Request lines (``http/observe.py``) carry their fields in ``record.fields``; eve
 
 from __future__ import annotations
 
+import functools
 import logging
 import logging.config
 import time
@@ -24,12 +25,15 @@ REQUEST_LOGGER = "mka1_conversations.request"
 _encode = msgspec.json.Encoder().encode
 
 
+@functools.lru_cache(maxsize=4)
+def _second(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+
+
 def _timestamp(created: float) -> str:
     """ISO 8601 in UTC with milliseconds: ``2026-12-01T10:52:34.123Z``."""
     seconds = int(created)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + (
-        f".{int((created - seconds) * 1000):03d}Z"
-    )
+    return f"{_second(seconds)}.{int((created - seconds) * 1000):03d}Z"
 
 
 class Formatter(logging.Formatter):
@@ -101,4 +105,8 @@ def configure_logging(settings: Settings) -> dict[str, Any]:
     server, which applies it again in each worker)."""
     config = logging_config(settings.log_level, settings.log_format)
     logging.config.dictConfig(config)
+    # No line shows thread or process names: do not look them up for every record.
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     return config
