@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+# make run logs for people; MKA1_LOG_FORMAT=json make run for JSON lines.
+MKA1_LOG_FORMAT ?= text
 CODE   := $(wildcard src tests bench scripts)
 
 .PHONY: install run test lint format bench clean
@@ -20,7 +22,7 @@ $(STAMP): pyproject.toml
 
 run: install
 	$(BIN)/mka1-conversations migrate
-	$(BIN)/mka1-conversations serve --host $(HOST) --port $(PORT)
+	MKA1_LOG_FORMAT=$(MKA1_LOG_FORMAT) $(BIN)/mka1-conversations serve --host $(HOST) --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check $(CODE)

@@ -222,10 +222,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve the API")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
-    serve.add_argument("--server", choices=["granian", "uvicorn"], default="granian")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="server processes (more than 1: PostgreSQL only)"
+    )
+    serve.add_argument(
+        "--server", choices=["granian", "uvicorn"], default="granian", help="HTTP server"
+    )
     sub.add_parser("migrate", help="apply pending database migrations")
     export = sub.add_parser("export", help="write every row as JSON Lines (see docs/scaling.md)")
     export.add_argument("--output", "-o", default="-", help="file to write (default: stdout)")

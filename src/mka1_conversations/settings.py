@@ -59,32 +59,43 @@ class Settings:
 
     database_url: str = field(
         default=DEFAULT_DATABASE_URL,
-        metadata={"env": "MKA1_DATABASE_URL", "doc": "Where to store data (sqlite:///path)."},
+        metadata={
+            "env": "MKA1_DATABASE_URL",
+            "doc": "Where data lives: `sqlite:///path/to/file.db` (the directory is created by "
+            "`migrate`) or `postgresql://user:password@host:5432/database` (docs/scaling.md).",
+        },
     )
     api_keys: Mapping[str, str] = field(
         default_factory=dict,
         metadata={
             "env": "MKA1_API_KEYS",
-            "doc": "Comma-separated key=account pairs accepted as Bearer keys.",
+            "doc": "Comma-separated `key=account` pairs accepted as Bearer keys, besides the "
+            "keys created with `keys create`. Account ids: 1–150 printable ASCII characters, "
+            "no `:`.",
         },
     )
     identity_mode: IdentityMode = field(
         default="hash",
         metadata={
             "env": "MKA1_IDENTITY_MODE",
-            "doc": "How `identity` is shown: hash (SHA-256 of account:user) or raw.",
+            "doc": "How a conversation's `identity` is shown: `hash` = SHA-256 hex of "
+            "`account:end_user`, `raw` = `account:end_user`. Never changes who owns what.",
         },
     )
     max_body_bytes: int = field(
         default=DEFAULT_MAX_BODY_BYTES,
         metadata={
             "env": "MKA1_MAX_BODY_BYTES",
-            "doc": "Largest request body accepted (413 above).",
+            "doc": "Largest request body accepted, in bytes (413 above); at least 1024.",
         },
     )
     db_pool_size: int = field(
         default=10,
-        metadata={"env": "MKA1_DB_POOL_SIZE", "doc": "PostgreSQL connections per server process."},
+        metadata={
+            "env": "MKA1_DB_POOL_SIZE",
+            "doc": "PostgreSQL connections per server process, 1–1000. Keep processes × pool "
+            "size under the server's `max_connections`.",
+        },
     )
     log_level: LogLevel = field(
         default="info",
