@@ -39,6 +39,9 @@ and OpenAI references are silent) is in [api.md](api.md); the 24 item types in
 characters): your end user's stable id; every operation then sees only that user's
 conversations. **Errors**: the OpenAI envelope `{"error": {"message", "type", "param", "code"}}`
 ([ErrorEnvelope](#errorenvelope)). Every answer carries `X-Request-ID`.
+
+Besides these operations every server answers `GET /healthz`, `GET /readyz` and `GET /metrics`
+without an API key ([operations.md](operations.md)).
 """
 
 #: Objects described below; the item unions link to item-types.md instead.
