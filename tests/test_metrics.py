@@ -103,3 +103,48 @@ def test_every_worker_answers_the_sum_of_all_workers() -> None:
             )
             assert got == 20
             assert value(series, "mka1_db_duration_seconds_count", call="get_conversation") == 20
+
+
+def test_every_operation_is_counted_under_its_own_name(database_url: str) -> None:
+    with (
+        serve_app(settings_for(database_url)) as url,
+        httpx.Client(base_url=url, headers=auth_headers(KEY_A, "ops-user")) as http,
+    ):
+        before = scrape(url)
+        conv = http.post(BASE_PATH, json={}).json()["id"]
+        items = f"{BASE_PATH}/{conv}/items"
+        added = http.post(items, json={"items": [{"role": "user", "content": "x"}] * 3}).json()
+        first, second, third = (i["id"] for i in added["data"])
+        calls = [
+            ("list_conversations", http.get(BASE_PATH)),
+            ("get_conversation", http.get(f"{BASE_PATH}/{conv}")),
+            ("get_conversation", http.head(f"{BASE_PATH}/{conv}")),  # HEAD is GET's operation
+            ("update_conversation", http.post(f"{BASE_PATH}/{conv}", json={"metadata": None})),
+            ("list_items", http.get(items)),
+            ("get_item", http.get(f"{items}/{first}")),
+            ("delete_item", http.delete(f"{items}/{first}")),
+            ("delete_items", http.request("DELETE", items, json={"item_ids": [second, third]})),
+            ("delete_conversation", http.delete(f"{BASE_PATH}/{conv}")),
+            ("unmatched", http.put(f"{BASE_PATH}/{conv}")),  # 405: no operation
+            ("unmatched", http.get(f"{items}/{first}/more")),
+            ("healthz", http.get("/healthz")),
+            ("readyz", http.get("/readyz")),
+            ("openapi", http.get("/openapi.json")),
+            ("docs", http.get("/docs")),
+        ]
+        after = scrape(url)
+    expected: dict[tuple[str, str], int] = {
+        ("create_conversation", "200"): 1,
+        ("create_items", "200"): 1,
+        ("metrics", "200"): 1,
+    }
+    for operation, response in calls:
+        key = (operation, str(response.status_code))
+        expected[key] = expected.get(key, 0) + 1
+    moved = {
+        (dict(labels)["operation"], dict(labels)["status"]): after[(name, labels)]
+        - before.get((name, labels), 0.0)
+        for name, labels in after
+        if name == "mka1_http_requests_total"
+    }
+    assert {k: v for k, v in moved.items() if v} == expected
