@@ -5,9 +5,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
-CODE   := $(wildcard src tests bench scripts)
+# make run logs for people; MKA1_LOG_FORMAT=json make run for JSON lines.
+MKA1_LOG_FORMAT ?= text
+CODE   := $(wildcard src tests bench scripts examples)
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run example test lint format bench clean
 
 install: $(STAMP)
 
@@ -20,7 +22,12 @@ $(STAMP): pyproject.toml
 
 run: install
 	$(BIN)/mka1-conversations migrate
-	$(BIN)/mka1-conversations serve --host $(HOST) --port $(PORT)
+	MKA1_LOG_FORMAT=$(MKA1_LOG_FORMAT) $(BIN)/mka1-conversations serve --host $(HOST) --port $(PORT)
+
+# The example chat backend (examples/README.md): starts the service on a temporary SQLite file
+# and the backend on 127.0.0.1:8080, in one command.
+example: install
+	$(BIN)/python examples/chat_backend.py
 
 lint: install
 	$(BIN)/ruff check $(CODE)

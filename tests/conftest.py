@@ -25,6 +25,7 @@ import asyncpg
 import httpx
 import pytest
 import uvicorn
+from starlette.types import ASGIApp
 
 from mka1_conversations.app import create_app
 from mka1_conversations.settings import Settings
@@ -145,10 +146,15 @@ def test_settings(database_url: str, **overrides: object) -> Settings:
 @contextmanager
 def serve_app(settings: Settings) -> Iterator[str]:
     """Serve ``create_app(settings)`` with uvicorn in a thread; yield its base URL."""
+    with serve_asgi(create_app(settings)) as url:
+        yield url
+
+
+@contextmanager
+def serve_asgi(app: ASGIApp) -> Iterator[str]:
+    """Serve any ASGI app with uvicorn in a thread, lifespan included; yield its base URL."""
     port = free_port()
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()

@@ -70,3 +70,4 @@ def serving(*args: str, env: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        reader.join(timeout=10)  # the last lines, up to the pipe's end, are in ``lines``

@@ -1,8 +1,11 @@
 """The app: ``create_app(settings)`` wires the Store, the service, the routes and the middleware.
 
-Request path: EdgeMiddleware (request id, last resort) → Starlette (errors → envelope) →
-AuthMiddleware (Owner) → router → ConversationRoutes → ConversationService → Store (one
-transaction).
+Request path: ObserveMiddleware (metrics, the request's log line) → EdgeMiddleware (request id,
+last resort) → Starlette (errors → envelope) → AuthMiddleware (Owner) → router →
+ConversationRoutes → ConversationService → TimedStore (database time) → Store (one transaction).
+
+Operational endpoints, without an API key: ``/healthz`` (the process answers), ``/readyz`` (the
+database answers and is migrated), ``/metrics`` (Prometheus; its own token when configured).
 """
 
 from __future__ import annotations
@@ -13,23 +16,30 @@ from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from .domain.service import ConversationService
+from .domain.store import Store
 from .http.auth import AuthMiddleware, KeyRing
 from .http.edge import EdgeMiddleware
 from .http.errors import exception_handlers
+from .http.observe import ObserveMiddleware, RouteIndex
 from .http.openapi import docs_routes, is_docs_path
-from .http.routes import ConversationRoutes
+from .http.operational import OperationalRoutes
+from .http.routes import OPERATIONS, ConversationRoutes
+from .logs import configure_logging
+from .metrics import Metrics
 from .settings import Settings
 from .store.migrate import Migration
 from .store.postgres import PostgresStore
 from .store.sqlite import SQLiteStore, sqlite_path_from_url
+from .store.timed import TimedStore
 
 __all__ = ["create_app", "create_app_from_env", "migrate_database", "open_store"]
+
+#: The interactive docs and the OpenAPI document, as operations in metrics and logs.
+_DOCS_PATHS = {"/docs": {"GET": "docs"}, "/openapi.json": {"GET": "openapi"}}
+_DOCS_PREFIXES = {"/docs/": "docs"}
 
 
 async def open_store(settings: Settings) -> SQLiteStore | PostgresStore:
@@ -54,6 +64,11 @@ class _Running:
     settings: Settings
     service_: ConversationService | None = None
     keyring_: KeyRing | None = None
+    store_: Store | None = None
+
+    def store(self) -> Store:
+        assert self.store_ is not None, "the app has not started (lifespan not run)"
+        return self.store_
 
     def service(self) -> ConversationService:
         assert self.service_ is not None, "the app has not started (lifespan not run)"
@@ -65,38 +80,43 @@ class _Running:
 
 
 def _is_public(path: str) -> bool:
-    return path == "/healthz" or is_docs_path(path)
+    return path in OperationalRoutes.PATHS or is_docs_path(path)
 
 
 def create_app(settings: Settings | None = None) -> ASGIApp:
     """The ASGI app. The Store is opened at start-up (lifespan) and closed at shutdown."""
     settings = settings or Settings.from_env()
     running = _Running(settings)
+    index = RouteIndex(OPERATIONS, {**OperationalRoutes.OPERATIONS, **_DOCS_PATHS}, _DOCS_PREFIXES)
+    metrics = Metrics(index.operations, multiproc_dir=settings.metrics_multiproc_dir)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = await open_store(settings)
+        store = TimedStore(await open_store(settings), metrics.db_call, metrics.items_written)
+        running.store_ = store
         running.service_ = ConversationService(store, settings.identity_mode)
         running.keyring_ = KeyRing(settings.api_keys, store.account_for_key)
         try:
             yield
         finally:
             await store.close()
-
-    async def healthz(request: Request) -> Response:
-        return Response(b'{"status":"ok"}', media_type="application/json")
+            metrics.process_exited()
 
     api = ConversationRoutes(running.service, settings.max_body_bytes)
+    operational = OperationalRoutes(running.store, metrics, settings.metrics_token)
     starlette = Starlette(
-        routes=[*api.routes(), Route("/healthz", healthz, methods=["GET"]), *docs_routes()],
+        routes=[*api.routes(), *operational.routes(), *docs_routes()],
         middleware=[Middleware(AuthMiddleware, keyring=running.keyring, public=_is_public)],
         exception_handlers=exception_handlers,
         lifespan=lifespan,
     )
     starlette.router.redirect_slashes = False  # a 307 on a POST surprises clients: 404 instead
-    return EdgeMiddleware(starlette)
+    return ObserveMiddleware(EdgeMiddleware(starlette), metrics=metrics, routes=index)
 
 
 def create_app_from_env() -> ASGIApp:
-    """Factory for servers: ``uvicorn --factory mka1_conversations.app:create_app_from_env``."""
-    return create_app(Settings.from_env())
+    """Factory for servers: ``uvicorn --factory mka1_conversations.app:create_app_from_env``.
+    Unlike ``create_app``, it also sets up this process's logging from the settings."""
+    settings = Settings.from_env()
+    configure_logging(settings)
+    return create_app(settings)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import secrets
+import shutil
 import sqlite3
 import sys
 import time
-from collections.abc import Iterable, Sequence
-from typing import IO
+from collections.abc import Iterable, Iterator, Sequence
+from typing import IO, Any
 
 import asyncpg
 
@@ -17,6 +20,8 @@ from .app import migrate_database, open_store
 from .domain.identity import validate_account_id
 from .domain.store import Store
 from .http.auth import hash_key
+from .logs import configure_logging
+from .metrics import prepare_multiproc_dir
 from .settings import Settings, SettingsError
 from .store.transfer import Row, read_rows, write_rows
 
@@ -87,6 +92,31 @@ def cmd_serve(settings: Settings, host: str, port: int, workers: int, server: st
         asyncio.run(_check_and_ensure_a_key(settings))
     except RuntimeError as exc:
         return _fail(str(exc))
+    log_config = configure_logging(settings)
+    with _metrics_directory(settings, workers):
+        _run_server(server, host, port, workers, settings, log_config)
+    return 0
+
+
+@contextlib.contextmanager
+def _metrics_directory(settings: Settings, workers: int) -> Iterator[None]:
+    """Several processes share their metrics through files (docs/operations.md): set up
+    ``PROMETHEUS_MULTIPROC_DIR`` for the workers (a fresh temporary one unless configured)."""
+    if workers == 1 and settings.metrics_multiproc_dir is None:
+        yield
+        return
+    path, made_here = prepare_multiproc_dir(settings.metrics_multiproc_dir)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path  # the workers read their settings again
+    try:
+        yield
+    finally:
+        if made_here:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _run_server(
+    server: str, host: str, port: int, workers: int, settings: Settings, log_config: dict[str, Any]
+) -> None:
     target = "mka1_conversations.app:create_app_from_env"
     if server == "uvicorn":
         import uvicorn
@@ -97,12 +127,14 @@ def cmd_serve(settings: Settings, host: str, port: int, workers: int, server: st
             host=host,
             port=port,
             workers=workers,
-            log_level="info",
-            access_log=False,
+            log_config=log_config,
+            log_level=settings.log_level,
+            access_log=False,  # our request line replaces it
         )
-        return 0
+        return
     from granian import Granian
     from granian.constants import Interfaces
+    from granian.log import LogLevels
 
     Granian(
         target,
@@ -111,8 +143,10 @@ def cmd_serve(settings: Settings, host: str, port: int, workers: int, server: st
         port=port,
         interface=Interfaces.ASGI,
         workers=workers,
+        log_dictconfig=log_config,
+        log_level=LogLevels(settings.log_level),
+        log_access=False,  # our request line replaces it
     ).serve()
-    return 0
 
 
 def cmd_keys_create(settings: Settings, account: str, name: str) -> int:
@@ -188,10 +222,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve the API")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
-    serve.add_argument("--server", choices=["granian", "uvicorn"], default="granian")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="server processes (more than 1: PostgreSQL only)"
+    )
+    serve.add_argument(
+        "--server", choices=["granian", "uvicorn"], default="granian", help="HTTP server"
+    )
     sub.add_parser("migrate", help="apply pending database migrations")
     export = sub.add_parser("export", help="write every row as JSON Lines (see docs/scaling.md)")
     export.add_argument("--output", "-o", default="-", help="file to write (default: stdout)")

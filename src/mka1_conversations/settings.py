@@ -5,14 +5,22 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 from .domain.identity import IdentityMode, validate_account_id
 
-__all__ = ["Settings", "SettingsError"]
+__all__ = ["LogFormat", "LogLevel", "Settings", "SettingsError"]
 
 DEFAULT_DATABASE_URL = "sqlite:///./data/mka1.db"
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+
+LogLevel = Literal["debug", "info", "warning", "error"]
+LogFormat = Literal["json", "text"]
+_LOG_LEVELS: tuple[LogLevel, ...] = ("debug", "info", "warning", "error")
+_LOG_FORMATS: tuple[LogFormat, ...] = ("json", "text")
+
+
+C = TypeVar("C", bound=str)
 
 
 class SettingsError(ValueError):
@@ -37,38 +45,90 @@ def _parse_api_keys(raw: str) -> dict[str, str]:
     return keys
 
 
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[C, ...], default: C) -> C:
+    raw = env.get(name, default).strip().lower() or default
+    for value in allowed:
+        if raw == value:
+            return value
+    raise SettingsError(f"{name} must be one of {', '.join(allowed)}, not {raw!r}")
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Every setting; ``Settings.from_env()`` is the one reader of the environment."""
 
     database_url: str = field(
         default=DEFAULT_DATABASE_URL,
-        metadata={"env": "MKA1_DATABASE_URL", "doc": "Where to store data (sqlite:///path)."},
+        metadata={
+            "env": "MKA1_DATABASE_URL",
+            "doc": "Where data lives: `sqlite:///path/to/file.db` (the directory is created by "
+            "`migrate`) or `postgresql://user:password@host:5432/database` (docs/scaling.md).",
+        },
     )
     api_keys: Mapping[str, str] = field(
         default_factory=dict,
         metadata={
             "env": "MKA1_API_KEYS",
-            "doc": "Comma-separated key=account pairs accepted as Bearer keys.",
+            "doc": "Comma-separated `key=account` pairs accepted as Bearer keys, besides the "
+            "keys created with `keys create`. Account ids: 1–150 printable ASCII characters, "
+            "no `:`.",
         },
     )
     identity_mode: IdentityMode = field(
         default="hash",
         metadata={
             "env": "MKA1_IDENTITY_MODE",
-            "doc": "How `identity` is shown: hash (SHA-256 of account:user) or raw.",
+            "doc": "How a conversation's `identity` is shown: `hash` = SHA-256 hex of "
+            "`account:end_user`, `raw` = `account:end_user`. Never changes who owns what.",
         },
     )
     max_body_bytes: int = field(
         default=DEFAULT_MAX_BODY_BYTES,
         metadata={
             "env": "MKA1_MAX_BODY_BYTES",
-            "doc": "Largest request body accepted (413 above).",
+            "doc": "Largest request body accepted, in bytes (413 above); at least 1024.",
         },
     )
     db_pool_size: int = field(
         default=10,
-        metadata={"env": "MKA1_DB_POOL_SIZE", "doc": "PostgreSQL connections per server process."},
+        metadata={
+            "env": "MKA1_DB_POOL_SIZE",
+            "doc": "PostgreSQL connections per server process, 1–1000. Keep processes × pool "
+            "size under the server's `max_connections`.",
+        },
+    )
+    log_level: LogLevel = field(
+        default="info",
+        metadata={
+            "env": "MKA1_LOG_LEVEL",
+            "doc": "Least severe log level written: debug, info, warning or error. At info every "
+            "request writes one line; warning and above keep only problems.",
+        },
+    )
+    log_format: LogFormat = field(
+        default="json",
+        metadata={
+            "env": "MKA1_LOG_FORMAT",
+            "doc": "json (one JSON object per line, for log collectors) or text (for people; "
+            "`make run` uses it). Logs go to standard error.",
+        },
+    )
+    metrics_token: str | None = field(
+        default=None,
+        metadata={
+            "env": "MKA1_METRICS_TOKEN",
+            "doc": "When set, `GET /metrics` requires `Authorization: Bearer <this token>` "
+            "(compared in constant time); API keys do not open it. Unset: /metrics is public.",
+        },
+    )
+    metrics_multiproc_dir: str | None = field(
+        default=None,
+        metadata={
+            "env": "PROMETHEUS_MULTIPROC_DIR",
+            "doc": "prometheus-client's multiprocess directory: every process writes its series "
+            "there and each /metrics answer sums all of them. `serve --workers N` (N > 1) sets "
+            "up a fresh one by itself; set it only to choose where it lives.",
+        },
     )
 
     @property
@@ -100,6 +160,8 @@ class Settings:
         raw_pool = env.get("MKA1_DB_POOL_SIZE", "10").strip()
         if not raw_pool.isdigit() or not 1 <= int(raw_pool) <= 1000:
             raise SettingsError(f"MKA1_DB_POOL_SIZE must be 1-1000, not {raw_pool!r}")
+        log_level = _choice(env, "MKA1_LOG_LEVEL", _LOG_LEVELS, "info")
+        log_format = _choice(env, "MKA1_LOG_FORMAT", _LOG_FORMATS, "json")
         settings = cls(
             database_url=env.get("MKA1_DATABASE_URL", DEFAULT_DATABASE_URL).strip()
             or DEFAULT_DATABASE_URL,
@@ -107,6 +169,10 @@ class Settings:
             identity_mode="raw" if mode == "raw" else "hash",
             max_body_bytes=max_body,
             db_pool_size=int(raw_pool),
+            log_level=log_level,
+            log_format=log_format,
+            metrics_token=env.get("MKA1_METRICS_TOKEN", "").strip() or None,
+            metrics_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR", "").strip() or None,
         )
         _ = settings.database_kind  # fail early on an unsupported URL
         return settings

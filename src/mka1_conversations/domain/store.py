@@ -100,4 +100,8 @@ class Store(Protocol):
     async def ping(self) -> None:
         """Raise ServiceUnavailable when the database cannot answer."""
 
+    async def check_ready(self) -> None:
+        """Raise ServiceUnavailable unless the database answers and has every migration this
+        code ships (readiness: ``GET /readyz``)."""
+
     async def close(self) -> None: ...

@@ -35,11 +35,27 @@ from .params import (
     query_params,
 )
 
-__all__ = ["BASE_PATH", "ConversationRoutes"]
+__all__ = ["BASE_PATH", "OPERATIONS", "ConversationRoutes"]
 
 BASE_PATH = "/api/v1/llm/conversations"
 
 _encode = msgspec.json.Encoder().encode
+
+_CONVERSATION = BASE_PATH + "/{conversation_id}"
+_ITEMS = _CONVERSATION + "/items"
+
+#: Path template → method → operation: the name of its handler below, and of the operation in
+#: metrics and logs. The router tries the paths in this order: the hottest (items) first.
+OPERATIONS: dict[str, dict[str, str]] = {
+    _ITEMS + "/{item_id}": {"GET": "get_item", "DELETE": "delete_item"},
+    _ITEMS: {"POST": "create_items", "GET": "list_items", "DELETE": "delete_items"},
+    _CONVERSATION: {
+        "GET": "get_conversation",
+        "POST": "update_conversation",
+        "DELETE": "delete_conversation",
+    },
+    BASE_PATH: {"POST": "create_conversation", "GET": "list_conversations"},
+}
 
 
 def _list_envelope(data: Sequence[bytes], ids: Sequence[str], has_more: bool) -> bytes:
@@ -103,22 +119,9 @@ class ConversationRoutes:
 
     def routes(self) -> list[Route]:
         """One Route per path, dispatching on the method (so a 405 lists every allowed one)."""
-        conv = BASE_PATH + "/{conversation_id}"
-        items = conv + "/items"
-        # The router tries routes in this order: the hottest (item reads and appends) first.
-        table: dict[str, dict[str, Handler]] = {
-            items + "/{item_id}": {"GET": self.get_item, "DELETE": self.delete_item},
-            items: {"POST": self.create_items, "GET": self.list_items, "DELETE": self.delete_items},
-            conv: {
-                "GET": self.get_conversation,
-                "POST": self.update_conversation,
-                "DELETE": self.delete_conversation,
-            },
-            BASE_PATH: {"POST": self.create_conversation, "GET": self.list_conversations},
-        }
         return [
-            Route(path, _Endpoint(handlers), methods=list(handlers))
-            for path, handlers in table.items()
+            Route(path, _Endpoint({m: getattr(self, o) for m, o in ops.items()}), methods=list(ops))
+            for path, ops in OPERATIONS.items()
         ]
 
     async def create_conversation(self, request: Request) -> bytes:

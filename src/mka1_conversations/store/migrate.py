@@ -9,9 +9,11 @@ lock row (``SELECT … FOR UPDATE``; no advisory locks), so several processes ma
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import sqlite3
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 
@@ -21,7 +23,9 @@ __all__ = [
     "Migration",
     "apply_postgres",
     "apply_sqlite",
+    "describe",
     "load_migrations",
+    "not_applied",
     "pending_postgres",
     "pending_sqlite",
 ]
@@ -45,6 +49,23 @@ def load_migrations(dialect: str) -> list[Migration]:
             out.append(Migration(int(m[1]), m[2], entry.read_text(encoding="utf-8")))
     out.sort(key=lambda m: m.version)
     return out
+
+
+@functools.cache
+def _shipped(dialect: str) -> tuple[Migration, ...]:
+    return tuple(load_migrations(dialect))
+
+
+def not_applied(dialect: str, applied: Iterable[int]) -> list[Migration]:
+    """The shipped migrations missing from ``applied`` (the versions a database has recorded);
+    the files are read once per process, so readiness checks can call this often."""
+    done = set(applied)
+    return [m for m in _shipped(dialect) if m.version not in done]
+
+
+def describe(migrations: Iterable[Migration]) -> str:
+    """``0002_x, 0003_y``: how messages name migrations."""
+    return ", ".join(f"{m.version:04d}_{m.name}" for m in migrations)
 
 
 def split_statements(sql: str) -> list[str]:

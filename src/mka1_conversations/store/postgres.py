@@ -27,7 +27,7 @@ from ..domain.items import NewItem
 from ..domain.listing import SNAPSHOT_RETENTION_US, Listed, merge_page, position_as_of
 from ..domain.search import search_words, word_counts
 from ..domain.store import ConversationPage, ConversationQuery, ItemPage, Order
-from .migrate import Migration, apply_postgres, pending_postgres
+from .migrate import Migration, apply_postgres, describe, not_applied, pending_postgres
 from .transfer import (
     API_KEY_COLUMNS,
     CONVERSATION_COLUMNS,
@@ -135,6 +135,16 @@ class PostgresStore:
     @_available
     async def ping(self) -> None:
         await self._pool.fetchval("SELECT 1")
+
+    @_available
+    async def check_ready(self) -> None:
+        try:
+            rows = await self._pool.fetch("SELECT version FROM schema_migrations")
+        except asyncpg.PostgresError as exc:
+            raise ServiceUnavailable("The database cannot be read.") from exc
+        if missing := not_applied("postgres", (row[0] for row in rows)):
+            message = f"The database is not migrated (pending: {describe(missing)})."
+            raise ServiceUnavailable(message)
 
     # --- conversations ---------------------------------------------------------------------
 

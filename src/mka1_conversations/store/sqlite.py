@@ -35,7 +35,7 @@ from ..domain.listing import (
 )
 from ..domain.search import search_words, word_counts
 from ..domain.store import ConversationPage, ConversationQuery, ItemPage, Order
-from .migrate import Migration, apply_sqlite, pending_sqlite
+from .migrate import Migration, apply_sqlite, describe, not_applied, pending_sqlite
 from .transfer import (
     API_KEY_COLUMNS,
     CONVERSATION_COLUMNS,
@@ -227,6 +227,15 @@ class SQLiteStore:
             self._db.execute("SELECT 1").fetchone()
         except sqlite3.Error as exc:
             raise ServiceUnavailable() from exc
+
+    async def check_ready(self) -> None:
+        try:
+            rows = self._db.execute("SELECT version FROM schema_migrations").fetchall()
+        except sqlite3.Error as exc:
+            raise ServiceUnavailable("The database cannot be read.") from exc
+        if missing := not_applied("sqlite", (row[0] for row in rows)):
+            message = f"The database is not migrated (pending: {describe(missing)})."
+            raise ServiceUnavailable(message)
 
     # --- transactions ----------------------------------------------------------------------
 

@@ -1,0 +1,112 @@
+"""How the service logs: one configuration (level, json|text, standard error) for our own
+loggers and the HTTP server's, and the formatter that turns records into JSON lines or text.
+
+Request lines (``http/observe.py``) carry their fields in ``record.fields``; every other record
+(start-up, errors) is written with ``logger`` and ``message`` (and ``exc`` for a traceback).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import logging.config
+import time
+from typing import Any
+
+import msgspec
+
+from .settings import LogFormat, LogLevel, Settings
+
+__all__ = ["REQUEST_LOGGER", "Formatter", "configure_logging", "logging_config"]
+
+#: The logger of the one-line-per-request log.
+REQUEST_LOGGER = "mka1_conversations.request"
+
+_encode = msgspec.json.Encoder().encode
+
+
+@functools.lru_cache(maxsize=4)
+def _second(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+
+
+def _timestamp(created: float) -> str:
+    """ISO 8601 in UTC with milliseconds: ``2026-12-01T10:52:34.123Z``."""
+    seconds = int(created)
+    return f"{_second(seconds)}.{int((created - seconds) * 1000):03d}Z"
+
+
+class Formatter(logging.Formatter):
+    """``json``: one JSON object per line. ``text``: ``ts LEVEL message key=value ...``."""
+
+    def __init__(self, style: LogFormat = "json") -> None:
+        super().__init__()
+        self.json = style == "json"
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields: dict[str, Any] | None = getattr(record, "fields", None)
+        if self.json:
+            out: dict[str, Any] = {"ts": _timestamp(record.created), "level": record.levelname}
+            if fields is not None:
+                out.update(fields)
+            else:
+                out["logger"] = record.name
+                out["message"] = record.getMessage()
+            if record.exc_info:
+                out["exc"] = self.formatException(record.exc_info)
+            return _encode(out).decode()
+        head = f"{_timestamp(record.created)} {record.levelname:<7} "
+        if fields is not None:
+            line = head + _request_text(fields)
+        else:
+            line = head + f"{record.name}: {record.getMessage()}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def _request_text(f: dict[str, Any]) -> str:
+    account = f.get("account") or "-"
+    return (
+        f"{f['status']} {f['method']} {f['path']} {f['duration_ms']:.1f}ms "
+        f"op={f['operation']} account={account} request_id={f['request_id']}"
+    )
+
+
+def logging_config(level: LogLevel, style: LogFormat) -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` for this process: everything to standard error in one
+    format, the servers' own access logs off (our request line replaces them)."""
+    handler = {"()": f"{__name__}.Formatter", "style": style}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"mka1": handler},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "mka1",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"handlers": ["stderr"], "level": level.upper()},
+        "loggers": {
+            # Granian's and uvicorn's loggers, folded into ours; their access logs silenced.
+            "_granian": {"handlers": [], "propagate": True, "level": level.upper()},
+            "granian.access": {"handlers": [], "propagate": False, "level": "CRITICAL"},
+            "uvicorn": {"handlers": [], "propagate": True, "level": level.upper()},
+            "uvicorn.error": {"handlers": [], "propagate": True, "level": level.upper()},
+            "uvicorn.access": {"handlers": [], "propagate": False, "level": "CRITICAL"},
+        },
+    }
+
+
+def configure_logging(settings: Settings) -> dict[str, Any]:
+    """Apply :func:`logging_config` for ``settings`` to this process; returns it (for the
+    server, which applies it again in each worker)."""
+    config = logging_config(settings.log_level, settings.log_format)
+    logging.config.dictConfig(config)
+    # No line shows thread or process names: do not look them up for every record.
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    return config
