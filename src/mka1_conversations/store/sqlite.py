@@ -2,10 +2,11 @@
 
 One connection does every write, inline on the event loop, each as one ``BEGIN IMMEDIATE``
 transaction that never spans an ``await``: the loop itself serialises writers, so a write never
-waits for the lock and appends get a gap-free, total order. Short reads use the same connection
-inline; potentially long reads (listings that walk many conversations to fill a page) run on a
-small thread pool with their own connections, which WAL lets read while the writer writes. One
-server process per database file: see docs/scaling.md.
+waits for the lock and appends get a gap-free, total order. WAL checkpoints (and their fsyncs)
+run on a thread of their own (checkpoints.py), never inside a commit. Short reads use the same
+connection inline; potentially long reads (listings that walk many conversations to fill a page)
+run on a small thread pool with their own connections, which WAL lets read while the writer
+writes. One server process per database file: see docs/scaling.md.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from ..domain.listing import (
 )
 from ..domain.search import search_words, word_counts
 from ..domain.store import ConversationPage, ConversationQuery, ItemPage, Order
+from .checkpoints import Checkpointer
 from .migrate import Migration, apply_sqlite, describe, not_applied, pending_sqlite
 from .transfer import (
     API_KEY_COLUMNS,
@@ -75,6 +77,10 @@ def _as_bytes(data: bytes | str) -> bytes:
     """Item JSON is written as bytes (a BLOB: no decode on the hot path); accept text too."""
     return data if isinstance(data, bytes) else data.encode()
 
+
+_WAL_SIZE_LIMIT = 128 * 1024 * 1024
+"""Above the WAL's size under continuous writes (about 100 MB: checkpoints.py), so the file is
+not truncated and regrown every cycle; a clean shutdown removes it."""
 
 _DRIVE_FROM_MATCHES = 400
 """Filters matching at most this many conversations read them by id and sort them; larger ones
@@ -166,6 +172,10 @@ class SQLiteStore:
     def __init__(self, path: Path, *, read_threads: int = 2) -> None:
         self._path = path
         self._db = self._connect(path)
+        # Checkpoints run on their own thread (checkpoints.py), never inside a commit here.
+        self._db.execute("PRAGMA wal_autocheckpoint = 0")
+        self._db.execute(f"PRAGMA journal_size_limit = {_WAL_SIZE_LIMIT}")
+        self._checkpoints = Checkpointer(path)
         self._pool = ThreadPoolExecutor(read_threads, thread_name_prefix="mka1-sqlite-read")
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
@@ -206,6 +216,7 @@ class SQLiteStore:
         store = cls(path)
         pending = pending_sqlite(store._db)
         if pending:
+            store._checkpoints.stop()
             store._pool.shutdown()
             store._db.close()
             names = ", ".join(f"{m.version:04d}_{m.name}" for m in pending)
@@ -216,6 +227,7 @@ class SQLiteStore:
         return store
 
     async def close(self) -> None:
+        self._checkpoints.stop()
         self._pool.shutdown(wait=True)
         with self._readers_lock:
             for reader in self._readers:
@@ -239,7 +251,9 @@ class SQLiteStore:
 
     # --- transactions ----------------------------------------------------------------------
 
-    def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work`` in one ``BEGIN IMMEDIATE`` transaction, inline (no ``await`` inside it)."""
+        await self._checkpoints.writable()
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -248,6 +262,7 @@ class SQLiteStore:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+        self._checkpoints.committed()
         return result
 
     def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
@@ -302,7 +317,7 @@ class SQLiteStore:
                 id=conversation_id, created_at=now, deleted_at=None, metadata=metadata
             )
 
-        return self._write(work)
+        return await self._write(work)
 
     async def get_conversation(self, owner: Owner, conversation_id: str) -> ConversationRecord:
         row = self._db.execute(
@@ -337,7 +352,7 @@ class SQLiteStore:
             self._write_metadata(db, owner, conversation_id, metadata)
             return _record(row)
 
-        return self._write(work)
+        return await self._write(work)
 
     async def delete_conversation(self, owner: Owner, conversation_id: str, *, now: int) -> None:
         def work(db: sqlite3.Connection) -> None:
@@ -350,7 +365,7 @@ class SQLiteStore:
             if changed == 0:
                 raise NotFound.conversation(conversation_id)
 
-        self._write(work)
+        await self._write(work)
 
     def _move(self, db: sqlite3.Connection, owner: Owner, conversation_id: str) -> int:
         """The new list position of a conversation about to be updated. Its old position is kept
@@ -549,7 +564,7 @@ class SQLiteStore:
             except sqlite3.IntegrityError:
                 raise self._duplicate(db, conversation_id, items, first_seq) from None
 
-        self._write(work)
+        await self._write(work)
 
     @staticmethod
     def _duplicate(
@@ -659,7 +674,7 @@ class SQLiteStore:
             self._remove_words(db, conversation_id, list(found.values()))
             return _record(row)
 
-        return self._write(work)
+        return await self._write(work)
 
     # --- API keys --------------------------------------------------------------------------
 
@@ -676,7 +691,7 @@ class SQLiteStore:
                 (key_hash, account, name, now),
             )
 
-        self._write(work)
+        await self._write(work)
 
     async def count_api_keys(self) -> int:
         row = self._db.execute("SELECT count(*) FROM api_keys WHERE revoked_at IS NULL").fetchone()
@@ -762,4 +777,4 @@ class SQLiteStore:
                     )
             return count
 
-        return self._write(work)
+        return await self._write(work)

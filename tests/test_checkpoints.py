@@ -1,0 +1,108 @@
+"""WAL checkpoints off the event loop: under continuous writes the WAL file still starts over (its
+size stays bounded), no committed row is lost, and stopping leaves no thread behind."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sqlite3
+import threading
+from pathlib import Path
+
+from mka1_conversations.store.checkpoints import Checkpointer
+from mka1_conversations.store.sqlite import SQLiteStore
+
+
+def _writer(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")
+    db.execute(
+        "PRAGMA wal_autocheckpoint = 0"
+    )  # as the store's writer: only the thread checkpoints
+    db.execute("PRAGMA journal_size_limit = 0")
+    db.execute("CREATE TABLE IF NOT EXISTS t (n INTEGER PRIMARY KEY, pad BLOB NOT NULL)")
+    return db
+
+
+def _checkpoint_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name == "mka1-sqlite-checkpoint"}
+
+
+def _wal_pages(path: Path) -> int:
+    wal = path.with_name(path.name + "-wal")
+    return wal.stat().st_size // 4096 if wal.exists() else 0
+
+
+async def _write_continuously(
+    db: sqlite3.Connection, checkpoints: Checkpointer, count: int, wal: list[int], path: Path
+) -> None:
+    """As the store writes: wait until writable, one transaction inline, report the commit; the
+    loop yields between writes (as between requests) so the thread's calls can run."""
+    for n in range(count):
+        await checkpoints.writable()
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO t (n, pad) VALUES (?, zeroblob(3000))", (n,))
+        db.execute("COMMIT")
+        checkpoints.committed()
+        if n % 50 == 0:
+            wal.append(_wal_pages(path))
+        await asyncio.sleep(0)
+
+
+def test_the_wal_starts_over_under_continuous_writes(tmp_path: Path) -> None:
+    path = tmp_path / "x.db"
+    db = _writer(path)
+    before = _checkpoint_threads()
+    checkpoints = Checkpointer(path, commits=20, restart_frames=400)
+    (thread,) = _checkpoint_threads() - before
+    wal: list[int] = []
+    try:
+        asyncio.run(_write_continuously(db, checkpoints, 6_000, wal, path))
+    finally:
+        checkpoints.stop()
+    # 6,000 rows of ~3 kB are well over 4,000 pages: without restarts the WAL would hold them all.
+    assert max(wal) < 2_500, wal
+    assert any(later < earlier for earlier, later in itertools.pairwise(wal)), wal
+    assert db.execute("SELECT count(*), min(n), max(n) FROM t").fetchone() == (6_000, 0, 5_999)
+    assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    db.close()
+    assert not thread.is_alive()
+
+
+def test_a_reader_sees_every_commit_while_checkpoints_run(tmp_path: Path) -> None:
+    path = tmp_path / "x.db"
+    db = _writer(path)
+    reader = sqlite3.connect(path, isolation_level=None)
+    checkpoints = Checkpointer(path, commits=5, restart_frames=50)
+
+    async def main() -> None:
+        for n in range(1_500):
+            await checkpoints.writable()
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("INSERT INTO t (n, pad) VALUES (?, zeroblob(500))", (n,))
+            db.execute("COMMIT")
+            checkpoints.committed()
+            assert reader.execute("SELECT max(n) FROM t").fetchone() == (n,)
+            await asyncio.sleep(0)
+
+    try:
+        asyncio.run(main())
+    finally:
+        checkpoints.stop()
+    reader.close()
+    db.close()
+
+
+def test_the_store_stops_its_checkpoint_thread_on_close(tmp_path: Path) -> None:
+    path = tmp_path / "mka1.db"
+    SQLiteStore.migrate(path)
+
+    async def main() -> threading.Thread:
+        before = _checkpoint_threads()
+        store = SQLiteStore.open(path)
+        (thread,) = _checkpoint_threads() - before
+        await store.close()
+        return thread
+
+    assert not asyncio.run(main()).is_alive()
