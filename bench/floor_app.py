@@ -391,7 +391,8 @@ def main() -> None:
     from granian import Granian  # type: ignore[import-not-found,unused-ignore]
     from granian.constants import Interfaces  # type: ignore[import-not-found,unused-ignore]
 
-    # Exactly the call mka1_conversations.cli.cmd_serve makes.
+    # The call mka1_conversations.cli.cmd_serve makes, less its logging options (Granian's
+    # access log is off either way; the floor writes no request line).
     Granian(
         "floor_app:create_app",
         factory=True,
