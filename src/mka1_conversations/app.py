@@ -7,7 +7,9 @@ transaction).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -30,6 +32,8 @@ from .store.postgres import PostgresStore
 from .store.sqlite import SQLiteStore, sqlite_path_from_url
 
 __all__ = ["create_app", "create_app_from_env", "migrate_database", "open_store"]
+
+logger = logging.getLogger("mka1_conversations")
 
 
 async def open_store(settings: Settings) -> SQLiteStore | PostgresStore:
@@ -64,6 +68,19 @@ class _Running:
         return self.keyring_
 
 
+_KEY_USE_FLUSH_SECONDS = 15.0
+
+
+async def _record_key_uses(keyring: KeyRing) -> None:
+    """Off the request path: write the keys' remembered last-used times every few seconds."""
+    while True:
+        await asyncio.sleep(_KEY_USE_FLUSH_SECONDS)
+        try:
+            await keyring.flush()
+        except Exception:  # the database is away or busy: the uses are kept for the next try
+            logger.warning("could not record API key use; will retry")
+
+
 def _is_public(path: str) -> bool:
     return path == "/healthz" or is_docs_path(path)
 
@@ -77,10 +94,22 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store = await open_store(settings)
         running.service_ = ConversationService(store, settings.identity_mode)
-        running.keyring_ = KeyRing(settings.api_keys, store.account_for_key)
+        keyring = KeyRing(
+            settings.api_keys,
+            store.account_for_key,
+            cache_seconds=settings.key_cache_seconds,
+            record_use=store.record_key_use,
+        )
+        running.keyring_ = keyring
+        recorder = asyncio.create_task(_record_key_uses(keyring))
         try:
             yield
         finally:
+            recorder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await recorder
+            with contextlib.suppress(Exception):
+                await keyring.flush()
             await store.close()
 
     async def healthz(request: Request) -> Response:

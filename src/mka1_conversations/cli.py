@@ -1,21 +1,24 @@
-"""The command line: ``mka1-conversations serve | migrate | export | import | keys create``."""
+"""The command line: ``mka1-conversations serve | migrate | export | import | purge | keys``
+(``keys create | list | revoke``)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import secrets
 import sqlite3
 import sys
 import time
-from collections.abc import Iterable, Sequence
-from typing import IO
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import IO, TypeVar
 
 import asyncpg
 
 from .app import migrate_database, open_store
 from .domain.identity import validate_account_id
-from .domain.store import Store
+from .domain.store import ApiKeyRecord, Store
 from .http.auth import hash_key
 from .settings import Settings, SettingsError
 from .store.transfer import Row, read_rows, write_rows
@@ -23,6 +26,8 @@ from .store.transfer import Row, read_rows, write_rows
 __all__ = ["main"]
 
 DEV_ACCOUNT = "dev"
+
+R = TypeVar("R")
 
 
 def _fail(message: str) -> int:
@@ -137,6 +142,89 @@ def cmd_keys_create(settings: Settings, account: str, name: str) -> int:
     return 0
 
 
+KEY_ID_CHARS = 12
+"""``keys list`` names a key by the first hex digits of its SHA-256 (never by the key)."""
+_MIN_KEY_ID_CHARS = 8
+
+
+def _when(seconds: int | None) -> str:
+    if seconds is None:
+        return "-"
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _key_table(keys: Sequence[ApiKeyRecord]) -> str:
+    rows = [("ID", "ACCOUNT", "NAME", "CREATED", "LAST USED", "REVOKED")]
+    rows += [
+        (
+            k.key_hash[:KEY_ID_CHARS],
+            k.account,
+            k.name or "-",
+            _when(k.created_at),
+            _when(k.last_used_at),
+            _when(k.revoked_at),
+        )
+        for k in keys
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
+
+
+async def _with_store(settings: Settings, work: Callable[[Store], Awaitable[R]]) -> R:
+    store = await open_store(settings)
+    try:
+        return await work(store)
+    finally:
+        await store.close()
+
+
+def cmd_keys_list(settings: Settings) -> int:
+    async def run(store: Store) -> list[ApiKeyRecord]:
+        return await store.list_api_keys()
+
+    try:
+        keys = asyncio.run(_with_store(settings, run))
+    except RuntimeError as exc:
+        return _fail(str(exc))
+    print(_key_table(keys))
+    if settings.api_keys:
+        print(
+            f"(and {len(settings.api_keys)} key(s) from MKA1_API_KEYS, not listed)", file=sys.stderr
+        )
+    return 0
+
+
+def cmd_keys_revoke(settings: Settings, key_id: str) -> int:
+    key_id = key_id.strip().lower()
+    if not re.fullmatch(rf"[0-9a-f]{{{_MIN_KEY_ID_CHARS},64}}", key_id):
+        return _fail(
+            f"a key id is {_MIN_KEY_ID_CHARS} to 64 hex digits, as `keys list` shows it "
+            f"(not the key itself): {key_id[:16]!r}"
+        )
+
+    async def run(store: Store) -> str:
+        live = [k for k in await store.list_api_keys() if k.revoked_at is None]
+        matches = [k for k in live if k.key_hash.startswith(key_id)]
+        if len(matches) != 1:
+            return "no unrevoked key has id" if not matches else "several keys start with"
+        await store.revoke_api_key(matches[0].key_hash, now=int(time.time()))
+        return ""
+
+    try:
+        problem = asyncio.run(_with_store(settings, run))
+    except RuntimeError as exc:
+        return _fail(str(exc))
+    if problem:
+        return _fail(f"{problem} {key_id!r}; nothing was revoked")
+    print(
+        f"revoked {key_id}: running servers refuse it within "
+        f"{settings.key_cache_seconds:g} s (MKA1_KEY_CACHE_SECONDS)"
+    )
+    return 0
+
+
 def cmd_export(settings: Settings, output: str) -> int:
     async def run(out: IO[bytes]) -> int:
         store = await open_store(settings)
@@ -202,6 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     create = keys_sub.add_parser("create", help="create a key; prints it once")
     create.add_argument("--account", required=True)
     create.add_argument("--name", default="")
+    keys_sub.add_parser("list", help="list stored keys (never the keys: their ids)")
+    revoke = keys_sub.add_parser("revoke", help="revoke a stored key by its id from `keys list`")
+    revoke.add_argument("key_id")
     return parser
 
 
@@ -219,4 +310,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_export(settings, args.output)
     if args.command == "import":
         return cmd_import(settings, args.input)
+    if args.keys_command == "list":
+        return cmd_keys_list(settings)
+    if args.keys_command == "revoke":
+        return cmd_keys_revoke(settings, args.key_id)
     return cmd_keys_create(settings, args.account, args.name)

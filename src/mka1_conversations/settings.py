@@ -13,6 +13,7 @@ __all__ = ["Settings", "SettingsError"]
 
 DEFAULT_DATABASE_URL = "sqlite:///./data/mka1.db"
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+DEFAULT_KEY_CACHE_SECONDS = 5.0
 
 
 class SettingsError(ValueError):
@@ -35,6 +36,19 @@ def _parse_api_keys(raw: str) -> dict[str, str]:
             raise SettingsError(f"MKA1_API_KEYS: {exc}") from None
         keys[key] = account
     return keys
+
+
+def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, not {raw!r}") from None
+    if not low <= value <= high:  # also rejects nan
+        raise SettingsError(f"{name} must be between {low:g} and {high:g}, not {raw!r}")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +83,14 @@ class Settings:
     db_pool_size: int = field(
         default=10,
         metadata={"env": "MKA1_DB_POOL_SIZE", "doc": "PostgreSQL connections per server process."},
+    )
+    key_cache_seconds: float = field(
+        default=DEFAULT_KEY_CACHE_SECONDS,
+        metadata={
+            "env": "MKA1_KEY_CACHE_SECONDS",
+            "doc": "How long a process trusts a database key's lookup: a revoked key stops "
+            "working within this many seconds (0: look up on every request).",
+        },
     )
 
     @property
@@ -107,6 +129,9 @@ class Settings:
             identity_mode="raw" if mode == "raw" else "hash",
             max_body_bytes=max_body,
             db_pool_size=int(raw_pool),
+            key_cache_seconds=_number(
+                env, "MKA1_KEY_CACHE_SECONDS", DEFAULT_KEY_CACHE_SECONDS, 0, 300
+            ),
         )
         _ = settings.database_kind  # fail early on an unsupported URL
         return settings

@@ -15,7 +15,14 @@ from .conversations import ConversationRecord
 from .identity import Owner
 from .items import NewItem
 
-__all__ = ["ConversationPage", "ConversationQuery", "ItemPage", "Order", "Store"]
+__all__ = [
+    "ApiKeyRecord",
+    "ConversationPage",
+    "ConversationQuery",
+    "ItemPage",
+    "Order",
+    "Store",
+]
 
 Order = Literal["asc", "desc"]
 
@@ -46,6 +53,19 @@ class ConversationQuery:
 class ConversationPage:
     conversations: list[ConversationRecord]
     has_more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    """A stored API key as ``keys list`` shows it: never the key, only its SHA-256."""
+
+    key_hash: str
+    account: str
+    name: str
+    created_at: int
+    last_used_at: int | None
+    """Unix seconds, recorded at most about once a minute per key and server process."""
+    revoked_at: int | None
 
 
 class Store(Protocol):
@@ -96,6 +116,15 @@ class Store(Protocol):
     async def create_api_key(self, key_hash: str, *, account: str, name: str, now: int) -> None: ...
 
     async def count_api_keys(self) -> int: ...
+
+    async def list_api_keys(self) -> list[ApiKeyRecord]:
+        """Every stored key, revoked ones too, oldest first."""
+
+    async def revoke_api_key(self, key_hash: str, *, now: int) -> bool:
+        """Mark the key revoked; False when there is no such unrevoked key."""
+
+    async def record_key_use(self, last_used: dict[str, int]) -> None:
+        """Set ``last_used_at`` (never backwards) for each key hash: one batched write."""
 
     async def ping(self) -> None:
         """Raise ServiceUnavailable when the database cannot answer."""

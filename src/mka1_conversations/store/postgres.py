@@ -24,7 +24,13 @@ from ..domain.identity import Owner
 from ..domain.items import NewItem
 from ..domain.listing import SNAPSHOT_RETENTION_US, Listed, merge_page, position_as_of
 from ..domain.search import search_words
-from ..domain.store import ConversationPage, ConversationQuery, ItemPage, Order
+from ..domain.store import (
+    ApiKeyRecord,
+    ConversationPage,
+    ConversationQuery,
+    ItemPage,
+    Order,
+)
 from .migrate import Migration, apply_postgres, pending_postgres
 from .transfer import (
     API_KEY_COLUMNS,
@@ -476,6 +482,35 @@ class PostgresStore:
             "SELECT count(*) FROM api_keys WHERE revoked_at IS NULL"
         )
         return count
+
+    @_available
+    async def list_api_keys(self) -> list[ApiKeyRecord]:
+        rows = await self._pool.fetch(
+            "SELECT key_hash, account, name, created_at, last_used_at, revoked_at FROM api_keys "
+            'ORDER BY created_at, key_hash COLLATE "C"'
+        )
+        return [ApiKeyRecord(*row) for row in rows]
+
+    @_available
+    async def revoke_api_key(self, key_hash: str, *, now: int) -> bool:
+        status = await self._pool.execute(
+            "UPDATE api_keys SET revoked_at = $2 WHERE key_hash = $1 AND revoked_at IS NULL",
+            key_hash,
+            now,
+        )
+        return status == "UPDATE 1"
+
+    @_available
+    async def record_key_use(self, last_used: dict[str, int]) -> None:
+        if not last_used:
+            return
+        await self._pool.execute(
+            "UPDATE api_keys k SET last_used_at = GREATEST(coalesce(k.last_used_at, 0), u.at) "
+            "FROM unnest($1::text[], $2::bigint[]) AS u(key_hash, at) "
+            "WHERE k.key_hash = u.key_hash",
+            list(last_used),
+            list(last_used.values()),
+        )
 
     # --- export / import (see transfer.py) --------------------------------------------------
 

@@ -33,7 +33,13 @@ from ..domain.listing import (
     position_as_of,
 )
 from ..domain.search import search_words
-from ..domain.store import ConversationPage, ConversationQuery, ItemPage, Order
+from ..domain.store import (
+    ApiKeyRecord,
+    ConversationPage,
+    ConversationQuery,
+    ItemPage,
+    Order,
+)
 from .migrate import Migration, apply_sqlite, pending_sqlite
 from .transfer import (
     API_KEY_COLUMNS,
@@ -628,6 +634,36 @@ class SQLiteStore:
     async def count_api_keys(self) -> int:
         row = self._db.execute("SELECT count(*) FROM api_keys WHERE revoked_at IS NULL").fetchone()
         return int(row[0])
+
+    async def list_api_keys(self) -> list[ApiKeyRecord]:
+        rows = self._db.execute(
+            "SELECT key_hash, account, name, created_at, last_used_at, revoked_at FROM api_keys "
+            "ORDER BY created_at, key_hash"
+        ).fetchall()
+        return [ApiKeyRecord(*row) for row in rows]
+
+    async def revoke_api_key(self, key_hash: str, *, now: int) -> bool:
+        def work(db: sqlite3.Connection) -> bool:
+            return (
+                db.execute(
+                    "UPDATE api_keys SET revoked_at = ? WHERE key_hash = ? AND revoked_at IS NULL",
+                    (now, key_hash),
+                ).rowcount
+                == 1
+            )
+
+        return self._write(work)
+
+    async def record_key_use(self, last_used: dict[str, int]) -> None:
+        def work(db: sqlite3.Connection) -> None:
+            db.executemany(
+                "UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?) "
+                "WHERE key_hash = ?",
+                [(at, key_hash) for key_hash, at in last_used.items()],
+            )
+
+        if last_used:
+            self._write(work)
 
     # --- export / import (see transfer.py) --------------------------------------------------
 
