@@ -17,6 +17,7 @@ from typing import IO, TypeVar
 import asyncpg
 
 from .app import migrate_database, open_store
+from .domain.errors import ServiceError
 from .domain.identity import validate_account_id
 from .domain.store import ApiKeyRecord, Store
 from .http.auth import hash_key
@@ -225,6 +226,48 @@ def cmd_keys_revoke(settings: Settings, key_id: str) -> int:
     return 0
 
 
+_AGE = re.compile(r"^(\d{1,9})([smhd])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_age(text: str) -> int:
+    """``30d`` → seconds; ``s``, ``m``, ``h`` and ``d`` units. ValueError otherwise."""
+    match = _AGE.match(text.strip())
+    if match is None:
+        raise ValueError(f"expected an age such as 30d, 12h, 90m or 3600s, not {text!r}")
+    return int(match[1]) * _UNIT_SECONDS[match[2]]
+
+
+def cmd_purge(settings: Settings, deleted_before: str, batch_size: int, pause: float) -> int:
+    try:
+        age = parse_age(deleted_before)
+    except ValueError as exc:
+        return _fail(f"--deleted-before: {exc}")
+    if not 1 <= batch_size <= 100_000:
+        return _fail("--batch-size must be 1-100000")
+    cutoff = int(time.time()) - age
+
+    async def run(store: Store) -> tuple[int, int]:
+        conversations = items = 0
+        while True:
+            batch = await store.purge_deleted(deleted_before=cutoff, max_items=batch_size)
+            conversations += batch.conversations
+            items += batch.items
+            if batch.conversations == 0 and batch.items == 0:
+                return conversations, items
+            await asyncio.sleep(pause)  # let the server's writes in between two batches
+
+    try:
+        conversations, items = asyncio.run(_with_store(settings, run))
+    except (RuntimeError, ServiceError) as exc:
+        return _fail(f"purge stopped (what was purged so far stays purged): {exc}")
+    print(
+        f"purged {conversations} conversation(s) deleted before "
+        f"{_when(cutoff)}, with {items} item(s)"
+    )
+    return 0
+
+
 def cmd_export(settings: Settings, output: str) -> int:
     async def run(out: IO[bytes]) -> int:
         store = await open_store(settings)
@@ -293,6 +336,16 @@ def build_parser() -> argparse.ArgumentParser:
     keys_sub.add_parser("list", help="list stored keys (never the keys: their ids)")
     revoke = keys_sub.add_parser("revoke", help="revoke a stored key by its id from `keys list`")
     revoke.add_argument("key_id")
+    purge = sub.add_parser(
+        "purge", help="hard-delete conversations soft-deleted longer ago than an age"
+    )
+    purge.add_argument("--deleted-before", required=True, metavar="AGE", help="e.g. 30d, 12h")
+    purge.add_argument(
+        "--batch-size", type=int, default=1000, help="items (and conversations) per transaction"
+    )
+    purge.add_argument(
+        "--pause", type=float, default=0.05, help="seconds between transactions (default 0.05)"
+    )
     return parser
 
 
@@ -310,6 +363,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_export(settings, args.output)
     if args.command == "import":
         return cmd_import(settings, args.input)
+    if args.command == "purge":
+        return cmd_purge(settings, args.deleted_before, args.batch_size, max(0.0, args.pause))
     if args.keys_command == "list":
         return cmd_keys_list(settings)
     if args.keys_command == "revoke":

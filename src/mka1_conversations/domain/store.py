@@ -21,6 +21,7 @@ __all__ = [
     "ConversationQuery",
     "ItemPage",
     "Order",
+    "PurgeBatch",
     "Store",
 ]
 
@@ -66,6 +67,14 @@ class ApiKeyRecord:
     last_used_at: int | None
     """Unix seconds, recorded at most about once a minute per key and server process."""
     revoked_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeBatch:
+    """What one purge transaction hard-deleted."""
+
+    conversations: int
+    items: int
 
 
 class Store(Protocol):
@@ -125,6 +134,13 @@ class Store(Protocol):
 
     async def record_key_use(self, last_used: dict[str, int]) -> None:
         """Set ``last_used_at`` (never backwards) for each key hash: one batched write."""
+
+    async def purge_deleted(self, *, deleted_before: int, max_items: int) -> PurgeBatch:
+        """One short transaction of the retention purge: hard-delete up to ``max_items`` items
+        of conversations soft-deleted before ``deleted_before`` (unix seconds), then, if the
+        budget was not used up, up to ``max_items`` of those conversations that have no item
+        left (their metadata, moves and search entries go with them, by cascade). Call it until
+        it returns zeros."""
 
     async def ping(self) -> None:
         """Raise ServiceUnavailable when the database cannot answer."""

@@ -30,6 +30,7 @@ from ..domain.store import (
     ConversationQuery,
     ItemPage,
     Order,
+    PurgeBatch,
 )
 from .migrate import Migration, apply_postgres, pending_postgres
 from .transfer import (
@@ -511,6 +512,36 @@ class PostgresStore:
             list(last_used),
             list(last_used.values()),
         )
+
+    # --- retention --------------------------------------------------------------------------
+
+    @_available
+    async def purge_deleted(self, *, deleted_before: int, max_items: int) -> PurgeBatch:
+        async with self._pool.acquire() as conn, conn.transaction():
+            status = await conn.execute(
+                "DELETE FROM items i USING (SELECT i2.owner_id, i2.conversation_id, i2.seq "
+                "FROM conversations c JOIN items i2 "
+                "ON i2.owner_id = c.owner_id AND i2.conversation_id = c.id "
+                "WHERE c.deleted_at < $1 LIMIT $2) d "
+                "WHERE i.owner_id = d.owner_id AND i.conversation_id = d.conversation_id "
+                "AND i.seq = d.seq",
+                deleted_before,
+                max_items,
+            )
+            items = int(status.rsplit(" ", 1)[1])
+            conversations = 0
+            if items < max_items:  # every item of those conversations is gone: now the rows
+                status = await conn.execute(
+                    "DELETE FROM conversations c USING (SELECT c2.owner_id, c2.id "
+                    "FROM conversations c2 WHERE c2.deleted_at < $1 AND NOT EXISTS "
+                    "(SELECT 1 FROM items i WHERE i.owner_id = c2.owner_id "
+                    "AND i.conversation_id = c2.id) LIMIT $2) d "
+                    "WHERE c.owner_id = d.owner_id AND c.id = d.id",
+                    deleted_before,
+                    max_items,
+                )
+                conversations = int(status.rsplit(" ", 1)[1])
+        return PurgeBatch(conversations=conversations, items=items)
 
     # --- export / import (see transfer.py) --------------------------------------------------
 

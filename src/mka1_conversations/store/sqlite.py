@@ -39,6 +39,7 @@ from ..domain.store import (
     ConversationQuery,
     ItemPage,
     Order,
+    PurgeBatch,
 )
 from .migrate import Migration, apply_sqlite, pending_sqlite
 from .transfer import (
@@ -664,6 +665,27 @@ class SQLiteStore:
 
         if last_used:
             self._write(work)
+
+    # --- retention --------------------------------------------------------------------------
+
+    async def purge_deleted(self, *, deleted_before: int, max_items: int) -> PurgeBatch:
+        def work(db: sqlite3.Connection) -> PurgeBatch:
+            items = db.execute(
+                "DELETE FROM items WHERE rowid IN (SELECT i.rowid FROM conversations c "
+                "JOIN items i ON i.conversation_id = c.id WHERE c.deleted_at < ? LIMIT ?)",
+                (deleted_before, max_items),
+            ).rowcount
+            conversations = 0
+            if items < max_items:  # every item of those conversations is gone: now the rows
+                conversations = db.execute(
+                    "DELETE FROM conversations WHERE id IN (SELECT c.id FROM conversations c "
+                    "WHERE c.deleted_at < ? AND NOT EXISTS "
+                    "(SELECT 1 FROM items i WHERE i.conversation_id = c.id) LIMIT ?)",
+                    (deleted_before, max_items),
+                ).rowcount
+            return PurgeBatch(conversations=conversations, items=items)
+
+        return self._write(work)
 
     # --- export / import (see transfer.py) --------------------------------------------------
 
