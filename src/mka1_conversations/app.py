@@ -25,6 +25,7 @@ from .http.auth import AuthMiddleware, KeyRing
 from .http.edge import EdgeMiddleware
 from .http.errors import exception_handlers
 from .http.openapi import docs_routes, is_docs_path
+from .http.ratelimit import TokenBuckets
 from .http.routes import ConversationRoutes
 from .settings import Settings
 from .store.migrate import Migration
@@ -118,7 +119,18 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     api = ConversationRoutes(running.service, settings.max_body_bytes)
     starlette = Starlette(
         routes=[*api.routes(), Route("/healthz", healthz, methods=["GET"]), *docs_routes()],
-        middleware=[Middleware(AuthMiddleware, keyring=running.keyring, public=_is_public)],
+        middleware=[
+            Middleware(
+                AuthMiddleware,
+                keyring=running.keyring,
+                public=_is_public,
+                limiter=(
+                    TokenBuckets(settings.rate_limit, settings.rate_limit_burst)
+                    if settings.rate_limit > 0
+                    else None
+                ),
+            )
+        ],
         exception_handlers=exception_handlers,
         lifespan=lifespan,
     )

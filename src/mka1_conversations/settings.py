@@ -14,6 +14,7 @@ __all__ = ["Settings", "SettingsError"]
 DEFAULT_DATABASE_URL = "sqlite:///./data/mka1.db"
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 DEFAULT_KEY_CACHE_SECONDS = 5.0
+DEFAULT_RATE_LIMIT_BURST = 20
 
 
 class SettingsError(ValueError):
@@ -49,6 +50,15 @@ def _number(env: Mapping[str, str], name: str, default: float, low: float, high:
     if not low <= value <= high:  # also rejects nan
         raise SettingsError(f"{name} must be between {low:g} and {high:g}, not {raw!r}")
     return value
+
+
+def _integer(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise SettingsError(f"{name} must be an integer from {low} to {high}, not {raw!r}")
+    return int(raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +103,21 @@ class Settings:
         },
     )
 
+    rate_limit: float = field(
+        default=0.0,
+        metadata={
+            "env": "MKA1_RATE_LIMIT",
+            "doc": "Requests per second per API key and server process (token bucket); 0: off.",
+        },
+    )
+    rate_limit_burst: int = field(
+        default=DEFAULT_RATE_LIMIT_BURST,
+        metadata={
+            "env": "MKA1_RATE_LIMIT_BURST",
+            "doc": "Requests a key may send at once before the rate applies (bucket size).",
+        },
+    )
+
     @property
     def database_kind(self) -> Literal["sqlite", "postgresql"]:
         if self.database_url.startswith("sqlite:///"):
@@ -131,6 +156,10 @@ class Settings:
             db_pool_size=int(raw_pool),
             key_cache_seconds=_number(
                 env, "MKA1_KEY_CACHE_SECONDS", DEFAULT_KEY_CACHE_SECONDS, 0, 300
+            ),
+            rate_limit=_number(env, "MKA1_RATE_LIMIT", 0.0, 0, 1_000_000),
+            rate_limit_burst=_integer(
+                env, "MKA1_RATE_LIMIT_BURST", DEFAULT_RATE_LIMIT_BURST, 1, 1_000_000
             ),
         )
         _ = settings.database_kind  # fail early on an unsupported URL

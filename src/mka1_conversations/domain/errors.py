@@ -11,11 +11,13 @@ nothing else leaves the service on failure. The hierarchy::
      ├── Conflict                     (409)  duplicate item id; sent with x-should-retry: false
      ├── PayloadTooLarge              (413)
      ├── UnsupportedMediaType         (415)
+     ├── RateLimited                  (429, requests)  over the key's rate; carries Retry-After
      └── ServiceUnavailable           (503)  the database is unreachable; carries Retry-After
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Container, Sequence
 from typing import ClassVar, Literal
 
@@ -27,6 +29,7 @@ __all__ = [
     "MethodNotAllowed",
     "NotFound",
     "PayloadTooLarge",
+    "RateLimited",
     "ServiceError",
     "ServiceUnavailable",
     "Unauthorized",
@@ -35,6 +38,7 @@ __all__ = [
 
 ErrorType = Literal[
     "invalid_request_error",
+    "requests",
     "server_error",
 ]
 
@@ -64,6 +68,7 @@ ErrorCode = Literal[
     "duplicate_item_id",
     "request_too_large",
     "unsupported_media_type",
+    "rate_limit_exceeded",
     "internal_error",
     "database_unavailable",
 ]
@@ -171,6 +176,24 @@ class UnsupportedMediaType(ServiceError):
     status = 415
     type = "invalid_request_error"
     default_code = "unsupported_media_type"
+
+
+class RateLimited(ServiceError):
+    """OpenAI's 429: ``type: "requests"``, ``code: "rate_limit_exceeded"``."""
+
+    status = 429
+    type = "requests"
+    default_code = "rate_limit_exceeded"
+
+    def __init__(self, wait_seconds: float) -> None:
+        retry_after = max(1, math.ceil(wait_seconds))
+        super().__init__(
+            f"Rate limit reached for this API key. Please try again in {retry_after}s.",
+            headers={
+                "Retry-After": str(retry_after),
+                "retry-after-ms": str(max(1, math.ceil(wait_seconds * 1000))),
+            },
+        )
 
 
 class ServiceUnavailable(ServiceError):

@@ -5,8 +5,9 @@ Keys are looked up by their SHA-256, never stored: the ``MKA1_API_KEYS`` ones by
 digest with every configured digest in constant time, the database's by an indexed lookup of
 the digest (cached for ``MKA1_KEY_CACHE_SECONDS``: the bound on how long a revoked key keeps
 working in a running process). A database key's use is remembered in memory at most once a
-minute and written by a background task (``KeyRing.flush``), never on the request path. Paths
-in ``public`` (health, OpenAPI, docs) need no key.
+minute and written by a background task (``KeyRing.flush``), never on the request path. With a
+``limiter``, each key's requests then take a token from its bucket (429 when empty). Paths in
+``public`` (health, OpenAPI, docs) need no key.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..domain.errors import ServiceError, Unauthorized
+from ..domain.errors import RateLimited, ServiceError, Unauthorized
 from ..domain.identity import Owner, parse_on_behalf_of
 from .errors import send_error
+from .ratelimit import TokenBuckets
 
 __all__ = ["LAST_USED_RESOLUTION_SECONDS", "AuthMiddleware", "KeyRing", "hash_key"]
 
@@ -123,10 +125,12 @@ class AuthMiddleware:
         *,
         keyring: Callable[[], KeyRing],
         public: Callable[[str], bool],
+        limiter: TokenBuckets | None = None,
     ) -> None:
         self.app = app
         self.keyring = keyring
         self.public = public
+        self.limiter = limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.public(scope["path"]):
@@ -155,9 +159,14 @@ class AuthMiddleware:
             key = token.decode("ascii")
         except UnicodeDecodeError:
             raise Unauthorized(_BAD_KEY) from None
-        account = await self.keyring().account(key)
+        digest = hash_key(key)
+        account = await self.keyring().account_for_digest(digest)
         if account is None:
             raise Unauthorized(_BAD_KEY)
+        if self.limiter is not None:
+            wait = self.limiter.take(digest)
+            if wait > 0:
+                raise RateLimited(wait)
         if on_behalf_of is None:
             return Owner(account)
         try:

@@ -86,6 +86,7 @@ _ERRORS = {
     "404": "Unknown, foreign or deleted conversation or item.",
     "413": "Request body too large.",
     "415": "Body sent with a media type other than JSON.",
+    "429": "Rate limited (when MKA1_RATE_LIMIT is set): retry after the Retry-After seconds.",
 }
 
 
