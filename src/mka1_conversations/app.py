@@ -116,7 +116,9 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     async def healthz(request: Request) -> Response:
         return Response(b'{"status":"ok"}', media_type="application/json")
 
-    api = ConversationRoutes(running.service, settings.max_body_bytes)
+    api = ConversationRoutes(
+        running.service, settings.max_body_bytes, settings.read_timeout_seconds
+    )
     starlette = Starlette(
         routes=[*api.routes(), Route("/healthz", healthz, methods=["GET"]), *docs_routes()],
         middleware=[
@@ -135,7 +137,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         lifespan=lifespan,
     )
     starlette.router.redirect_slashes = False  # a 307 on a POST surprises clients: 404 instead
-    return EdgeMiddleware(starlette)
+    return EdgeMiddleware(starlette, max_header_bytes=settings.max_header_bytes)
 
 
 def create_app_from_env() -> ASGIApp:

@@ -21,6 +21,7 @@ from .domain.errors import ServiceError
 from .domain.identity import validate_account_id
 from .domain.store import ApiKeyRecord, Store
 from .http.auth import hash_key
+from .serving import granian_options, uvicorn_options
 from .settings import Settings, SettingsError
 from .store.transfer import Row, read_rows, write_rows
 
@@ -105,6 +106,7 @@ def cmd_serve(settings: Settings, host: str, port: int, workers: int, server: st
             workers=workers,
             log_level="info",
             access_log=False,
+            **uvicorn_options(settings),
         )
         return 0
     from granian import Granian
@@ -117,6 +119,7 @@ def cmd_serve(settings: Settings, host: str, port: int, workers: int, server: st
         port=port,
         interface=Interfaces.ASGI,
         workers=workers,
+        **granian_options(settings),
     ).serve()
     return 0
 

@@ -15,6 +15,8 @@ DEFAULT_DATABASE_URL = "sqlite:///./data/mka1.db"
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 DEFAULT_KEY_CACHE_SECONDS = 5.0
 DEFAULT_RATE_LIMIT_BURST = 20
+DEFAULT_READ_TIMEOUT_SECONDS = 30.0
+DEFAULT_MAX_HEADER_BYTES = 64 * 1024
 
 
 class SettingsError(ValueError):
@@ -118,6 +120,22 @@ class Settings:
         },
     )
 
+    read_timeout_seconds: float = field(
+        default=DEFAULT_READ_TIMEOUT_SECONDS,
+        metadata={
+            "env": "MKA1_READ_TIMEOUT_SECONDS",
+            "doc": "Longest time to receive a request's head (Granian, uvicorn) and its body "
+            "(408 after it).",
+        },
+    )
+    max_header_bytes: int = field(
+        default=DEFAULT_MAX_HEADER_BYTES,
+        metadata={
+            "env": "MKA1_MAX_HEADER_BYTES",
+            "doc": "Largest request head (request line and headers) the server reads.",
+        },
+    )
+
     @property
     def database_kind(self) -> Literal["sqlite", "postgresql"]:
         if self.database_url.startswith("sqlite:///"):
@@ -160,6 +178,12 @@ class Settings:
             rate_limit=_number(env, "MKA1_RATE_LIMIT", 0.0, 0, 1_000_000),
             rate_limit_burst=_integer(
                 env, "MKA1_RATE_LIMIT_BURST", DEFAULT_RATE_LIMIT_BURST, 1, 1_000_000
+            ),
+            read_timeout_seconds=_number(
+                env, "MKA1_READ_TIMEOUT_SECONDS", DEFAULT_READ_TIMEOUT_SECONDS, 1, 3600
+            ),
+            max_header_bytes=_integer(
+                env, "MKA1_MAX_HEADER_BYTES", DEFAULT_MAX_HEADER_BYTES, 8192, 16 * 1024 * 1024
             ),
         )
         _ = settings.database_kind  # fail early on an unsupported URL

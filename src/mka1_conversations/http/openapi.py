@@ -84,8 +84,10 @@ _ERRORS = {
     "400": "Invalid request (OpenAI error envelope with code and param).",
     "401": "Missing or unknown API key.",
     "404": "Unknown, foreign or deleted conversation or item.",
+    "408": "The request body did not arrive within the read timeout.",
     "413": "Request body too large.",
     "415": "Body sent with a media type other than JSON.",
+    "431": "The request line and headers are over the server's limit.",
     "429": "Rate limited (when MKA1_RATE_LIMIT is set): retry after the Retry-After seconds.",
 }
 
