@@ -96,11 +96,7 @@ def _item_reference_schema(components: dict[str, Any]) -> None:
         "required": ["id"],
         "additionalProperties": False,
     }
-    components["ItemReference"] = {
-        "title": generated["title"],
-        "description": generated["description"],
-        "oneOf": [with_type, bare],
-    }
+    components["ItemReference"] = {**generated, "oneOf": [with_type, bare]}
 
 
 _ERRORS = {
