@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -123,3 +124,44 @@ def test_purge_refuses_a_bad_age(tmp_path: Path) -> None:
         result = run_cli("purge", "--deleted-before", age, env=env)
         assert result.returncode != 0, age  # 1 from the command, 2 from argparse for "-1d"
         assert "--deleted-before" in result.stderr
+
+
+def test_serving_goes_on_while_purge_runs(database_url: str) -> None:
+    """Writes and reads from another client all succeed while purge deletes in small batches."""
+    with (
+        serve_app(settings_for(database_url)) as url,
+        httpx.Client(base_url=url, headers=auth_headers(KEY_A, "busy"), timeout=30) as client,
+    ):
+        old = [_conversation(client, "gone", 20) for _ in range(6)]
+        for conversation_id in old:
+            assert client.delete(f"{BASE_PATH}/{conversation_id}").status_code == 200
+            _sql(
+                database_url,
+                f"UPDATE conversations SET deleted_at = deleted_at - {2 * DAY} WHERE id = $1",
+                conversation_id,
+            )
+        live = _conversation(client, "kept", 1)
+        statuses: list[int] = []
+        stop = threading.Event()
+
+        def serve_meanwhile() -> None:
+            with httpx.Client(base_url=url, headers=auth_headers(KEY_A, "busy"), timeout=30) as c:
+                while not stop.is_set() and len(statuses) < 2_000:
+                    item = {"items": [{"role": "user", "content": "still here"}]}
+                    statuses.append(c.post(f"{BASE_PATH}/{live}/items", json=item).status_code)
+                    statuses.append(c.get(f"{BASE_PATH}/{live}/items").status_code)
+
+        worker = threading.Thread(target=serve_meanwhile)
+        worker.start()
+        try:
+            purged = run_cli(
+                "purge", "--deleted-before", "1d", "--batch-size", "7", env=cli_env(database_url)
+            )
+        finally:
+            stop.set()
+            worker.join(timeout=60)
+        assert purged.returncode == 0, purged.stderr
+        assert "purged 6 conversation(s)" in purged.stdout and "with 120 item(s)" in purged.stdout
+        assert statuses and set(statuses) == {200}
+        count = len(client.get(f"{BASE_PATH}/{live}/items", params={"limit": 100}).json()["data"])
+        assert count == min(100, 1 + len(statuses) // 2)
