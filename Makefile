@@ -9,7 +9,7 @@ PORT   ?= 8000
 MKA1_LOG_FORMAT ?= text
 CODE   := $(wildcard src tests bench scripts examples)
 
-.PHONY: install run example test lint format bench clean
+.PHONY: install run example test lint format fuzz bench clean
 
 install: $(STAMP)
 
@@ -40,6 +40,15 @@ format: install
 
 test: install lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Schemathesis against /openapi.json on both backends, longer than in `make test` (which runs 25
+# examples per operation and mode): FUZZ_EXAMPLES per operation and mode, FUZZ_SCENARIOS stateful
+# sequences, a new random seed each run.
+FUZZ_EXAMPLES  ?= 500
+FUZZ_SCENARIOS ?= 200
+fuzz: install
+	MKA1_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) MKA1_FUZZ_SCENARIOS=$(FUZZ_SCENARIOS) MKA1_FUZZ_RANDOM=1 \
+		$(BIN)/python -m pytest tests/test_fuzz.py -p no:cacheprovider $(PYTEST_ARGS)
 
 # The benchmark harness (docs/performance.md): a few minutes; BENCH_QUICK=1 is a seconds-long smoke run.
 bench: install

@@ -10,7 +10,9 @@ database answers and is migrated), ``/metrics`` (Prometheus; its own token when 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -26,6 +28,7 @@ from .http.errors import exception_handlers
 from .http.observe import ObserveMiddleware, RouteIndex
 from .http.openapi import docs_routes, is_docs_path
 from .http.operational import OperationalRoutes
+from .http.ratelimit import TokenBuckets
 from .http.routes import OPERATIONS, ConversationRoutes
 from .logs import configure_logging
 from .metrics import Metrics
@@ -36,6 +39,8 @@ from .store.sqlite import SQLiteStore, sqlite_path_from_url
 from .store.timed import TimedStore
 
 __all__ = ["create_app", "create_app_from_env", "migrate_database", "open_store"]
+
+logger = logging.getLogger("mka1_conversations")
 
 #: The interactive docs and the OpenAPI document, as operations in metrics and logs.
 _DOCS_PATHS = {"/docs": {"GET": "docs"}, "/openapi.json": {"GET": "openapi"}}
@@ -79,6 +84,19 @@ class _Running:
         return self.keyring_
 
 
+_KEY_USE_FLUSH_SECONDS = 15.0
+
+
+async def _record_key_uses(keyring: KeyRing) -> None:
+    """Off the request path: write the keys' remembered last-used times every few seconds."""
+    while True:
+        await asyncio.sleep(_KEY_USE_FLUSH_SECONDS)
+        try:
+            await keyring.flush()
+        except Exception:  # the database is away or busy: the uses are kept for the next try
+            logger.warning("could not record API key use; will retry")
+
+
 def _is_public(path: str) -> bool:
     return path in OperationalRoutes.PATHS or is_docs_path(path)
 
@@ -95,23 +113,52 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         store = TimedStore(await open_store(settings), metrics.db_call, metrics.items_written)
         running.store_ = store
         running.service_ = ConversationService(store, settings.identity_mode)
-        running.keyring_ = KeyRing(settings.api_keys, store.account_for_key)
+        keyring = KeyRing(
+            settings.api_keys,
+            store.account_for_key,
+            cache_seconds=settings.key_cache_seconds,
+            record_use=store.record_key_use,
+        )
+        running.keyring_ = keyring
+        recorder = asyncio.create_task(_record_key_uses(keyring))
         try:
             yield
         finally:
+            recorder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await recorder
+            with contextlib.suppress(Exception):
+                await keyring.flush()
             await store.close()
             metrics.process_exited()
 
-    api = ConversationRoutes(running.service, settings.max_body_bytes)
+    api = ConversationRoutes(
+        running.service, settings.max_body_bytes, settings.read_timeout_seconds
+    )
     operational = OperationalRoutes(running.store, metrics, settings.metrics_token)
     starlette = Starlette(
         routes=[*api.routes(), *operational.routes(), *docs_routes()],
-        middleware=[Middleware(AuthMiddleware, keyring=running.keyring, public=_is_public)],
+        middleware=[
+            Middleware(
+                AuthMiddleware,
+                keyring=running.keyring,
+                public=_is_public,
+                limiter=(
+                    TokenBuckets(settings.rate_limit, settings.rate_limit_burst)
+                    if settings.rate_limit > 0
+                    else None
+                ),
+            )
+        ],
         exception_handlers=exception_handlers,
         lifespan=lifespan,
     )
     starlette.router.redirect_slashes = False  # a 307 on a POST surprises clients: 404 instead
-    return ObserveMiddleware(EdgeMiddleware(starlette), metrics=metrics, routes=index)
+    return ObserveMiddleware(
+        EdgeMiddleware(starlette, max_header_bytes=settings.max_header_bytes),
+        metrics=metrics,
+        routes=index,
+    )
 
 
 def create_app_from_env() -> ASGIApp:

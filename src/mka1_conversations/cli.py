@@ -1,4 +1,5 @@
-"""The command line: ``mka1-conversations serve | migrate | export | import | keys create``."""
+"""The command line: ``mka1-conversations serve | migrate | export | import | purge | keys``
+(``keys create | list | revoke``)."""
 
 from __future__ import annotations
 
@@ -6,28 +7,34 @@ import argparse
 import asyncio
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import sqlite3
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from typing import IO, Any
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import IO, Any, TypeVar
 
 import asyncpg
 
 from .app import migrate_database, open_store
+from .domain.errors import ServiceError
 from .domain.identity import validate_account_id
-from .domain.store import Store
+from .domain.store import ApiKeyRecord, Store
 from .http.auth import hash_key
 from .logs import configure_logging
 from .metrics import prepare_multiproc_dir
+from .serving import granian_options, uvicorn_options
 from .settings import Settings, SettingsError
 from .store.transfer import Row, read_rows, write_rows
 
 __all__ = ["main"]
 
 DEV_ACCOUNT = "dev"
+
+R = TypeVar("R")
 
 
 def _fail(message: str) -> int:
@@ -130,6 +137,7 @@ def _run_server(
             log_config=log_config,
             log_level=settings.log_level,
             access_log=False,  # our request line replaces it
+            **uvicorn_options(settings),
         )
         return
     from granian import Granian
@@ -146,6 +154,7 @@ def _run_server(
         log_dictconfig=log_config,
         log_level=LogLevels(settings.log_level),
         log_access=False,  # our request line replaces it
+        **granian_options(settings),
     ).serve()
 
 
@@ -168,6 +177,131 @@ def cmd_keys_create(settings: Settings, account: str, name: str) -> int:
         return _fail(str(exc))
     print(key)
     print(f"(account {account!r}; shown once: only its SHA-256 is stored)", file=sys.stderr)
+    return 0
+
+
+KEY_ID_CHARS = 12
+"""``keys list`` names a key by the first hex digits of its SHA-256 (never by the key)."""
+_MIN_KEY_ID_CHARS = 8
+
+
+def _when(seconds: int | None) -> str:
+    if seconds is None:
+        return "-"
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _key_table(keys: Sequence[ApiKeyRecord]) -> str:
+    rows = [("ID", "ACCOUNT", "NAME", "CREATED", "LAST USED", "REVOKED")]
+    rows += [
+        (
+            k.key_hash[:KEY_ID_CHARS],
+            k.account,
+            k.name or "-",
+            _when(k.created_at),
+            _when(k.last_used_at),
+            _when(k.revoked_at),
+        )
+        for k in keys
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
+
+
+async def _with_store(settings: Settings, work: Callable[[Store], Awaitable[R]]) -> R:
+    store = await open_store(settings)
+    try:
+        return await work(store)
+    finally:
+        await store.close()
+
+
+def cmd_keys_list(settings: Settings) -> int:
+    async def run(store: Store) -> list[ApiKeyRecord]:
+        return await store.list_api_keys()
+
+    try:
+        keys = asyncio.run(_with_store(settings, run))
+    except RuntimeError as exc:
+        return _fail(str(exc))
+    print(_key_table(keys))
+    if settings.api_keys:
+        print(
+            f"(and {len(settings.api_keys)} key(s) from MKA1_API_KEYS, not listed)", file=sys.stderr
+        )
+    return 0
+
+
+def cmd_keys_revoke(settings: Settings, key_id: str) -> int:
+    key_id = key_id.strip().lower()
+    if not re.fullmatch(rf"[0-9a-f]{{{_MIN_KEY_ID_CHARS},64}}", key_id):
+        return _fail(
+            f"a key id is {_MIN_KEY_ID_CHARS} to 64 hex digits, as `keys list` shows it "
+            f"(not the key itself): {key_id[:16]!r}"
+        )
+
+    async def run(store: Store) -> str:
+        live = [k for k in await store.list_api_keys() if k.revoked_at is None]
+        matches = [k for k in live if k.key_hash.startswith(key_id)]
+        if len(matches) != 1:
+            return "no unrevoked key has id" if not matches else "several keys start with"
+        await store.revoke_api_key(matches[0].key_hash, now=int(time.time()))
+        return ""
+
+    try:
+        problem = asyncio.run(_with_store(settings, run))
+    except RuntimeError as exc:
+        return _fail(str(exc))
+    if problem:
+        return _fail(f"{problem} {key_id!r}; nothing was revoked")
+    print(
+        f"revoked {key_id}: running servers refuse it within "
+        f"{settings.key_cache_seconds:g} s (MKA1_KEY_CACHE_SECONDS)"
+    )
+    return 0
+
+
+_AGE = re.compile(r"^(\d{1,9})([smhd])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_age(text: str) -> int:
+    """``30d`` → seconds; ``s``, ``m``, ``h`` and ``d`` units. ValueError otherwise."""
+    match = _AGE.match(text.strip())
+    if match is None:
+        raise ValueError(f"expected an age such as 30d, 12h, 90m or 3600s, not {text!r}")
+    return int(match[1]) * _UNIT_SECONDS[match[2]]
+
+
+def cmd_purge(settings: Settings, deleted_before: str, batch_size: int, pause: float) -> int:
+    try:
+        age = parse_age(deleted_before)
+    except ValueError as exc:
+        return _fail(f"--deleted-before: {exc}")
+    if not 1 <= batch_size <= 100_000:
+        return _fail("--batch-size must be 1-100000")
+    cutoff = int(time.time()) - age
+
+    async def run(store: Store) -> tuple[int, int]:
+        conversations = items = 0
+        while True:
+            batch = await store.purge_deleted(deleted_before=cutoff, max_items=batch_size)
+            conversations += batch.conversations
+            items += batch.items
+            if batch.conversations == 0 and batch.items == 0 and batch.words == 0:
+                return conversations, items
+            await asyncio.sleep(pause)  # let the server's writes in between two batches
+
+    try:
+        conversations, items = asyncio.run(_with_store(settings, run))
+    except (RuntimeError, ServiceError) as exc:
+        return _fail(f"purge stopped (what was purged so far stays purged): {exc}")
+    print(
+        f"purged {conversations} conversation(s) deleted before "
+        f"{_when(cutoff)}, with {items} item(s)"
+    )
     return 0
 
 
@@ -240,6 +374,19 @@ def build_parser() -> argparse.ArgumentParser:
     create = keys_sub.add_parser("create", help="create a key; prints it once")
     create.add_argument("--account", required=True)
     create.add_argument("--name", default="")
+    keys_sub.add_parser("list", help="list stored keys (never the keys: their ids)")
+    revoke = keys_sub.add_parser("revoke", help="revoke a stored key by its id from `keys list`")
+    revoke.add_argument("key_id")
+    purge = sub.add_parser(
+        "purge", help="hard-delete conversations soft-deleted longer ago than an age"
+    )
+    purge.add_argument("--deleted-before", required=True, metavar="AGE", help="e.g. 30d, 12h")
+    purge.add_argument(
+        "--batch-size", type=int, default=1000, help="items (and conversations) per transaction"
+    )
+    purge.add_argument(
+        "--pause", type=float, default=0.05, help="seconds between transactions (default 0.05)"
+    )
     return parser
 
 
@@ -257,4 +404,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_export(settings, args.output)
     if args.command == "import":
         return cmd_import(settings, args.input)
+    if args.command == "purge":
+        return cmd_purge(settings, args.deleted_before, args.batch_size, max(0.0, args.pause))
+    if args.keys_command == "list":
+        return cmd_keys_list(settings)
+    if args.keys_command == "revoke":
+        return cmd_keys_revoke(settings, args.key_id)
     return cmd_keys_create(settings, args.account, args.name)

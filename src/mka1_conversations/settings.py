@@ -13,6 +13,10 @@ __all__ = ["LogFormat", "LogLevel", "Settings", "SettingsError"]
 
 DEFAULT_DATABASE_URL = "sqlite:///./data/mka1.db"
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+DEFAULT_KEY_CACHE_SECONDS = 5.0
+DEFAULT_RATE_LIMIT_BURST = 20
+DEFAULT_READ_TIMEOUT_SECONDS = 30.0
+DEFAULT_MAX_HEADER_BYTES = 64 * 1024
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 LogFormat = Literal["json", "text"]
@@ -51,6 +55,28 @@ def _choice(env: Mapping[str, str], name: str, allowed: tuple[C, ...], default: 
         if raw == value:
             return value
     raise SettingsError(f"{name} must be one of {', '.join(allowed)}, not {raw!r}")
+
+
+def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, not {raw!r}") from None
+    if not low <= value <= high:  # also rejects nan
+        raise SettingsError(f"{name} must be between {low:g} and {high:g}, not {raw!r}")
+    return value
+
+
+def _integer(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise SettingsError(f"{name} must be an integer from {low} to {high}, not {raw!r}")
+    return int(raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +156,45 @@ class Settings:
             "up a fresh one by itself; set it only to choose where it lives.",
         },
     )
+    key_cache_seconds: float = field(
+        default=DEFAULT_KEY_CACHE_SECONDS,
+        metadata={
+            "env": "MKA1_KEY_CACHE_SECONDS",
+            "doc": "How long a process trusts a database key's lookup: a revoked key stops "
+            "working within this many seconds (0: look up on every request).",
+        },
+    )
+
+    rate_limit: float = field(
+        default=0.0,
+        metadata={
+            "env": "MKA1_RATE_LIMIT",
+            "doc": "Requests per second per API key and server process (token bucket); 0: off.",
+        },
+    )
+    rate_limit_burst: int = field(
+        default=DEFAULT_RATE_LIMIT_BURST,
+        metadata={
+            "env": "MKA1_RATE_LIMIT_BURST",
+            "doc": "Requests a key may send at once before the rate applies (bucket size).",
+        },
+    )
+
+    read_timeout_seconds: float = field(
+        default=DEFAULT_READ_TIMEOUT_SECONDS,
+        metadata={
+            "env": "MKA1_READ_TIMEOUT_SECONDS",
+            "doc": "Longest time to receive a request's head (Granian, uvicorn) and its body "
+            "(408 after it).",
+        },
+    )
+    max_header_bytes: int = field(
+        default=DEFAULT_MAX_HEADER_BYTES,
+        metadata={
+            "env": "MKA1_MAX_HEADER_BYTES",
+            "doc": "Largest request head (request line and headers) the server reads.",
+        },
+    )
 
     @property
     def database_kind(self) -> Literal["sqlite", "postgresql"]:
@@ -173,6 +238,19 @@ class Settings:
             log_format=log_format,
             metrics_token=env.get("MKA1_METRICS_TOKEN", "").strip() or None,
             metrics_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR", "").strip() or None,
+            key_cache_seconds=_number(
+                env, "MKA1_KEY_CACHE_SECONDS", DEFAULT_KEY_CACHE_SECONDS, 0, 300
+            ),
+            rate_limit=_number(env, "MKA1_RATE_LIMIT", 0.0, 0, 1_000_000),
+            rate_limit_burst=_integer(
+                env, "MKA1_RATE_LIMIT_BURST", DEFAULT_RATE_LIMIT_BURST, 1, 1_000_000
+            ),
+            read_timeout_seconds=_number(
+                env, "MKA1_READ_TIMEOUT_SECONDS", DEFAULT_READ_TIMEOUT_SECONDS, 1, 3600
+            ),
+            max_header_bytes=_integer(
+                env, "MKA1_MAX_HEADER_BYTES", DEFAULT_MAX_HEADER_BYTES, 8192, 16 * 1024 * 1024
+            ),
         )
         _ = settings.database_kind  # fail early on an unsupported URL
         return settings

@@ -86,7 +86,12 @@ class CreateItemsInput(_Input):
 class DeleteItemsInput(_Input):
     """Body of ``DELETE /conversations/{id}/items``: 1–100 distinct item ids, all or nothing."""
 
-    item_ids: Annotated[list[str], msgspec.Meta(min_length=1, max_length=MAX_BULK_DELETE)]
+    item_ids: Annotated[
+        list[str],
+        msgspec.Meta(
+            min_length=1, max_length=MAX_BULK_DELETE, extra_json_schema={"uniqueItems": True}
+        ),
+    ]
 
 
 # --- stored ---------------------------------------------------------------------------------

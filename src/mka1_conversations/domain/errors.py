@@ -8,14 +8,18 @@ nothing else leaves the service on failure. The hierarchy::
      ├── Unauthorized                 (401)  missing or unknown API key
      ├── NotFound                     (404)  unknown, foreign or deleted: never an existence oracle
      ├── MethodNotAllowed             (405)
+     ├── RequestTimeout               (408)  the body did not arrive within the read timeout
      ├── Conflict                     (409)  duplicate item id; sent with x-should-retry: false
      ├── PayloadTooLarge              (413)
      ├── UnsupportedMediaType         (415)
+     ├── HeadersTooLarge              (431)  the request head is over MKA1_MAX_HEADER_BYTES
+     ├── RateLimited                  (429, requests)  over the key's rate; carries Retry-After
      └── ServiceUnavailable           (503)  the database is unreachable; carries Retry-After
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Container, Sequence
 from typing import ClassVar, Literal
 
@@ -23,10 +27,13 @@ __all__ = [
     "Conflict",
     "ErrorCode",
     "ErrorType",
+    "HeadersTooLarge",
     "InvalidRequest",
     "MethodNotAllowed",
     "NotFound",
     "PayloadTooLarge",
+    "RateLimited",
+    "RequestTimeout",
     "ServiceError",
     "ServiceUnavailable",
     "Unauthorized",
@@ -35,6 +42,7 @@ __all__ = [
 
 ErrorType = Literal[
     "invalid_request_error",
+    "requests",
     "server_error",
 ]
 
@@ -64,6 +72,9 @@ ErrorCode = Literal[
     "duplicate_item_id",
     "request_too_large",
     "unsupported_media_type",
+    "request_header_fields_too_large",
+    "rate_limit_exceeded",
+    "request_timeout",
     "internal_error",
     "database_unavailable",
 ]
@@ -139,6 +150,20 @@ class MethodNotAllowed(ServiceError):
     default_code = "method_not_allowed"
 
 
+class RequestTimeout(ServiceError):
+    status = 408
+    type = "invalid_request_error"
+    default_code = "request_timeout"
+
+    def __init__(self, seconds: float) -> None:
+        # The connection is in an unknown state (part of a body unread): the client should not
+        # reuse it, and should not blindly retry a body it could not send in time.
+        super().__init__(
+            f"The request body did not arrive within {seconds:g} seconds.",
+            headers={"connection": "close"},
+        )
+
+
 class Conflict(ServiceError):
     status = 409
     type = "invalid_request_error"
@@ -171,6 +196,37 @@ class UnsupportedMediaType(ServiceError):
     status = 415
     type = "invalid_request_error"
     default_code = "unsupported_media_type"
+
+
+class HeadersTooLarge(ServiceError):
+    status = 431
+    type = "invalid_request_error"
+    default_code = "request_header_fields_too_large"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"Request headers too large: the limit is {limit} bytes for the request line and "
+            "headers together.",
+            headers={"connection": "close"},
+        )
+
+
+class RateLimited(ServiceError):
+    """OpenAI's 429: ``type: "requests"``, ``code: "rate_limit_exceeded"``."""
+
+    status = 429
+    type = "requests"
+    default_code = "rate_limit_exceeded"
+
+    def __init__(self, wait_seconds: float) -> None:
+        retry_after = max(1, math.ceil(wait_seconds))
+        super().__init__(
+            f"Rate limit reached for this API key. Please try again in {retry_after}s.",
+            headers={
+                "Retry-After": str(retry_after),
+                "retry-after-ms": str(max(1, math.ceil(wait_seconds * 1000))),
+            },
+        )
 
 
 class ServiceUnavailable(ServiceError):

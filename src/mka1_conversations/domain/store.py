@@ -15,7 +15,15 @@ from .conversations import ConversationRecord
 from .identity import Owner
 from .items import NewItem
 
-__all__ = ["ConversationPage", "ConversationQuery", "ItemPage", "Order", "Store"]
+__all__ = [
+    "ApiKeyRecord",
+    "ConversationPage",
+    "ConversationQuery",
+    "ItemPage",
+    "Order",
+    "PurgeBatch",
+    "Store",
+]
 
 Order = Literal["asc", "desc"]
 
@@ -46,6 +54,29 @@ class ConversationQuery:
 class ConversationPage:
     conversations: list[ConversationRecord]
     has_more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    """A stored API key as ``keys list`` shows it: never the key, only its SHA-256."""
+
+    key_hash: str
+    account: str
+    name: str
+    created_at: int
+    last_used_at: int | None
+    """Unix seconds, recorded at most about once a minute per key and server process."""
+    revoked_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeBatch:
+    """What one purge transaction hard-deleted."""
+
+    conversations: int
+    items: int
+    words: int
+    """Rows of the search index (a word of a conversation) removed with the items."""
 
 
 class Store(Protocol):
@@ -96,6 +127,22 @@ class Store(Protocol):
     async def create_api_key(self, key_hash: str, *, account: str, name: str, now: int) -> None: ...
 
     async def count_api_keys(self) -> int: ...
+
+    async def list_api_keys(self) -> list[ApiKeyRecord]:
+        """Every stored key, revoked ones too, oldest first."""
+
+    async def revoke_api_key(self, key_hash: str, *, now: int) -> bool:
+        """Mark the key revoked; False when there is no such unrevoked key."""
+
+    async def record_key_use(self, last_used: dict[str, int]) -> None:
+        """Set ``last_used_at`` (never backwards) for each key hash: one batched write."""
+
+    async def purge_deleted(self, *, deleted_before: int, max_items: int) -> PurgeBatch:
+        """One short transaction of the retention purge: hard-delete up to ``max_items`` items
+        of conversations soft-deleted before ``deleted_before`` (unix seconds), then, if the
+        budget was not used up, up to ``max_items`` of those conversations that have no item
+        left (their metadata, moves and search entries go with them, by cascade). Call it until
+        it returns zeros."""
 
     async def ping(self) -> None:
         """Raise ServiceUnavailable when the database cannot answer."""

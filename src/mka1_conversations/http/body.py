@@ -1,14 +1,17 @@
-"""Request bodies: the size limit (413), the media type (415), and JSON decoding into the input
-Structs with OpenAI-style errors (400 ``invalid_json`` and the validator's codes)."""
+"""Request bodies: the size limit (413), the read timeout (408), the media type (415), and JSON
+decoding into the input Structs with OpenAI-style errors (400 ``invalid_json`` and the
+validator's codes). A body is read as a stream and refused as soon as it is known to be over the
+limit, so an oversized body never sits in memory."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import TypeVar
 
 import msgspec
 from starlette.requests import Request
 
-from ..domain.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from ..domain.errors import InvalidRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 from ..domain.validation import from_msgspec
 
 __all__ = ["read_json"]
@@ -26,18 +29,23 @@ def _too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"Request body too large: the limit is {limit} bytes.")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body, refusing (413) as soon as it is known to exceed ``limit`` bytes."""
+async def read_body(request: Request, limit: int, seconds: float) -> bytes:
+    """The whole body, refusing (413) as soon as it is known to exceed ``limit`` bytes, and (408)
+    if it has not all arrived within ``seconds`` (a slow client holds no more)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(seconds):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(limit)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RequestTimeout(seconds) from None
     return b"".join(chunks)
 
 
@@ -54,10 +62,10 @@ def check_media_type(request: Request) -> None:
     )
 
 
-async def read_json(request: Request, model: type[T], limit: int) -> T:
+async def read_json(request: Request, model: type[T], limit: int, seconds: float) -> T:
     """Decode and validate the body as ``model``; an empty body is ``{}``."""
     check_media_type(request)
-    body = await read_body(request, limit)
+    body = await read_body(request, limit, seconds)
     if not body.strip():
         body = b"{}"
     try:

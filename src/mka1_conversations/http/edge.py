@@ -2,6 +2,9 @@
 
 - ``X-Request-ID`` on every response: the client's value when it is 1–200 visible ASCII
   characters, a new random one otherwise.
+- A request head (path, query and headers) over ``max_header_bytes`` is answered 431 before
+  anything reads it further. Servers bound the head too (``serving.py``), but one that arrives
+  whole in one read may pass their incremental check; this is the bound every server shares.
 - Nothing escapes to the server. Starlette re-raises an unexpected exception after sending its
   500 (so that servers can log it); servers then drop the keep-alive connection and the client's
   next request on it fails. Here an exception after the response started is swallowed (the 500
@@ -15,7 +18,7 @@ import os
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..domain.errors import ServiceError
+from ..domain.errors import HeadersTooLarge, ServiceError
 from .errors import send_error
 
 __all__ = ["EdgeMiddleware"]
@@ -29,30 +32,45 @@ def _usable(value: bytes) -> bool:
     return 1 <= len(value) <= 200 and all(0x21 <= b <= 0x7E for b in value)
 
 
+def _with_header(send: Send, request_id: bytes) -> Send:
+    async def sender(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", ()), (_HEADER, request_id)]
+        await send(message)
+
+    return sender
+
+
 class EdgeMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, max_header_bytes: int | None = None) -> None:
         self.app = app
+        self.max_header_bytes = max_header_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         request_id = b""
+        size = len(scope.get("raw_path") or b"") + len(scope["query_string"]) + 16
         for name, value in scope["headers"]:
-            if name == _HEADER:
+            size += len(name) + len(value) + 4
+            if name == _HEADER and not request_id:
                 request_id = value
-                break
         if not _usable(request_id):
             request_id = os.urandom(16).hex().encode()
         scope["mka1.request_id"] = request_id.decode()
+        if self.max_header_bytes is not None and size > self.max_header_bytes:
+            await send_error(_with_header(send, request_id), HeadersTooLarge(self.max_header_bytes))
+            return
         started = False
+
+        id_send = _with_header(send, request_id)
 
         async def send_with_id(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                message["headers"] = [*message.get("headers", ()), (_HEADER, request_id)]
-            await send(message)
+            await id_send(message)
 
         try:
             await self.app(scope, receive, send_with_id)

@@ -25,7 +25,7 @@ from ..domain.conversations import (
 )
 from ..domain.items import ITEM_TYPES
 from .errors import ErrorEnvelope
-from .params import CONVERSATION_LIST_LIMIT, ITEM_LIST_LIMIT
+from .params import CONVERSATION_LIST_LIMIT, ITEM_LIST_LIMIT, MAX_SEARCH_CHARS
 from .routes import BASE_PATH
 
 __all__ = ["build_document", "docs_routes", "is_docs_path"]
@@ -80,19 +80,74 @@ def _item_schemas(components: dict[str, Any]) -> None:
         }
 
 
+def _item_reference_schema(components: dict[str, Any]) -> None:
+    """An item reference with ``type`` may carry unknown fields like every item; without one it
+    is only ``{"id"}`` (an object with an id and other fields but no type or role is not an item
+    reference but an item missing its type: 400)."""
+    generated = components["ItemReference"]
+    with_type = {
+        "type": "object",
+        "properties": {**generated["properties"], "type": {"const": "item_reference"}},
+        "required": ["id", "type"],
+    }
+    bare = {
+        "type": "object",
+        "properties": {**generated["properties"], "type": {"type": "null"}},
+        "required": ["id"],
+        "additionalProperties": False,
+    }
+    components["ItemReference"] = {**generated, "oneOf": [with_type, bare]}
+
+
 _ERRORS = {
     "400": "Invalid request (OpenAI error envelope with code and param).",
     "401": "Missing or unknown API key.",
     "404": "Unknown, foreign or deleted conversation or item.",
+    "408": "The request body did not arrive within the read timeout.",
     "413": "Request body too large.",
     "415": "Body sent with a media type other than JSON.",
+    "431": "The request line and headers are over the server's limit.",
+    "429": "Rate limited (when MKA1_RATE_LIMIT is set): retry after the Retry-After seconds.",
 }
 
 
-def _responses(ok: str, *, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+_CONVERSATION_OPERATIONS = (
+    "conversations.retrieve",
+    "conversations.update",
+    "conversations.delete",
+    "conversations.items.create",
+    "conversations.items.list",
+    "conversations.items.deleteMany",
+)
+_ITEM_OPERATIONS = ("conversations.items.retrieve", "conversations.items.delete")
+
+
+def _links(source: str) -> dict[str, Any]:
+    """OpenAPI links from an answer to the operations that can use the ids in it (so that
+    clients and stateful fuzzers chain a created conversation or item into the next call)."""
+    if source == "conversation":  # the answer is a Conversation
+        return {
+            op: {"operationId": op, "parameters": {"conversation_id": "$response.body#/id"}}
+            for op in _CONVERSATION_OPERATIONS
+        }
+    return {  # the answer is an item list of one conversation
+        op: {
+            "operationId": op,
+            "parameters": {
+                "conversation_id": "$request.path.conversation_id",
+                "item_id": "$response.body#/first_id",
+            },
+        }
+        for op in _ITEM_OPERATIONS
+    }
+
+
+def _responses(ok: str, *, extra: tuple[str, ...] = (), links: str | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "200": {"description": "OK", "content": {"application/json": {"schema": _ref(ok)}}}
     }
+    if links is not None:
+        out["200"]["links"] = _links(links)
     codes = dict(_ERRORS)
     if "409" in extra:
         codes["409"] = "An item id already exists in this conversation (x-should-retry: false)."
@@ -101,6 +156,10 @@ def _responses(ok: str, *, extra: tuple[str, ...] = ()) -> dict[str, Any]:
             "description": text,
             "content": {"application/json": {"schema": _ref("ErrorEnvelope")}},
         }
+    # A request the HTTP server cannot parse, or whose head is far over its limit, is refused by
+    # the server itself before the service sees it: a short text/plain 400 (or 431).
+    for code in ("400", "431"):
+        out[code]["content"]["text/plain"] = {"schema": {"type": "string"}}
     return out
 
 
@@ -132,10 +191,31 @@ _ON_BEHALF_OF = {
     "name": "X-On-Behalf-Of",
     "in": "header",
     "required": False,
-    "schema": {"type": "string", "minLength": 1, "maxLength": 150, "pattern": "^[\\x20-\\x7E]+$"},
-    "description": "Your end user's stable id: scopes every operation to that user.",
+    # Printable ASCII, not "*"; no space at either end (HTTP strips it: it would not arrive).
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 150,
+        "pattern": "^[\\x21-\\x7E]([\\x20-\\x7E]*[\\x21-\\x7E])?$",
+        "not": {"const": "*"},
+    },
+    "description": "Your end user's stable id (1-150 printable ASCII characters, not '*'): "
+    "scopes every operation to that user.",
 }
-_ORDER = {"type": "string", "enum": ["asc", "desc"], "default": "asc"}
+# An empty query value (``order=``, ``limit=``) is read as absent: the default.
+_ORDER = {"type": "string", "enum": ["asc", "desc", ""], "default": "asc"}
+
+
+def _limit(maximum: int) -> dict[str, Any]:
+    return {
+        "anyOf": [
+            {"type": "integer", "minimum": 1, "maximum": maximum},
+            {"type": "string", "const": ""},
+        ],
+        "default": 20,
+    }
+
+
 _INCLUDE = _query(
     "include",
     {"type": "array", "items": {"type": "string"}},
@@ -151,17 +231,18 @@ def _operation(
     body: str | None = None,
     params: tuple[dict[str, Any], ...] = (),
     extra: tuple[str, ...] = (),
+    links: str | None = None,
 ) -> dict[str, Any]:
     op: dict[str, Any] = {
         "operationId": op_id,
         "summary": summary,
         "tags": ["Conversations"],
         "parameters": [*params, _ON_BEHALF_OF],
-        "responses": _responses(ok, extra=extra),
+        "responses": _responses(ok, extra=extra, links=links),
     }
     if body is not None:
         op["requestBody"] = {
-            "required": True,
+            "required": False,  # an empty body is read as {} (then validated as usual)
             "content": {"application/json": {"schema": _ref(body)}},
         }
     return op
@@ -181,16 +262,12 @@ def build_document() -> dict[str, Any]:
         *(t.model for t in ITEM_TYPES),
     ]
     _, components = msgspec.json.schema_components(models, ref_template=_REF)
+    _item_reference_schema(components)
     _item_schemas(components)
     conv = BASE_PATH + "/{conversation_id}"
     items = conv + "/items"
-    limit_items = {"type": "integer", "minimum": 1, "maximum": ITEM_LIST_LIMIT, "default": 20}
-    limit_convs = {
-        "type": "integer",
-        "minimum": 1,
-        "maximum": CONVERSATION_LIST_LIMIT,
-        "default": 20,
-    }
+    limit_items = _limit(ITEM_LIST_LIMIT)
+    limit_convs = _limit(CONVERSATION_LIST_LIMIT)
     paths = {
         BASE_PATH: {
             "post": _operation(
@@ -198,6 +275,7 @@ def build_document() -> dict[str, Any]:
                 "Create a conversation",
                 "ConversationObject",
                 body="CreateConversationInput",
+                links="conversation",
             ),
             "get": _operation(
                 "conversations.list",
@@ -215,9 +293,23 @@ def build_document() -> dict[str, Any]:
                     ),
                     _query(
                         "search",
-                        {"type": "string"},
+                        {"type": "string", "maxLength": MAX_SEARCH_CHARS},
                         "Full-text search over the items' text: every word must match.",
                     ),
+                    {
+                        **_query(
+                            "metadata_pairs",
+                            {
+                                "type": "object",
+                                "additionalProperties": {"type": "string", "maxLength": 512},
+                                "maxProperties": 16,
+                            },
+                            "Any other query parameter is a metadata pair that must match "
+                            "(key=value; what the MKA1 SDK sends for a metadata dict).",
+                        ),
+                        "style": "form",
+                        "explode": True,
+                    },
                 ),
             ),
         },
@@ -250,6 +342,7 @@ def build_document() -> dict[str, Any]:
                 body="CreateItemsInput",
                 params=(_CONVERSATION_ID, _INCLUDE),
                 extra=("409",),
+                links="items",
             ),
             "get": _operation(
                 "conversations.items.list",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import msgspec
 from starlette.requests import Request
@@ -38,6 +39,8 @@ from .params import (
 __all__ = ["BASE_PATH", "OPERATIONS", "ConversationRoutes"]
 
 BASE_PATH = "/api/v1/llm/conversations"
+
+T = TypeVar("T")
 
 _encode = msgspec.json.Encoder().encode
 
@@ -112,10 +115,11 @@ def _owner(request: Request) -> Owner:
 
 @dataclass(slots=True)
 class ConversationRoutes:
-    """The routes, bound to the service (set once the app has started) and the body limit."""
+    """The routes, bound to the service (set once the app has started) and the body limits."""
 
     service: Callable[[], ConversationService]
     max_body_bytes: int
+    read_timeout_seconds: float = 30.0
 
     def routes(self) -> list[Route]:
         """One Route per path, dispatching on the method (so a 405 lists every allowed one)."""
@@ -124,8 +128,11 @@ class ConversationRoutes:
             for path, ops in OPERATIONS.items()
         ]
 
+    async def _body(self, request: Request, model: type[T]) -> T:
+        return await read_json(request, model, self.max_body_bytes, self.read_timeout_seconds)
+
     async def create_conversation(self, request: Request) -> bytes:
-        body = await read_json(request, CreateConversationInput, self.max_body_bytes)
+        body = await self._body(request, CreateConversationInput)
         return _encode(await self.service().create(_owner(request), body))
 
     async def list_conversations(self, request: Request) -> bytes:
@@ -144,7 +151,7 @@ class ConversationRoutes:
         return _encode(await self.service().get(_owner(request), conversation_id))
 
     async def update_conversation(self, request: Request) -> bytes:
-        body = await read_json(request, UpdateConversationInput, self.max_body_bytes)
+        body = await self._body(request, UpdateConversationInput)
         conversation_id, _ = path_ids(request.path_params)
         return _encode(await self.service().update(_owner(request), conversation_id, body))
 
@@ -153,7 +160,7 @@ class ConversationRoutes:
         return _encode(await self.service().delete(_owner(request), conversation_id))
 
     async def create_items(self, request: Request) -> bytes:
-        body = await read_json(request, CreateItemsInput, self.max_body_bytes)
+        body = await self._body(request, CreateItemsInput)
         conversation_id, _ = path_ids(request.path_params)
         page = await self.service().create_items(_owner(request), conversation_id, body)
         return item_list_bytes(page)
@@ -180,7 +187,7 @@ class ConversationRoutes:
         return _encode(conversation)
 
     async def delete_items(self, request: Request) -> bytes:
-        body = await read_json(request, DeleteItemsInput, self.max_body_bytes)
+        body = await self._body(request, DeleteItemsInput)
         conversation_id, _ = path_ids(request.path_params)
         conversation = await self.service().delete_items(_owner(request), conversation_id, body)
         return _encode(conversation)

@@ -147,7 +147,11 @@ async def _pg_bookkeeping(conn: asyncpg.Connection) -> None:
             for statement in _PG_BOOKKEEPING:
                 await conn.execute(statement)
             return
-        except (asyncpg.UniqueViolationError, asyncpg.DuplicateTableError):
+        except (
+            asyncpg.UniqueViolationError,
+            asyncpg.DuplicateTableError,
+            asyncpg.DuplicateObjectError,  # "type ... already exists": the table's row type
+        ):
             # Two runners creating the same table at once: the loser retries and finds it there.
             await asyncio.sleep(0.05 * (attempt + 1))
     raise RuntimeError("could not create the migration bookkeeping tables")

@@ -26,7 +26,14 @@ from ..domain.identity import Owner
 from ..domain.items import NewItem
 from ..domain.listing import SNAPSHOT_RETENTION_US, Listed, merge_page, position_as_of
 from ..domain.search import search_words, word_counts
-from ..domain.store import ConversationPage, ConversationQuery, ItemPage, Order
+from ..domain.store import (
+    ApiKeyRecord,
+    ConversationPage,
+    ConversationQuery,
+    ItemPage,
+    Order,
+    PurgeBatch,
+)
 from .migrate import Migration, apply_postgres, describe, not_applied, pending_postgres
 from .transfer import (
     API_KEY_COLUMNS,
@@ -533,6 +540,81 @@ class PostgresStore:
             "SELECT count(*) FROM api_keys WHERE revoked_at IS NULL"
         )
         return count
+
+    @_available
+    async def list_api_keys(self) -> list[ApiKeyRecord]:
+        rows = await self._pool.fetch(
+            "SELECT key_hash, account, name, created_at, last_used_at, revoked_at FROM api_keys "
+            'ORDER BY created_at, key_hash COLLATE "C"'
+        )
+        return [ApiKeyRecord(*row) for row in rows]
+
+    @_available
+    async def revoke_api_key(self, key_hash: str, *, now: int) -> bool:
+        status = await self._pool.execute(
+            "UPDATE api_keys SET revoked_at = $2 WHERE key_hash = $1 AND revoked_at IS NULL",
+            key_hash,
+            now,
+        )
+        return status == "UPDATE 1"
+
+    @_available
+    async def record_key_use(self, last_used: dict[str, int]) -> None:
+        if not last_used:
+            return
+        await self._pool.execute(
+            "UPDATE api_keys k SET last_used_at = GREATEST(coalesce(k.last_used_at, 0), u.at) "
+            "FROM unnest($1::text[], $2::bigint[]) AS u(key_hash, at) "
+            "WHERE k.key_hash = u.key_hash",
+            list(last_used),
+            list(last_used.values()),
+        )
+
+    # --- retention --------------------------------------------------------------------------
+
+    @_available
+    async def purge_deleted(self, *, deleted_before: int, max_items: int) -> PurgeBatch:
+        """At most ``max_items`` rows of items and indexed words, then the conversations left
+        with neither (their moves and snapshots go with them), in one short transaction."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            status = await conn.execute(
+                "DELETE FROM items i USING (SELECT i2.owner_id, i2.conversation_id, i2.seq "
+                "FROM conversations c JOIN items i2 "
+                "ON i2.owner_id = c.owner_id AND i2.conversation_id = c.id "
+                "WHERE c.deleted_at < $1 LIMIT $2) d "
+                "WHERE i.owner_id = d.owner_id AND i.conversation_id = d.conversation_id "
+                "AND i.seq = d.seq",
+                deleted_before,
+                max_items,
+            )
+            items = int(status.rsplit(" ", 1)[1])
+            words = conversations = 0
+            if items < max_items:
+                status = await conn.execute(
+                    "DELETE FROM conversation_words w USING (SELECT w2.owner_id, "
+                    "w2.conversation_id, w2.word FROM conversations c JOIN conversation_words w2 "
+                    "ON w2.owner_id = c.owner_id AND w2.conversation_id = c.id "
+                    "WHERE c.deleted_at < $1 LIMIT $2) d "
+                    "WHERE w.owner_id = d.owner_id AND w.conversation_id = d.conversation_id "
+                    "AND w.word = d.word",
+                    deleted_before,
+                    max_items - items,
+                )
+                words = int(status.rsplit(" ", 1)[1])
+            if items + words < max_items:  # those conversations hold nothing more: the rows
+                status = await conn.execute(
+                    "DELETE FROM conversations c USING (SELECT c2.owner_id, c2.id "
+                    "FROM conversations c2 WHERE c2.deleted_at < $1 "
+                    "AND NOT EXISTS (SELECT 1 FROM items i WHERE i.owner_id = c2.owner_id "
+                    "AND i.conversation_id = c2.id) "
+                    "AND NOT EXISTS (SELECT 1 FROM conversation_words w "
+                    "WHERE w.owner_id = c2.owner_id AND w.conversation_id = c2.id) LIMIT $2) d "
+                    "WHERE c.owner_id = d.owner_id AND c.id = d.id",
+                    deleted_before,
+                    max_items,
+                )
+                conversations = int(status.rsplit(" ", 1)[1])
+        return PurgeBatch(conversations=conversations, items=items, words=words)
 
     # --- export / import (see transfer.py) --------------------------------------------------
 

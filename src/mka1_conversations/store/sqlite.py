@@ -35,7 +35,14 @@ from ..domain.listing import (
     position_as_of,
 )
 from ..domain.search import search_words, word_counts
-from ..domain.store import ConversationPage, ConversationQuery, ItemPage, Order
+from ..domain.store import (
+    ApiKeyRecord,
+    ConversationPage,
+    ConversationQuery,
+    ItemPage,
+    Order,
+    PurgeBatch,
+)
 from .checkpoints import Checkpointer
 from .migrate import Migration, apply_sqlite, describe, not_applied, pending_sqlite
 from .transfer import (
@@ -696,6 +703,70 @@ class SQLiteStore:
     async def count_api_keys(self) -> int:
         row = self._db.execute("SELECT count(*) FROM api_keys WHERE revoked_at IS NULL").fetchone()
         return int(row[0])
+
+    async def list_api_keys(self) -> list[ApiKeyRecord]:
+        rows = self._db.execute(
+            "SELECT key_hash, account, name, created_at, last_used_at, revoked_at FROM api_keys "
+            "ORDER BY created_at, key_hash"
+        ).fetchall()
+        return [ApiKeyRecord(*row) for row in rows]
+
+    async def revoke_api_key(self, key_hash: str, *, now: int) -> bool:
+        def work(db: sqlite3.Connection) -> bool:
+            return (
+                db.execute(
+                    "UPDATE api_keys SET revoked_at = ? WHERE key_hash = ? AND revoked_at IS NULL",
+                    (now, key_hash),
+                ).rowcount
+                == 1
+            )
+
+        return await self._write(work)
+
+    async def record_key_use(self, last_used: dict[str, int]) -> None:
+        def work(db: sqlite3.Connection) -> None:
+            db.executemany(
+                "UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?) "
+                "WHERE key_hash = ?",
+                [(at, key_hash) for key_hash, at in last_used.items()],
+            )
+
+        if last_used:
+            await self._write(work)
+
+    # --- retention --------------------------------------------------------------------------
+
+    async def purge_deleted(self, *, deleted_before: int, max_items: int) -> PurgeBatch:
+        """At most ``max_items`` rows of items and indexed words, then the conversations left
+        with neither (their metadata and moves go with them), in one short transaction."""
+
+        def work(db: sqlite3.Connection) -> PurgeBatch:
+            items = db.execute(
+                "DELETE FROM items WHERE rowid IN (SELECT i.rowid FROM conversations c "
+                "JOIN items i ON i.conversation_id = c.id WHERE c.deleted_at < ? LIMIT ?)",
+                (deleted_before, max_items),
+            ).rowcount
+            words = conversations = 0
+            if items < max_items:
+                words = db.execute(
+                    "DELETE FROM conversation_words WHERE (conversation_id, word) IN "
+                    "(SELECT w.conversation_id, w.word FROM conversations c "
+                    "JOIN conversation_words w ON w.conversation_id = c.id "
+                    "WHERE c.deleted_at < ? LIMIT ?)",
+                    (deleted_before, max_items - items),
+                ).rowcount
+            if items + words < max_items:  # those conversations hold nothing more: the rows
+                conversations = db.execute(
+                    "DELETE FROM conversations WHERE id IN (SELECT c.id FROM conversations c "
+                    "WHERE c.deleted_at < ? "
+                    "AND NOT EXISTS (SELECT 1 FROM items i WHERE i.conversation_id = c.id) "
+                    "AND NOT EXISTS (SELECT 1 FROM conversation_words w "
+                    "WHERE w.conversation_id = c.id) LIMIT ?)",
+                    (deleted_before, max_items),
+                ).rowcount
+            return PurgeBatch(conversations=conversations, items=items, words=words)
+
+        return await self._write(work)
 
     # --- export / import (see transfer.py) --------------------------------------------------
 

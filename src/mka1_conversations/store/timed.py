@@ -14,7 +14,15 @@ from typing import Protocol
 from ..domain.conversations import ConversationRecord
 from ..domain.identity import Owner
 from ..domain.items import NewItem
-from ..domain.store import ConversationPage, ConversationQuery, ItemPage, Order, Store
+from ..domain.store import (
+    ApiKeyRecord,
+    ConversationPage,
+    ConversationQuery,
+    ItemPage,
+    Order,
+    PurgeBatch,
+    Store,
+)
 
 __all__ = ["TimedStore"]
 
@@ -48,6 +56,10 @@ class TimedStore:
         self._key = timer("account_for_key")
         self._create_key = timer("create_api_key")
         self._count_keys = timer("count_api_keys")
+        self._list_keys = timer("list_api_keys")
+        self._revoke_key = timer("revoke_api_key")
+        self._key_use = timer("record_key_use")
+        self._purge = timer("purge_deleted")
         self._ping = timer("ping")
         self._ready = timer("check_ready")
 
@@ -158,6 +170,36 @@ class TimedStore:
             return await self.inner.count_api_keys()
         finally:
             self._count_keys.observe(_clock() - started)
+
+    async def list_api_keys(self) -> list[ApiKeyRecord]:
+        started = _clock()
+        try:
+            return await self.inner.list_api_keys()
+        finally:
+            self._list_keys.observe(_clock() - started)
+
+    async def revoke_api_key(self, key_hash: str, *, now: int) -> bool:
+        started = _clock()
+        try:
+            return await self.inner.revoke_api_key(key_hash, now=now)
+        finally:
+            self._revoke_key.observe(_clock() - started)
+
+    async def record_key_use(self, last_used: dict[str, int]) -> None:
+        started = _clock()
+        try:
+            await self.inner.record_key_use(last_used)
+        finally:
+            self._key_use.observe(_clock() - started)
+
+    async def purge_deleted(self, *, deleted_before: int, max_items: int) -> PurgeBatch:
+        started = _clock()
+        try:
+            return await self.inner.purge_deleted(
+                deleted_before=deleted_before, max_items=max_items
+            )
+        finally:
+            self._purge.observe(_clock() - started)
 
     async def ping(self) -> None:
         started = _clock()

@@ -1,0 +1,165 @@
+"""The authorization matrix: every operation × every kind of caller, with the exact status of each
+cell, on both backends.
+
+Callers: the owner (account A for end user U), the same account for another end user, another
+account for the same end user, no key, an unknown key, and a revoked key. Only the owner reaches
+the owner's conversation; the two other identities get the 404 of a conversation that does not
+exist (creating and listing work for them, on their own data); the three without a valid key get
+401 ``invalid_api_key``. No refused request changes anything the owner sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from mka1_conversations.app import open_store
+from mka1_conversations.http.auth import hash_key
+from mka1_conversations.settings import Settings
+
+from .conftest import BASE_PATH, KEY_A, KEY_B, RunningServer, conversation_state
+
+OWNER = "owner"
+CALLERS = (OWNER, "same_account_other_user", "other_account", "no_key", "bad_key", "revoked_key")
+
+
+@dataclass(frozen=True)
+class Target:
+    conversation_id: str
+    item_id: str
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: Callable[[Target], str]
+    body: Callable[[Target], dict[str, Any]] | None = None
+    params: dict[str, str] | None = None
+
+
+def _conv(t: Target) -> str:
+    return f"{BASE_PATH}/{t.conversation_id}"
+
+
+OPERATIONS: dict[str, Operation] = {
+    "create": Operation("POST", lambda t: BASE_PATH, lambda t: {"metadata": {"k": "v"}}),
+    "list": Operation("GET", lambda t: BASE_PATH, params={"limit": "50"}),
+    "retrieve": Operation("GET", _conv),
+    "update": Operation("POST", _conv, lambda t: {"metadata": {"changed": "yes"}}),
+    "delete": Operation("DELETE", _conv),
+    "items.create": Operation(
+        "POST",
+        lambda t: _conv(t) + "/items",
+        lambda t: {"items": [{"role": "user", "content": "x"}]},
+    ),
+    "items.list": Operation("GET", lambda t: _conv(t) + "/items"),
+    "items.retrieve": Operation("GET", lambda t: f"{_conv(t)}/items/{t.item_id}"),
+    "items.delete": Operation("DELETE", lambda t: f"{_conv(t)}/items/{t.item_id}"),
+    "items.deleteMany": Operation(
+        "DELETE", lambda t: _conv(t) + "/items", lambda t: {"item_ids": [t.item_id]}
+    ),
+}
+
+#: Operations that act on the caller's own data rather than on the owner's conversation.
+ON_OWN_DATA = {"create", "list"}
+
+
+def expected_status(operation: str, caller: str) -> int:
+    if caller in ("no_key", "bad_key", "revoked_key"):
+        return 401
+    if caller == OWNER or operation in ON_OWN_DATA:
+        return 200
+    return 404
+
+
+@pytest.fixture(scope="session")
+def revoked_key(server: RunningServer) -> str:
+    """A key created in the server's database and revoked there."""
+    key = "mk-revoked-" + uuid.uuid4().hex
+
+    async def make() -> None:
+        store = await open_store(Settings(database_url=server.database_url))
+        try:
+            await store.create_api_key(
+                hash_key(key), account="acct_a", name="matrix", now=int(time.time())
+            )
+            assert await store.revoke_api_key(hash_key(key), now=int(time.time()))
+        finally:
+            await store.close()
+
+    asyncio.run(make())
+    return key
+
+
+def _headers(caller: str, user: str, revoked: str) -> dict[str, str]:
+    keys = {
+        OWNER: KEY_A,
+        "same_account_other_user": KEY_A,
+        "other_account": KEY_B,
+        "bad_key": "sk-not-a-key",
+        "revoked_key": revoked,
+    }
+    headers = {"X-On-Behalf-Of": "someone-else" if caller == "same_account_other_user" else user}
+    if caller in keys:
+        headers["Authorization"] = f"Bearer {keys[caller]}"
+    return headers
+
+
+@pytest.fixture
+def target(http: httpx.Client) -> Iterator[Target]:
+    created = http.post(
+        BASE_PATH,
+        json={
+            "metadata": {"owner": "yes"},
+            "items": [{"role": "user", "content": "mine"}, {"role": "user", "content": "also"}],
+        },
+    )
+    assert created.status_code == 200, created.text
+    conversation = created.json()
+    items = http.get(f"{BASE_PATH}/{conversation['id']}/items").json()
+    yield Target(conversation["id"], items["data"][0]["id"])
+
+
+@pytest.mark.parametrize("operation", list(OPERATIONS))
+def test_authorization_matrix(
+    operation: str,
+    server: RunningServer,
+    http: httpx.Client,
+    user: str,
+    target: Target,
+    revoked_key: str,
+) -> None:
+    op = OPERATIONS[operation]
+    before = conversation_state(http, target.conversation_id)
+    seen: dict[str, int] = {}
+    # The owner last: its call may delete what the others tried to reach.
+    for caller in (*CALLERS[1:], OWNER):
+        response = httpx.request(
+            op.method,
+            server.url + op.path(target),
+            json=op.body(target) if op.body else None,
+            params=op.params,
+            headers=_headers(caller, user, revoked_key),
+            timeout=30,
+        )
+        seen[caller] = response.status_code
+        want = expected_status(operation, caller)
+        assert response.status_code == want, (caller, response.text)
+        if want != 200:
+            error = response.json()["error"]
+            assert error["code"] == ("invalid_api_key" if want == 401 else "not_found")
+            assert error["type"] == "invalid_request_error"
+        elif operation == "list" and caller != OWNER:
+            assert target.conversation_id not in [c["id"] for c in response.json()["data"]]
+        if caller != OWNER:
+            assert conversation_state(http, target.conversation_id) == before, caller
+    assert seen == {caller: expected_status(operation, caller) for caller in CALLERS}
+    if operation == "list":
+        assert target.conversation_id in [c["id"] for c in http.get(BASE_PATH).json()["data"]]
