@@ -30,7 +30,7 @@ from .http.openapi import docs_routes, is_docs_path
 from .http.operational import OperationalRoutes
 from .http.ratelimit import TokenBuckets
 from .http.routes import OPERATIONS, ConversationRoutes
-from .logs import configure_logging
+from .logs import RequestLog, configure_logging
 from .metrics import Metrics
 from .settings import Settings
 from .store.migrate import Migration
@@ -158,6 +158,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         EdgeMiddleware(starlette, max_header_bytes=settings.max_header_bytes),
         metrics=metrics,
         routes=index,
+        request_log=RequestLog.for_process(settings.log_format),
     )
 
 

@@ -382,7 +382,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     purge.add_argument("--deleted-before", required=True, metavar="AGE", help="e.g. 30d, 12h")
     purge.add_argument(
-        "--batch-size", type=int, default=1000, help="items (and conversations) per transaction"
+        "--batch-size",
+        type=int,
+        default=1000,
+        help="rows (items and indexed words, or conversations) per transaction",
     )
     purge.add_argument(
         "--pause", type=float, default=0.05, help="seconds between transactions (default 0.05)"

@@ -1,8 +1,14 @@
 """How the service logs: one configuration (level, json|text, standard error) for our own
-loggers and the HTTP server's, and the formatter that turns records into JSON lines or text.
+loggers and the HTTP server's, the formatter that turns records into JSON lines or text, and
+the request log.
 
-Request lines (``http/observe.py``) carry their fields in ``record.fields``; every other record
-(start-up, errors) is written with ``logger`` and ``message`` (and ``exc`` for a traceback).
+Request lines (``http/observe.py``) do not go through ``logging``: a record, the handler's lock,
+its formatter and a flush cost about 50 µs a line, more than serving a get-item. ``RequestLog``
+writes the same line (the same fields, the same two formats) straight to standard error in one
+``write``: about 4 µs. It is on when the process's logging lets INFO through on
+``mka1_conversations.request`` (``configure_logging`` at the default level), and off otherwise,
+as in tests that build the app without configuring logging. Every other record (start-up,
+errors) is written with ``logger`` and ``message`` (and ``exc`` for a traceback).
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import logging.config
+import os
 import time
 from typing import Any
 
@@ -17,7 +24,7 @@ import msgspec
 
 from .settings import LogFormat, LogLevel, Settings
 
-__all__ = ["REQUEST_LOGGER", "Formatter", "configure_logging", "logging_config"]
+__all__ = ["REQUEST_LOGGER", "Formatter", "RequestLog", "configure_logging", "logging_config"]
 
 #: The logger of the one-line-per-request log.
 REQUEST_LOGGER = "mka1_conversations.request"
@@ -44,25 +51,48 @@ class Formatter(logging.Formatter):
         self.json = style == "json"
 
     def format(self, record: logging.LogRecord) -> str:
-        fields: dict[str, Any] | None = getattr(record, "fields", None)
         if self.json:
-            out: dict[str, Any] = {"ts": _timestamp(record.created), "level": record.levelname}
-            if fields is not None:
-                out.update(fields)
-            else:
-                out["logger"] = record.name
-                out["message"] = record.getMessage()
+            out: dict[str, Any] = {
+                "ts": _timestamp(record.created),
+                "level": record.levelname,
+                "logger": record.name,
+                "message": record.getMessage(),
+            }
             if record.exc_info:
                 out["exc"] = self.formatException(record.exc_info)
             return _encode(out).decode()
-        head = f"{_timestamp(record.created)} {record.levelname:<7} "
-        if fields is not None:
-            line = head + _request_text(fields)
-        else:
-            line = head + f"{record.name}: {record.getMessage()}"
+        line = f"{_timestamp(record.created)} {record.levelname:<7} {record.name}: "
+        line += record.getMessage()
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
+
+
+class RequestLog:
+    """One line per request on standard error, as ``Formatter`` would write an INFO record with
+    these ``fields``, in one system call (lines are far below the size a pipe writes whole)."""
+
+    def __init__(self, style: LogFormat, fd: int = 2) -> None:
+        self._json = style == "json"
+        self._fd = fd
+
+    @classmethod
+    def for_process(cls, style: LogFormat) -> RequestLog | None:
+        """The request log if this process's logging wants request lines, else None."""
+        if logging.getLogger(REQUEST_LOGGER).isEnabledFor(logging.INFO):
+            return cls(style)
+        return None
+
+    def write(self, fields: dict[str, Any]) -> None:
+        ts = _timestamp(time.time())
+        if self._json:
+            line = _encode({"ts": ts, "level": "INFO", **fields}) + b"\n"
+        else:
+            line = f"{ts} INFO    {_request_text(fields)}\n".encode()
+        try:  # noqa: SIM105 (no context manager on the hot path)
+            os.write(self._fd, line)
+        except OSError:  # standard error is gone or full: a request never fails for its log
+            pass
 
 
 def _request_text(f: dict[str, Any]) -> str:

@@ -1,8 +1,8 @@
 """Pure-ASGI middleware, outermost: every request is counted, timed and logged, once.
 
 Metrics: the request counter by operation and status, the latency histogram by operation, the
-in-flight gauge (``metrics.py``). Log: one line per request on ``mka1_conversations.request``
-(``logs.py`` formats it) with the request id, operation, method, path template and the ids in
+in-flight gauge (``metrics.py``). Log: one line per request (``logs.RequestLog``) with the
+request id, operation, method, path template and the ids in
 it, status, duration and a hash of the account. Never the API key, the ``X-On-Behalf-Of`` value,
 the query string (search text) or any body: docs/operations.md, tests/test_logs.py.
 
@@ -14,7 +14,6 @@ is not logged); one that ends without a response (client gone) is counted as sta
 from __future__ import annotations
 
 import hashlib
-import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,14 +22,12 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..domain.identity import Owner
-from ..logs import REQUEST_LOGGER
+from ..logs import RequestLog
 from ..metrics import Metrics
 
 __all__ = ["UNMATCHED", "ObserveMiddleware", "RouteIndex", "account_hash"]
 
 UNMATCHED = "unmatched"
-_INFO = logging.INFO
-_log = logging.getLogger(REQUEST_LOGGER)
 _clock = time.perf_counter
 
 
@@ -124,9 +121,17 @@ def account_hash(account: str) -> str:
 
 
 class ObserveMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, routes: RouteIndex) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics,
+        routes: RouteIndex,
+        request_log: RequestLog | None,
+    ) -> None:
         self.app = app
         self.routes = routes
+        self.request_log = request_log
         self.operations = metrics.operations
         self.in_flight = metrics.in_flight
 
@@ -153,11 +158,11 @@ class ObserveMiddleware:
             series = self.operations[matched.operation]
             series.latency.observe(elapsed)
             series.count(status)
-            if _log.isEnabledFor(_INFO):
-                _log_request(scope, matched, status, elapsed)
+            if self.request_log is not None:
+                self.request_log.write(_request_fields(scope, matched, status, elapsed))
 
 
-def _log_request(scope: Scope, matched: Matched, status: int, elapsed: float) -> None:
+def _request_fields(scope: Scope, matched: Matched, status: int, elapsed: float) -> dict[str, Any]:
     owner: Owner | None = scope.get("mka1.owner")
     fields: dict[str, Any] = {
         "event": "request",
@@ -170,12 +175,4 @@ def _log_request(scope: Scope, matched: Matched, status: int, elapsed: float) ->
         "account": account_hash(owner.account) if owner is not None else None,
     }
     fields.update(matched.ids)
-    # makeRecord + handle: the same record as _log.info's, without its walk up the stack for
-    # the caller's file and line, which no request line shows.
-    _log.handle(
-        _log.makeRecord(REQUEST_LOGGER, _INFO, "", 0, "request", (), None, None, _extra(fields))
-    )
-
-
-def _extra(fields: dict[str, Any]) -> dict[str, Any]:
-    return {"fields": fields}
+    return fields

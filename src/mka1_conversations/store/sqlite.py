@@ -128,7 +128,9 @@ class _Filters:
     by_id: bool
     """Some term is rare: read its holders by id (and sort them) instead of walking the list."""
     walks: bool
-    """Some term is common: the list is walked testing each conversation, which may take long."""
+    """No term is rare and some is common: the owner's list is walked testing each conversation
+    until the page is full, which may take long (with a rare term, at most its holders are
+    tested)."""
 
 
 def _filters(db: sqlite3.Connection, owner: Owner, query: ConversationQuery) -> _Filters | None:
@@ -141,7 +143,7 @@ def _filters(db: sqlite3.Connection, owner: Owner, query: ConversationQuery) -> 
     the owner's list in order, where materialising it would cost more than the page."""
     where: list[str] = []
     args: list[Any] = []
-    by_id = walks = False
+    by_id = common = False
     for term in _terms(query):
         holders = f"SELECT conversation_id FROM {term.table} WHERE owner_id = ? AND {term.test()}"
         (count,) = db.execute(
@@ -155,13 +157,13 @@ def _filters(db: sqlite3.Connection, owner: Owner, query: ConversationQuery) -> 
             where.append(f"c.id IN ({holders})")
             args += (owner.key, *term.values)
         else:
-            walks = True
+            common = True
             where.append(
                 f"EXISTS (SELECT 1 FROM {term.table} t WHERE t.conversation_id = c.id "
                 f"AND {term.test('t.')})"
             )
             args += term.values
-    return _Filters(where, args, by_id, walks)
+    return _Filters(where, args, by_id, walks=common and not by_id)
 
 
 def _chunks(values: list[str], size: int) -> Iterator[list[str]]:
@@ -464,9 +466,9 @@ class SQLiteStore:
                     ]
             return merge_page(unmoved, moved, after=cursor, order=query.order, limit=query.limit)
 
-        # A common term walks the owner's list testing each conversation, as long as it takes to
-        # find a page (rare combinations of common words: every conversation): off the event
-        # loop, on a reader thread. Everything else is bounded and stays inline.
+        # A walk tests the owner's conversations one by one for as long as it takes to fill the
+        # page (rare combinations of common words: every conversation): off the event loop, on
+        # a reader thread. Everything else is bounded and stays inline.
         walks = filters is not None and filters.walks
         page, has_more = await self._read_in_pool(work) if walks else self._read(work)
         if has_more:
