@@ -62,7 +62,11 @@ class Checkpointer:
         self._open.set()
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread = threading.Thread(target=self._run, name="mka1-sqlite-checkpoint")
+        # A daemon: a process that exits without closing its store must not hang on it (an
+        # interrupted checkpoint is as safe as a crash; the next one completes it).
+        self._thread = threading.Thread(
+            target=self._run, name="mka1-sqlite-checkpoint", daemon=True
+        )
         self._thread.start()
 
     # --- on the event loop ---------------------------------------------------------------------
