@@ -101,61 +101,59 @@ def load_from_sqlite(dsn: str, sqlite_path: Path) -> dict[str, Any]:
     return asyncio.run(_load(dsn, sqlite_path))
 
 
+def _text(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """An items row with its JSON as text (SQLite stores it as a BLOB)."""
+    return (*row[:7], row[7].decode() if isinstance(row[7], bytes) else row[7], row[8])
+
+
+#: (table, its columns, the SQLite ORDER BY, a row conversion): copied in this order.
+_TABLES: list[tuple[str, list[str], str, Any]] = [
+    (
+        "conversations",
+        ["owner_id", "id", "created_at", "updated_at", "deleted_at", "metadata", "next_seq"],
+        "owner_id, id",
+        None,
+    ),
+    (
+        "items",
+        [
+            "owner_id", "conversation_id", "seq", "id", "type", "created_at", "deleted_at",
+            "data", "search_text",
+        ],
+        "rowid",
+        _text,
+    ),
+    (
+        "conversation_words",
+        ["owner_id", "conversation_id", "word", "items"],
+        "conversation_id, word",  # its key (the table has no rowid)
+        None,
+    ),
+]  # fmt: skip
+
+
 async def _load(dsn: str, sqlite_path: Path) -> dict[str, Any]:
     started = time.perf_counter()
     src = sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True)
     conn = await asyncpg.connect(dsn, timeout=10)
-    counts = {"conversations": 0, "items": 0}
+    counts: dict[str, int] = {}
     try:
         async with conn.transaction():
-            rows = src.execute(
-                "SELECT owner_id, id, created_at, updated_at, deleted_at, metadata, next_seq "
-                "FROM conversations ORDER BY owner_id, id"
-            )
-            while batch := rows.fetchmany(_CHUNK):
-                await conn.copy_records_to_table(
-                    "conversations",
-                    records=batch,
-                    columns=[
-                        "owner_id", "id", "created_at", "updated_at", "deleted_at", "metadata",
-                        "next_seq",
-                    ],
-                )  # fmt: skip
-                counts["conversations"] += len(batch)
-            rows = src.execute(
-                "SELECT owner_id, conversation_id, seq, id, type, created_at, deleted_at, data, "
-                "search_text FROM items ORDER BY rowid"
-            )
-            while batch := rows.fetchmany(_CHUNK):
-                await conn.copy_records_to_table(
-                    "items",
-                    records=[
-                        (*r[:7], r[7].decode() if isinstance(r[7], bytes) else r[7], r[8])
-                        for r in batch
-                    ],
-                    columns=[
-                        "owner_id", "conversation_id", "seq", "id", "type", "created_at",
-                        "deleted_at", "data", "search_text",
-                    ],
-                )  # fmt: skip
-                counts["items"] += len(batch)
-            rows = src.execute(
-                "SELECT owner_id, conversation_id, word, items FROM conversation_words "
-                "ORDER BY owner_id, conversation_id, word"
-            )
-            while batch := rows.fetchmany(_CHUNK):
-                await conn.copy_records_to_table(
-                    "conversation_words",
-                    records=batch,
-                    columns=["owner_id", "conversation_id", "word", "items"],
-                )
+            for table, columns, order, convert in _TABLES:
+                rows = src.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY {order}")
+                counts[table] = 0
+                while batch := rows.fetchmany(_CHUNK):
+                    records = [convert(r) for r in batch] if convert else batch
+                    await conn.copy_records_to_table(table, records=records, columns=columns)
+                    counts[table] += len(batch)
         copied = time.perf_counter() - started
         await conn.execute("VACUUM ANALYZE")
     finally:
         await conn.close()
         src.close()
     return {
-        **counts,
+        "conversations": counts["conversations"],
+        "items": counts["items"],
         "copy_seconds": round(copied, 1),
         "load_seconds": round(time.perf_counter() - started, 1),
     }
