@@ -32,15 +32,6 @@ def _usable(value: bytes) -> bool:
     return 1 <= len(value) <= 200 and all(0x21 <= b <= 0x7E for b in value)
 
 
-def _with_header(send: Send, request_id: bytes) -> Send:
-    async def sender(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            message["headers"] = [*message.get("headers", ()), (_HEADER, request_id)]
-        await send(message)
-
-    return sender
-
-
 class EdgeMiddleware:
     def __init__(self, app: ASGIApp, *, max_header_bytes: int | None = None) -> None:
         self.app = app
@@ -59,18 +50,18 @@ class EdgeMiddleware:
         if not _usable(request_id):
             request_id = os.urandom(16).hex().encode()
         scope["mka1.request_id"] = request_id.decode()
-        if self.max_header_bytes is not None and size > self.max_header_bytes:
-            await send_error(_with_header(send, request_id), HeadersTooLarge(self.max_header_bytes))
-            return
         started = False
-
-        id_send = _with_header(send, request_id)
 
         async def send_with_id(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-            await id_send(message)
+                message["headers"] = [*message.get("headers", ()), (_HEADER, request_id)]
+            await send(message)
+
+        if self.max_header_bytes is not None and size > self.max_header_bytes:
+            await send_error(send_with_id, HeadersTooLarge(self.max_header_bytes))
+            return
 
         try:
             await self.app(scope, receive, send_with_id)
