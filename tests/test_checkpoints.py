@@ -4,10 +4,13 @@ size stays bounded), no committed row is lost, and stopping leaves no thread beh
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import sqlite3
 import threading
 from pathlib import Path
+
+import pytest
 
 from mka1_conversations.store.checkpoints import Checkpointer
 from mka1_conversations.store.sqlite import SQLiteStore
@@ -67,6 +70,7 @@ def test_the_wal_starts_over_under_continuous_writes(tmp_path: Path) -> None:
     assert db.execute("SELECT count(*), min(n), max(n) FROM t").fetchone() == (6_000, 0, 5_999)
     assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     db.close()
+    checkpoints.release()
     assert not thread.is_alive()
 
 
@@ -92,6 +96,7 @@ def test_a_reader_sees_every_commit_while_checkpoints_run(tmp_path: Path) -> Non
         checkpoints.stop()
     reader.close()
     db.close()
+    checkpoints.release()
 
 
 def test_the_store_stops_its_checkpoint_thread_on_close(tmp_path: Path) -> None:
@@ -106,3 +111,32 @@ def test_the_store_stops_its_checkpoint_thread_on_close(tmp_path: Path) -> None:
         return thread
 
     assert not asyncio.run(main()).is_alive()
+
+
+def _open_files(path: Path) -> int:
+    """Descriptors of this process on ``path`` or its WAL/shm files (Linux: /proc/self/fd)."""
+    count = 0
+    for fd in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):
+            if fd.readlink().name.startswith(path.name):
+                count += 1
+    return count
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="needs /proc (Linux)")
+def test_closing_the_store_closes_every_file_it_opened(tmp_path: Path) -> None:
+    # The checkpoint thread keeps a descriptor of its own on the database file (to flush it
+    # before a WAL restart); it must go with the store, not before (POSIX locks) nor never.
+    path = tmp_path / "mka1.db"
+    SQLiteStore.migrate(path)
+
+    async def main() -> tuple[int, int]:
+        store = SQLiteStore.open(path)
+        opened = _open_files(path)
+        await store.close()
+        return opened, _open_files(path)
+
+    for _ in range(3):
+        opened, left = asyncio.run(main())
+        assert opened >= 2
+        assert left == 0

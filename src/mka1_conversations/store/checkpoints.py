@@ -7,24 +7,33 @@ request waits: that was the append p99 at concurrency 16 (docs/performance.md, "
 the writer's autocheckpoint is off and a thread with its own connection checkpoints instead:
 
 1. After every ``commits`` commits (or a second after the last one), a PASSIVE checkpoint copies
-   what the WAL holds into the database file and fsyncs, while the loop goes on reading and
-   writing.
+   what the WAL holds into the database file, while the loop goes on reading and writing. Such
+   a pass syncs the WAL; it does not sync the database file (SQLite syncs that only when a pass
+   has copied the whole WAL), so the pages it writes stay dirty in the OS's cache.
 2. Under continuous writes a pass never catches up completely (frames keep arriving while it
    copies), and SQLite starts the WAL file over only after one has. So when the WAL has grown
-   past ``restart_frames``, the thread catches up (passes until one is quick), asks the loop to
-   hold new writes (reads go on), copies the few frames written during its last pass, and lets
-   the writes go: the next one starts the WAL over. The hold lasts one short checkpoint (its two
-   fsyncs), about once a second at full load, instead of a longer one every ~1,000 pages.
+   past ``restart_frames``, the thread catches up (passes until one is quick), flushes the
+   database file's dirty pages itself (``fdatasync`` on a descriptor of its own, while writes go
+   on), copies what came meanwhile, then asks the loop to hold new writes (reads go on), copies
+   the last few frames and lets the writes go: the next one starts the WAL over. The hold lasts
+   one short checkpoint: its two syncs then flush only the pages of that last pass and the one
+   before. Without the flush beforehand, the hold's sync wrote back every page copied since the
+   previous restart (12-20 ms here, three times a second at full load).
 
 The WAL file keeps its size between cycles (the store's ``journal_size_limit`` is above it): an
 fsync of a file that does not grow needs no journal commit, and truncating it every cycle made
-each hold 2-3x longer. The thread runs at a lower priority (Linux ``nice`` 10), so on a busy
-core the loop goes first. Durability is SQLite's own: a checkpoint copies committed pages only,
-and syncs as ``synchronous=NORMAL`` says, from whichever connection runs it.
+each hold 2-3x longer. The thread runs at the process's priority: at a lower one (``nice`` 10,
+tried), a pinned, busy core left it too little time to catch up before a hold. Durability is
+SQLite's own: a checkpoint copies committed pages only, and syncs as ``synchronous=NORMAL``
+says, from whichever connection runs it; the extra flush only moves work earlier.
 
-Measured (append-1 at concurrency 16, same machine and run, 3 rounds each): p99 21.7-29.0 ms
-against 26.2-44.9 with SQLite's own checkpoints, p50 7.7-12.5 against 8.9-12.8, and 30-60 %
-more appends per second (docs/performance.md, "Tails").
+Measured (append-1 at concurrency 16, same machine and run, 2 rounds of 8 s each): p99
+13.7-14.1 ms against 22.2-28.5 ms with the lower priority and no flush, and 26.2-44.9 ms with
+SQLite's own checkpoints (docs/performance.md, "Tails").
+
+The descriptor is opened once and closed only after the store's connections
+(:meth:`release`): closing any descriptor of a database file drops every POSIX lock this
+process holds on it, SQLite's included.
 """
 
 from __future__ import annotations
@@ -34,7 +43,6 @@ import contextlib
 import logging
 import os
 import sqlite3
-import sys
 import threading
 import time
 from pathlib import Path
@@ -50,6 +58,7 @@ class Checkpointer:
 
     def __init__(self, path: Path, *, commits: int = 256, restart_frames: int = 16_384) -> None:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._file: int | None = _open_for_sync(path)
         self._commits_per_pass = commits
         self._restart_frames = restart_frames
         self._commits = 0
@@ -99,10 +108,14 @@ class Checkpointer:
 
     # --- on the thread -------------------------------------------------------------------------
 
+    def release(self) -> None:
+        """Close the database file's descriptor: after :meth:`stop` and after every other
+        connection of this process to the file has closed."""
+        if self._file is not None:
+            os.close(self._file)
+            self._file = None
+
     def _run(self) -> None:
-        if sys.platform == "linux":  # per thread there (elsewhere it would renice the process)
-            with contextlib.suppress(OSError):
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
         while True:
             self._wake.wait(timeout=1.0)
             self._wake.clear()
@@ -119,6 +132,8 @@ class Checkpointer:
                         self._checkpoint()
                         if time.monotonic() - started < 0.005:
                             break
+                    if self._flush():
+                        self._checkpoint()  # what came during the flush
                     self._restart()
             except sqlite3.Error:
                 _log.exception("WAL checkpoint failed; the next pass retries")
@@ -145,7 +160,29 @@ class Checkpointer:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(self._open.set)
 
+    def _flush(self) -> bool:
+        """Write the database file's dirty pages to disk now, while writes go on."""
+        if self._file is None:
+            return False
+        try:
+            _sync(self._file)
+        except OSError:  # this platform cannot sync a read-only descriptor: the hold will
+            _log.warning("cannot flush the database file ahead of a WAL restart", exc_info=True)
+            self.release()
+            return False
+        return True
+
     def _checkpoint(self) -> tuple[int, int, int]:
         """(busy, frames in the WAL, frames copied): PASSIVE never waits for a lock."""
         busy, frames, copied = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         return int(busy), int(frames), int(copied)
+
+
+_sync = getattr(os, "fdatasync", os.fsync)
+
+
+def _open_for_sync(path: Path) -> int | None:
+    try:
+        return os.open(path, os.O_RDONLY)
+    except OSError:
+        return None

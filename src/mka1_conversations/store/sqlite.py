@@ -228,6 +228,7 @@ class SQLiteStore:
             store._checkpoints.stop()
             store._pool.shutdown()
             store._db.close()
+            store._checkpoints.release()
             names = ", ".join(f"{m.version:04d}_{m.name}" for m in pending)
             raise RuntimeError(
                 f"database {path} is not migrated (pending: {names}); "
@@ -242,6 +243,7 @@ class SQLiteStore:
             for reader in self._readers:
                 reader.close()
         self._db.close()
+        self._checkpoints.release()  # after every connection: see Checkpointer.release
 
     async def ping(self) -> None:
         try:
