@@ -6,9 +6,12 @@ request id, operation, method, path template and the ids in
 it, status, duration and a hash of the account. Never the API key, the ``X-On-Behalf-Of`` value,
 the query string (search text) or any body: docs/operations.md, tests/test_logs.py.
 
-The operation comes from the route table (``routes.OPERATIONS``), matched by path segments: no
-regular expression per request. A request no route serves is operation ``unmatched`` (its path
-is not logged); one that ends without a response (client gone) is counted as status 499.
+The operation of a request the router sent to an API endpoint is that endpoint's for the method
+(``scope["endpoint"].operations``), with the route's template and path parameters: the router's
+one match. Any other request (refused before routing, operational, unknown) is looked up in the
+route table (``routes.OPERATIONS``), matched by path segments. A request no route serves is
+operation ``unmatched`` (its path is not logged); one that ends without a response (client gone)
+is counted as status 499.
 """
 
 from __future__ import annotations
@@ -132,8 +135,8 @@ class ObserveMiddleware:
         self.app = app
         self.routes = routes
         self.request_log = request_log
+        self.metrics = metrics
         self.operations = metrics.operations
-        self.in_flight = metrics.in_flight
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -148,18 +151,32 @@ class ObserveMiddleware:
                 status = message["status"]
             await send(message)
 
-        self.in_flight.inc()
+        metrics = self.metrics
+        metrics.in_flight += 1
         try:
             await self.app(scope, receive, send_and_note)
         finally:
-            self.in_flight.dec()
+            metrics.in_flight -= 1
             elapsed = _clock() - started
-            matched = self.routes.match(scope["method"], scope["path"])
+            matched = self._matched(scope)
             series = self.operations[matched.operation]
             series.latency.observe(elapsed)
             series.count(status)
+            metrics.answered()
             if self.request_log is not None:
                 self.request_log.write(_request_fields(scope, matched, status, elapsed))
+
+    def _matched(self, scope: Scope) -> Matched:
+        """The router's own match when it reached an API endpoint (it put the endpoint, route
+        and path parameters in the scope); the route table's for everything else."""
+        operations = getattr(scope.get("endpoint"), "operations", None)
+        if operations is not None:
+            method = scope["method"]
+            operation = operations.get("GET" if method == "HEAD" else method)
+            if operation is not None:
+                ids = tuple(scope["path_params"].items())
+                return Matched(operation, scope["route"].path, ids)
+        return self.routes.match(scope["method"], scope["path"])
 
 
 def _request_fields(scope: Scope, matched: Matched, status: int, elapsed: float) -> dict[str, Any]:

@@ -95,10 +95,11 @@ class _Endpoint:
     No Request/Response machinery beyond the Request a handler reads; an exception propagates to
     Starlette's exception middleware, which answers it with the error envelope."""
 
-    __slots__ = ("handlers",)
+    __slots__ = ("handlers", "operations")
 
-    def __init__(self, handlers: dict[str, Handler]) -> None:
+    def __init__(self, handlers: dict[str, Handler], operations: dict[str, str]) -> None:
         self.handlers = handlers
+        self.operations = operations  # method → operation, for metrics and logs (observe.py)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
@@ -124,7 +125,11 @@ class ConversationRoutes:
     def routes(self) -> list[Route]:
         """One Route per path, dispatching on the method (so a 405 lists every allowed one)."""
         return [
-            Route(path, _Endpoint({m: getattr(self, o) for m, o in ops.items()}), methods=list(ops))
+            Route(
+                path,
+                _Endpoint({m: getattr(self, o) for m, o in ops.items()}, ops),
+                methods=list(ops),
+            )
             for path, ops in OPERATIONS.items()
         ]
 
