@@ -189,8 +189,9 @@ class Floor:
                 words[word] = words.get(word, 0) + 1
         self.db.execute(
             "INSERT INTO conversation_words (conversation_id, word, owner_id, items) "
-            "SELECT ?, key, ?, value FROM json_each(?) WHERE true "
-            "ON CONFLICT (conversation_id, word) DO UPDATE SET items = items + excluded.items",
+            "SELECT ?1, key, ?2, min(value, 4) FROM json_each(?3) WHERE true "
+            "ON CONFLICT (conversation_id, word) DO UPDATE "
+            "SET items = min(items + excluded.items, 4) WHERE items < 4",
             (conversation_id, owner, _encode(words)),
         )
 

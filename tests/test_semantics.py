@@ -15,6 +15,8 @@ import asyncpg
 import httpx
 import pytest
 
+from mka1_conversations.domain.search import EXACT_WORD_COUNT
+
 from .conftest import ACCOUNT_A, BASE_PATH, KEY_A, KEY_B, RunningServer, auth_headers
 
 ID_PATTERN = r"[0-9a-f]{32}"
@@ -782,7 +784,8 @@ def test_the_word_index_counts_exactly_the_live_items(
     server: RunningServer, http: httpx.Client, user: str
 ) -> None:
     """What the search index holds for an owner's conversations is, after any mix of writes,
-    each word of their live items with the number of live items holding it."""
+    each word of their live items, with the number of live items holding it when that is below
+    EXACT_WORD_COUNT (past it, only that at least one does)."""
     first = create(http, [msg("red fish blue fish", id="msg_1"), msg("Red sky")])
     second = create(http, [msg("blue whale", id="msg_2")])
     add(
@@ -817,9 +820,49 @@ def test_the_word_index_counts_exactly_the_live_items(
         ]:
             for word in set(text.split()):
                 expected[conversation, word] = expected.get((conversation, word), 0) + 1
-    assert {(c, w): n for c, w, n in indexed} == expected
+    stored = {(c, w): n for c, w, n in indexed}
+    assert stored.keys() == expected.keys()
+    for key, n in stored.items():
+        assert n == expected[key] if n < EXACT_WORD_COUNT else expected[key] >= 1, key
+    assert stored[first, "fish"] == 2 and stored[first, "red"] == 1
     assert expected[first, "fish"] == 2 and expected[first, "red"] == 1
     assert expected[second, "blue"] == 1 and (second, "whale") not in expected
+
+
+def test_a_word_held_by_many_items_stays_findable_until_its_last_item_goes(
+    http: httpx.Client,
+) -> None:
+    # Past EXACT_WORD_COUNT holders the index stops counting a word (appends to a long
+    # conversation then leave its row alone); deleting must still drop it exactly when the last
+    # live holder goes, by single and by bulk delete.
+    holders = EXACT_WORD_COUNT + 3
+    ids = [f"msg_kiwi{i}" for i in range(holders)]
+    conversation = create(http, [msg("kiwi orchard", id=ids[0])])
+    add(http, conversation, [msg(f"kiwi number {i}", id=ids[i]) for i in range(1, holders)])
+    other = create(http, [msg("kiwi elsewhere")])
+    assert set(listed(http, search="kiwi")) == {conversation, other}
+    for index, item_id in enumerate(ids[:-3]):
+        assert http.delete(f"{BASE_PATH}/{conversation}/items/{item_id}").status_code == 200
+        assert set(listed(http, search="kiwi")) == {conversation, other}, index
+        assert listed(http, search="orchard") == []  # held by the first item only
+    bulk = http.request(
+        "DELETE", f"{BASE_PATH}/{conversation}/items", json={"item_ids": ids[-3:-1]}
+    )
+    assert bulk.status_code == 200, bulk.text
+    assert set(listed(http, search="kiwi")) == {conversation, other}
+    assert listed(http, search="number") == [conversation]
+    assert http.delete(f"{BASE_PATH}/{conversation}/items/{ids[-1]}").status_code == 200
+    assert listed(http, search="kiwi") == [other]
+    assert listed(http, search="number") == []
+    # All holders of a word past the count at once, in one bulk delete.
+    again = create(http, [msg("mango") for _ in range(EXACT_WORD_COUNT + 2)])
+    items = http.get(f"{BASE_PATH}/{again}/items").json()["data"]
+    assert listed(http, search="mango") == [again]
+    gone = http.request(
+        "DELETE", f"{BASE_PATH}/{again}/items", json={"item_ids": [i["id"] for i in items]}
+    )
+    assert gone.status_code == 200, gone.text
+    assert listed(http, search="mango") == []
 
 
 def test_search_combines_with_metadata_filter_and_order(

@@ -14,10 +14,26 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-__all__ = ["MAX_SEARCH_WORDS", "fold", "search_document", "search_words", "word_counts"]
+__all__ = [
+    "EXACT_WORD_COUNT",
+    "MAX_SEARCH_WORDS",
+    "fold",
+    "search_document",
+    "search_words",
+    "word_counts",
+]
 
 MAX_SEARCH_WORDS = 32
 """Words beyond this many are ignored (each word is one index lookup)."""
+
+EXACT_WORD_COUNT = 4
+"""A conversation's word index counts the live items holding a word up to this many; from there
+on the count is no longer kept (it stays at or above this value: "held, by at least one live
+item"), so appending to a conversation does not rewrite the index rows of words it already holds
+often, which in a long conversation are most words of a new message (100,000 items: 18 of 26
+pages written per one-message append were such rows). Deleting an item counts an exact word
+down and drops it at zero; a word past this count is dropped only if no live item of the
+conversation still holds it, which the backend checks on the items' search texts then."""
 
 _WORD = re.compile(r"[^\W_]+")
 

@@ -25,7 +25,7 @@ from ..domain.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailab
 from ..domain.identity import Owner
 from ..domain.items import NewItem
 from ..domain.listing import SNAPSHOT_RETENTION_US, Listed, merge_page, position_as_of
-from ..domain.search import search_words, word_counts
+from ..domain.search import EXACT_WORD_COUNT, search_words, word_counts
 from ..domain.store import (
     ApiKeyRecord,
     ConversationPage,
@@ -178,7 +178,8 @@ class PostgresStore:
                 FROM c, unnest($6::text[], $7::text[], $8::text[], $9::text[])
                      WITH ORDINALITY AS t(id, type, data, txt, ord))
             INSERT INTO conversation_words (owner_id, conversation_id, word, items)
-            SELECT $1, c.id, w.word, w.n FROM c, unnest($10::text[], $11::int[]) AS w(word, n)
+            SELECT $1, c.id, w.word, LEAST(w.n, {EXACT_WORD_COUNT})
+            FROM c, unnest($10::text[], $11::int[]) AS w(word, n)
             """,
             owner.key,
             conversation_id,
@@ -348,9 +349,12 @@ class PostgresStore:
                     RETURNING seq),
                 w AS (
                     INSERT INTO conversation_words (owner_id, conversation_id, word, items)
-                    SELECT $1, $2, w.word, w.n FROM c, unnest($9::text[], $10::int[]) AS w(word, n)
+                    SELECT $1, $2, w.word, LEAST(w.n, {EXACT_WORD_COUNT})
+                    FROM c, unnest($9::text[], $10::int[]) AS w(word, n)
                     ON CONFLICT (owner_id, conversation_id, word)
-                    DO UPDATE SET items = conversation_words.items + EXCLUDED.items)
+                    DO UPDATE SET items = LEAST(conversation_words.items + EXCLUDED.items,
+                                                {EXACT_WORD_COUNT})
+                    WHERE conversation_words.items < {EXACT_WORD_COUNT})
                 SELECT seq FROM i
                 """,
                 owner.key,
@@ -493,25 +497,33 @@ class PostgresStore:
                 list(item_ids),
             )
             words, counts = _word_columns(word_counts(deleted.values()))
-            # Words no live item holds any more leave the index; the others count down.
+            # Words no live item holds any more leave the index; exact counts count down. A
+            # word past the exact count (domain/search.py) leaves when no live item (the deleted
+            # ones are blanked above) still holds it.
             await conn.execute(
                 "DELETE FROM conversation_words w "
                 "USING unnest($3::text[], $4::int[]) AS t(word, n) "
                 "WHERE w.owner_id = $1 AND w.conversation_id = $2 AND w.word = t.word "
-                "AND w.items <= t.n",
+                "AND CASE WHEN w.items < $5 THEN w.items <= t.n ELSE NOT EXISTS ("
+                "SELECT 1 FROM items i WHERE i.owner_id = $1 AND i.conversation_id = $2 "
+                "AND i.deleted_at IS NULL "
+                "AND position(' ' || t.word || ' ' IN ' ' || i.search_text || ' ') > 0) END",
                 owner.key,
                 conversation_id,
                 words,
                 counts,
+                EXACT_WORD_COUNT,
             )
             await conn.execute(
                 "UPDATE conversation_words w SET items = w.items - t.n "
                 "FROM unnest($3::text[], $4::int[]) AS t(word, n) "
-                "WHERE w.owner_id = $1 AND w.conversation_id = $2 AND w.word = t.word",
+                "WHERE w.owner_id = $1 AND w.conversation_id = $2 AND w.word = t.word "
+                "AND w.items < $5",
                 owner.key,
                 conversation_id,
                 words,
                 counts,
+                EXACT_WORD_COUNT,
             )
             return _record(row)
 
@@ -722,7 +734,7 @@ class PostgresStore:
             await conn.copy_records_to_table(
                 "conversation_words",
                 records=[
-                    (owner, conversation_id, word, n)
+                    (owner, conversation_id, word, min(n, EXACT_WORD_COUNT))
                     for (owner, conversation_id), held in texts.items()
                     for word, n in word_counts(held).items()
                 ],
