@@ -69,6 +69,8 @@ _PREFIX = {"message": "msg", "function_call": "fc", "function_call_output": "fco
 
 def _words(text: str) -> list[str]:
     """Folded words (NFKD, no combining marks, casefolded): what the search index holds."""
+    if text.isascii():  # as the service's fold: NFKD leaves ASCII as it is
+        return _WORD.findall(text.casefold())
     decomposed = unicodedata.normalize("NFKD", text)
     folded = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
     return _WORD.findall(folded)

@@ -40,6 +40,8 @@ _WORD = re.compile(r"[^\W_]+")
 
 def fold(text: str) -> str:
     """``"Crème BRÛLÉE"`` → ``"creme brulee"``."""
+    if text.isascii():  # NFKD leaves ASCII as it is, with no combining marks to drop
+        return text.casefold()
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return stripped.casefold()
