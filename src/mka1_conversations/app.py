@@ -1,7 +1,7 @@
 """The app: ``create_app(settings)`` wires the Store, the service, the routes and the middleware.
 
 Request path: ObserveMiddleware (metrics, the request's log line) → EdgeMiddleware (request id,
-last resort) → Starlette (errors → envelope) → AuthMiddleware (Owner) → router →
+every error → envelope) → AuthMiddleware (Owner) → Starlette's Router (routing, lifespan) →
 ConversationRoutes → ConversationService → TimedStore (database time) → Store (one transaction).
 
 Operational endpoints, without an API key: ``/healthz`` (the process answers), ``/readyz`` (the
@@ -16,15 +16,13 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
+from starlette.routing import Router
 from starlette.types import ASGIApp
 
 from .domain.service import ConversationService
 from .domain.store import Store
 from .http.auth import AuthMiddleware, KeyRing
 from .http.edge import EdgeMiddleware
-from .http.errors import exception_handlers
 from .http.observe import ObserveMiddleware, RouteIndex
 from .http.openapi import docs_routes, is_docs_path
 from .http.operational import OperationalRoutes
@@ -109,7 +107,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     metrics = Metrics(index.operations, multiproc_dir=settings.metrics_multiproc_dir)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: object) -> AsyncIterator[None]:
         store = TimedStore(await open_store(settings), metrics.db_call, metrics.items_written)
         running.store_ = store
         running.service_ = ConversationService(store, settings.identity_mode)
@@ -136,26 +134,26 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         running.service, settings.max_body_bytes, settings.read_timeout_seconds
     )
     operational = OperationalRoutes(running.store, metrics, settings.metrics_token)
-    starlette = Starlette(
+    # Starlette's router, for routing and lifespan only: no Starlette application around it
+    # (its two exception middlewares would wrap every request); errors are answered by
+    # EdgeMiddleware, in the envelope.
+    router = Router(
         routes=[*api.routes(), *operational.routes(), *docs_routes()],
-        middleware=[
-            Middleware(
-                AuthMiddleware,
-                keyring=running.keyring,
-                public=_is_public,
-                limiter=(
-                    TokenBuckets(settings.rate_limit, settings.rate_limit_burst)
-                    if settings.rate_limit > 0
-                    else None
-                ),
-            )
-        ],
-        exception_handlers=exception_handlers,
+        redirect_slashes=False,  # a 307 on a POST surprises clients: 404 instead
         lifespan=lifespan,
     )
-    starlette.router.redirect_slashes = False  # a 307 on a POST surprises clients: 404 instead
+    authenticated = AuthMiddleware(
+        router,
+        keyring=running.keyring,
+        public=_is_public,
+        limiter=(
+            TokenBuckets(settings.rate_limit, settings.rate_limit_burst)
+            if settings.rate_limit > 0
+            else None
+        ),
+    )
     return ObserveMiddleware(
-        EdgeMiddleware(starlette, max_header_bytes=settings.max_header_bytes),
+        EdgeMiddleware(authenticated, max_header_bytes=settings.max_header_bytes),
         metrics=metrics,
         routes=index,
         request_log=RequestLog.for_process(settings.log_format),

@@ -5,10 +5,12 @@
 - A request head (path, query and headers) over ``max_header_bytes`` is answered 431 before
   anything reads it further. Servers bound the head too (``serving.py``), but one that arrives
   whole in one read may pass their incremental check; this is the bound every server shares.
-- Nothing escapes to the server. Starlette re-raises an unexpected exception after sending its
-  500 (so that servers can log it); servers then drop the keep-alive connection and the client's
-  next request on it fails. Here an exception after the response started is swallowed (the 500
-  handler logged it), and one before any response is logged and answered with the 500 envelope.
+- Every error raised inside is answered here, in the error envelope: a ServiceError with its
+  status, the router's 404 and 405 (it raises them, as ``scope["app"]`` is set) as
+  ``unknown_url`` and ``method_not_allowed`` with ``Allow``, anything else as a 500, logged.
+  Nothing escapes to the server, which would drop the keep-alive connection (the client's next
+  request on it would fail); an exception after the response started is logged and the
+  response left as it is.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import os
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..domain.errors import HeadersTooLarge, ServiceError
-from .errors import send_error
+from .errors import send_error, service_error
 
 __all__ = ["EdgeMiddleware"]
 
@@ -63,10 +65,13 @@ class EdgeMiddleware:
             await send_error(send_with_id, HeadersTooLarge(self.max_header_bytes))
             return
 
+        scope["app"] = self.app  # the router raises its 404 and 405 (answered below)
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
-            if started:
-                return
-            logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
-            await send_error(send_with_id, ServiceError())
+        except Exception as exc:
+            err = service_error(exc, scope)
+            if err is None:
+                logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+                err = ServiceError()
+            if not started:
+                await send_error(send_with_id, err)

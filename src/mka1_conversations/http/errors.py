@@ -1,19 +1,17 @@
 """Renders every failure as the OpenAI error envelope ``{"error": {message, type, param, code}}``.
 
 The hierarchy itself lives in ``domain.errors`` (the storage raises it too); this module turns
-it into responses: for handler exceptions (Starlette exception handlers) and for the pure-ASGI
-middleware, which answers before any route runs. A 500 never carries internals.
+it into answers: ``service_error`` maps what a request raised (a ServiceError, or the router's
+404/405) to the error it answers, which the pure-ASGI middleware sends (``send_error``), and
+handlers that answer an error themselves use ``error_response``. A 500 never carries internals.
 """
 
 from __future__ import annotations
 
-import logging
-
 import msgspec
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Send
+from starlette.types import Scope, Send
 
 from ..domain.errors import (
     MethodNotAllowed,
@@ -26,10 +24,9 @@ __all__ = [
     "ErrorEnvelope",
     "error_bytes",
     "error_response",
-    "exception_handlers",
+    "send_error",
+    "service_error",
 ]
-
-logger = logging.getLogger("mka1_conversations")
 
 
 class ErrorBody(msgspec.Struct):
@@ -67,33 +64,19 @@ async def send_error(send: Send, err: ServiceError) -> None:
     await send({"type": "http.response.body", "body": error_bytes(err)})
 
 
-async def _service_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ServiceError)
-    return error_response(exc)
-
-
-async def _http_exception(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
+def service_error(exc: Exception, scope: Scope) -> ServiceError | None:
+    """The error a request that raised ``exc`` answers with; None for an unexpected one (a 500,
+    logged by the caller). The router raises its 404 and 405 as HTTPException."""
+    if isinstance(exc, ServiceError):
+        return exc
+    if not isinstance(exc, HTTPException):
+        return None
+    method, path = scope.get("method"), scope.get("path")
     if exc.status_code == 404:
-        return error_response(
-            NotFound(f"Invalid URL ({request.method} {request.url.path}).", code="unknown_url")
-        )
+        return NotFound(f"Invalid URL ({method} {path}).", code="unknown_url")
     if exc.status_code == 405:
-        err = MethodNotAllowed(f"Method {request.method} is not allowed on {request.url.path}.")
-        response = error_response(err)
+        err = MethodNotAllowed(f"Method {method} is not allowed on {path}.")
         if exc.headers and "Allow" in exc.headers:
-            response.headers["Allow"] = exc.headers["Allow"]
-        return response
-    return error_response(ServiceError(str(exc.detail)))
-
-
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(ServiceError())
-
-
-exception_handlers = {
-    ServiceError: _service_error,
-    HTTPException: _http_exception,
-    Exception: _unexpected,
-}
+            err.headers = {**err.headers, "Allow": exc.headers["Allow"]}
+        return err
+    return ServiceError(str(exc.detail))

@@ -93,7 +93,7 @@ class _Endpoint:
     """One path's ASGI app: picks the handler by method, sends the bytes it returns as JSON.
 
     No Request/Response machinery beyond the Request a handler reads; an exception propagates to
-    Starlette's exception middleware, which answers it with the error envelope."""
+    EdgeMiddleware, which answers it with the error envelope."""
 
     __slots__ = ("handlers", "operations")
 
