@@ -863,6 +863,20 @@ def test_a_word_held_by_many_items_stays_findable_until_its_last_item_goes(
     )
     assert gone.status_code == 200, gone.text
     assert listed(http, search="mango") == []
+    # Two words past the count in one bulk delete: the one some other item still holds stays.
+    mixed = create(
+        http,
+        [msg("papaya lime", id=f"msg_pl{i}") for i in range(EXACT_WORD_COUNT + 1)]
+        + [msg("lime only", id="msg_lime")],
+    )
+    removed = http.request(
+        "DELETE",
+        f"{BASE_PATH}/{mixed}/items",
+        json={"item_ids": [f"msg_pl{i}" for i in range(EXACT_WORD_COUNT + 1)]},
+    )
+    assert removed.status_code == 200, removed.text
+    assert listed(http, search="papaya") == []
+    assert listed(http, search="lime") == [mixed]
 
 
 def test_search_combines_with_metadata_filter_and_order(

@@ -118,13 +118,16 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             record_use=store.record_key_use,
         )
         running.keyring_ = keyring
-        recorder = asyncio.create_task(_record_key_uses(keyring))
+        background = [asyncio.create_task(_record_key_uses(keyring))]
+        if settings.metrics_multiproc_dir is not None:
+            background.append(asyncio.create_task(metrics.flush_every(1.0)))
         try:
             yield
         finally:
-            recorder.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await recorder
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             with contextlib.suppress(Exception):
                 await keyring.flush()
             await store.close()

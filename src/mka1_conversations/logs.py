@@ -81,6 +81,7 @@ class RequestLog:
         self._json = style == "json"
         self._fd = fd
         self._pending: list[bytes] = []
+        self._flush_on: asyncio.AbstractEventLoop | None = None  # where a flush is scheduled
 
     @classmethod
     def for_process(cls, style: LogFormat) -> RequestLog | None:
@@ -96,13 +97,17 @@ class RequestLog:
         else:
             line = f"{ts} INFO    {_request_text(fields)}\n".encode()
         self._pending.append(line)
-        if len(self._pending) == 1:
-            try:
-                asyncio.get_running_loop().call_soon(self.flush)
-            except RuntimeError:  # no event loop here: at once
-                self.flush()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop here: at once
+            self.flush()
+            return
+        if self._flush_on is not loop:  # none scheduled (or on a loop that has gone since)
+            self._flush_on = loop
+            loop.call_soon(self.flush)
 
     def flush(self) -> None:
+        self._flush_on = None
         pending, self._pending = self._pending, []
         chunk: list[bytes] = []
         size = 0

@@ -11,8 +11,8 @@ Series (docs/operations.md lists them with examples):
 A request adds to plain numbers (:class:`Tally`, :class:`Buckets`): a list index and two
 additions, no lock (the event loop is one thread). They reach prometheus-client's series when
 they are exposed (:meth:`Metrics.flush`): before every scrape, and with several processes
-(``serve --workers N``) also right after each turn of the event loop that answered a request,
-because there every scrape, whichever process answers it, sums the files that each process's
+(``serve --workers N``) also right after each turn of the event loop that answered a request
+and once a second, because there every scrape, whichever process answers it, sums the files that each process's
 series write to ``PROMETHEUS_MULTIPROC_DIR`` (prometheus-client's multiprocess mode). Going
 through prometheus-client on every request cost about 1 µs per value, seven per request.
 """
@@ -186,7 +186,7 @@ class Metrics:
         """Requests being answered now (the middleware counts them)."""
         self._calls: list[Buckets] = []
         self._flush_soon = multiproc_dir is not None
-        self._flush_scheduled = False
+        self._flush_on: asyncio.AbstractEventLoop | None = None  # where a flush is scheduled
 
     def db_call(self, call: str) -> Buckets:
         """The database time of one Store call (made once, by the timing layer)."""
@@ -197,13 +197,22 @@ class Metrics:
     def answered(self) -> None:
         """A request has been answered: with several processes, flush once this turn of the
         event loop is over (one flush for every request answered in it)."""
-        if self._flush_soon and not self._flush_scheduled:
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self.flush)
+        if self._flush_soon:
+            loop = asyncio.get_running_loop()
+            if self._flush_on is not loop:  # none scheduled (or on a loop that has gone since)
+                self._flush_on = loop
+                loop.call_soon(self.flush)
+
+    async def flush_every(self, seconds: float) -> None:
+        """With several processes: also flush on a timer, for what no request's end flushes (the
+        database time of background writes, the in-flight count during long requests)."""
+        while True:
+            await asyncio.sleep(seconds)
+            self.flush()
 
     def flush(self) -> None:
         """Hand every number added since the last flush to prometheus-client's series."""
-        self._flush_scheduled = False
+        self._flush_on = None
         for series in self.operations.values():
             series.flush()
         for buckets in self._calls:

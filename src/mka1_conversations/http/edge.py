@@ -9,8 +9,8 @@
   status, the router's 404 and 405 (it raises them, as ``scope["app"]`` is set) as
   ``unknown_url`` and ``method_not_allowed`` with ``Allow``, anything else as a 500, logged.
   Nothing escapes to the server, which would drop the keep-alive connection (the client's next
-  request on it would fail); an exception after the response started is logged and the
-  response left as it is.
+  request on it would fail). After the response has started nothing more can be sent: an
+  unexpected exception is logged, and the response is left as it is.
 """
 
 from __future__ import annotations

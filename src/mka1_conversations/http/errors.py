@@ -58,10 +58,11 @@ def error_response(err: ServiceError) -> Response:
 
 async def send_error(send: Send, err: ServiceError) -> None:
     """Answer from pure-ASGI middleware."""
-    headers = [(b"content-type", b"application/json")]
+    body = error_bytes(err)
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
     headers += [(k.lower().encode(), v.encode()) for k, v in err.headers.items()]
     await send({"type": "http.response.start", "status": err.status, "headers": headers})
-    await send({"type": "http.response.body", "body": error_bytes(err)})
+    await send({"type": "http.response.body", "body": body})
 
 
 def service_error(exc: Exception, scope: Scope) -> ServiceError | None:

@@ -59,6 +59,7 @@ class Checkpointer:
     def __init__(self, path: Path, *, commits: int = 256, restart_frames: int = 16_384) -> None:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._file: int | None = _open_for_sync(path)
+        self._flushes = True
         self._commits_per_pass = commits
         self._restart_frames = restart_frames
         self._commits = 0
@@ -99,7 +100,8 @@ class Checkpointer:
                 self._held.set()
 
     def stop(self) -> None:
-        self._stopping = True
+        with self._lock:  # a restart about to ask the loop for a hold sees it (_restart)
+            self._stopping = True
         self._held.set()
         self._wake.set()
         self._thread.join()
@@ -143,6 +145,8 @@ class Checkpointer:
         if loop is None:
             return
         with self._lock:
+            if self._stopping:  # the loop is in stop(): it would never run the hold
+                return
             self._want_hold = True
             self._held.clear()
         try:
@@ -162,13 +166,14 @@ class Checkpointer:
 
     def _flush(self) -> bool:
         """Write the database file's dirty pages to disk now, while writes go on."""
-        if self._file is None:
+        if self._file is None or not self._flushes:
             return False
         try:
             _sync(self._file)
-        except OSError:  # this platform cannot sync a read-only descriptor: the hold will
+        except OSError:  # e.g. a platform that cannot sync a read-only descriptor: the hold's
+            # own sync does it. The descriptor stays open until release (POSIX locks).
             _log.warning("cannot flush the database file ahead of a WAL restart", exc_info=True)
-            self.release()
+            self._flushes = False
             return False
         return True
 

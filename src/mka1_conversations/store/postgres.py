@@ -497,17 +497,15 @@ class PostgresStore:
                 list(item_ids),
             )
             words, counts = _word_columns(word_counts(deleted.values()))
-            # Words no live item holds any more leave the index; exact counts count down. A
-            # word past the exact count (domain/search.py) leaves when no live item (the deleted
-            # ones are blanked above) still holds it.
+            # Exact counts count down, and leave at zero. A word past the exact count
+            # (domain/search.py) leaves when no live item (the deleted ones are blanked above)
+            # still holds it: one read of the live items for all such words, stopping once each
+            # is found held.
             await conn.execute(
                 "DELETE FROM conversation_words w "
                 "USING unnest($3::text[], $4::int[]) AS t(word, n) "
                 "WHERE w.owner_id = $1 AND w.conversation_id = $2 AND w.word = t.word "
-                "AND CASE WHEN w.items < $5 THEN w.items <= t.n ELSE NOT EXISTS ("
-                "SELECT 1 FROM items i WHERE i.owner_id = $1 AND i.conversation_id = $2 "
-                "AND i.deleted_at IS NULL "
-                "AND position(' ' || t.word || ' ' IN ' ' || i.search_text || ' ') > 0) END",
+                "AND w.items < $5 AND w.items <= t.n",
                 owner.key,
                 conversation_id,
                 words,
@@ -525,6 +523,36 @@ class PostgresStore:
                 counts,
                 EXACT_WORD_COUNT,
             )
+            unheld = {
+                r[0]
+                for r in await conn.fetch(
+                    "SELECT word FROM conversation_words WHERE owner_id = $1 "
+                    "AND conversation_id = $2 AND word = ANY($3::text[]) AND items >= $4",
+                    owner.key,
+                    conversation_id,
+                    words,
+                    EXACT_WORD_COUNT,
+                )
+            }
+            if unheld:
+                async for live in conn.cursor(
+                    "SELECT search_text FROM items WHERE owner_id = $1 AND conversation_id = $2 "
+                    "AND deleted_at IS NULL",
+                    owner.key,
+                    conversation_id,
+                    prefetch=500,
+                ):
+                    unheld.difference_update(live[0].split())
+                    if not unheld:
+                        break
+            if unheld:
+                await conn.execute(
+                    "DELETE FROM conversation_words WHERE owner_id = $1 AND conversation_id = $2 "
+                    "AND word = ANY($3::text[])",
+                    owner.key,
+                    conversation_id,
+                    list(unheld),
+                )
             return _record(row)
 
     # --- API keys --------------------------------------------------------------------------

@@ -550,19 +550,42 @@ class SQLiteStore:
     def _remove_words(db: sqlite3.Connection, conversation_id: str, texts: list[str]) -> None:
         """Unindex the words of deleted items (already blanked, so not counted as holders): an
         exact count goes down and leaves at zero; a word past the exact count leaves when no
-        live item of the conversation holds it any more."""
+        live item of the conversation holds it any more. That is one read of the conversation's
+        live items for all such words together, which stops once each is found held."""
         words = word_counts(texts)
         db.executemany(
-            "UPDATE conversation_words SET items = items - ?1 "
-            "WHERE conversation_id = ?2 AND word = ?3 AND items < ?4",
+            "UPDATE conversation_words SET items = items - ? "
+            "WHERE conversation_id = ? AND word = ? AND items < ?",
             [(n, conversation_id, w, EXACT_WORD_COUNT) for w, n in words.items()],
         )
         db.executemany(
-            "DELETE FROM conversation_words WHERE conversation_id = ?1 AND word = ?2 "
-            "AND (items <= 0 OR (items >= ?3 AND NOT EXISTS (SELECT 1 FROM items i "
-            "WHERE i.conversation_id = ?1 AND i.deleted_at IS NULL "
-            "AND instr(' ' || i.search_text || ' ', ' ' || ?2 || ' ') > 0)))",
-            [(conversation_id, w, EXACT_WORD_COUNT) for w in words],
+            "DELETE FROM conversation_words WHERE conversation_id = ? AND word = ? AND items <= 0",
+            [(conversation_id, w) for w in words],
+        )
+        unheld = {
+            r[0]
+            for r in db.execute(
+                "SELECT word FROM conversation_words WHERE conversation_id = ? AND items >= ? "
+                "AND word IN (SELECT value FROM json_each(?))",
+                (conversation_id, EXACT_WORD_COUNT, _encode(list(words))),
+            )
+        }
+        if not unheld:
+            return
+        live = db.execute(
+            "SELECT search_text FROM items WHERE conversation_id = ? AND deleted_at IS NULL",
+            (conversation_id,),
+        )
+        try:
+            for (text,) in live:
+                unheld.difference_update(text.split())
+                if not unheld:
+                    return
+        finally:
+            live.close()
+        db.executemany(
+            "DELETE FROM conversation_words WHERE conversation_id = ? AND word = ?",
+            [(conversation_id, w) for w in unheld],
         )
 
     async def append_items(
