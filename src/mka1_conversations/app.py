@@ -119,7 +119,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         )
         running.keyring_ = keyring
         background = [asyncio.create_task(_record_key_uses(keyring))]
-        if settings.metrics_multiproc_dir is not None:
+        if metrics.multiproc_dir is not None:
             background.append(asyncio.create_task(metrics.flush_every(1.0)))
         try:
             yield

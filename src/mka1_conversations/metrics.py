@@ -12,9 +12,10 @@ A request adds to plain numbers (:class:`Tally`, :class:`Buckets`): a list index
 additions, no lock (the event loop is one thread). They reach prometheus-client's series when
 they are exposed (:meth:`Metrics.flush`): before every scrape, and with several processes
 (``serve --workers N``) also right after each turn of the event loop that answered a request
-and once a second, because there every scrape, whichever process answers it, sums the files that each process's
-series write to ``PROMETHEUS_MULTIPROC_DIR`` (prometheus-client's multiprocess mode). Going
-through prometheus-client on every request cost about 1 µs per value, seven per request.
+and once a second, because there every scrape, whichever process answers it, sums the files
+that each process's series write to ``PROMETHEUS_MULTIPROC_DIR`` (prometheus-client's
+multiprocess mode). Going through prometheus-client on every request cost about 1 µs per value,
+seven per request.
 """
 
 from __future__ import annotations
