@@ -30,7 +30,9 @@ from typing import Any
 from mka1_conversations.domain.identity import Owner
 from mka1_conversations.domain.ids import CONVERSATION_PREFIX, new_id
 from mka1_conversations.domain.items import NewItem, prepare_items
-from mka1_conversations.store.sqlite import SQLiteStore
+from mka1_conversations.store.snapshots import SnapshotMemory
+from mka1_conversations.store.sqlite.statements import SQLiteStatements
+from mka1_conversations.store.words import word_counts
 
 ACCOUNT = "bench"
 CHANNELS = ("support", "sales", "billing", "web", "mobile", "email", "voice", "partner")
@@ -220,6 +222,7 @@ class Loader:
         self.db.execute("PRAGMA synchronous = OFF")
         self.db.execute("PRAGMA foreign_keys = ON")
         self.db.execute("PRAGMA cache_size = -262144")
+        self.statements = SQLiteStatements(self.db, SnapshotMemory(), None)
         self.clock_us = time.time_ns() // 1000 - 10**12  # updated_at values, increasing
         self.now = int(time.time())
         self.items = 0
@@ -251,25 +254,13 @@ class Loader:
     def _insert_items(
         self, owner: Owner, conversation_id: str, items: Sequence[NewItem], *, first_seq: int
     ) -> None:
-        self.db.executemany(
-            "INSERT INTO items (owner_id, conversation_id, seq, id, type, created_at, data, "
-            "search_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    owner.key,
-                    conversation_id,
-                    first_seq + n,
-                    it.id,
-                    it.type,
-                    self.now,
-                    it.data,
-                    it.search_text,
-                )
-                for n, it in enumerate(items)
-            ],
-        )
-        SQLiteStore._add_words(
-            self.db, owner.key, conversation_id, [it.search_text for it in items]
+        self.statements.insert_items(
+            owner.key,
+            conversation_id,
+            items,
+            word_counts(it.search_text for it in items),
+            first_seq=first_seq,
+            now=self.now,
         )
         self.items += len(items)
 

@@ -19,6 +19,7 @@ the median of repeated calls, which is what the query costs without the server a
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 import statistics
 import time
@@ -31,8 +32,7 @@ import asyncpg
 
 from mka1_conversations.domain.identity import Owner
 from mka1_conversations.domain.store import ConversationQuery
-from mka1_conversations.store.postgres import PostgresStore
-from mka1_conversations.store.sqlite import SQLiteStore
+from mka1_conversations.store import open_storage
 
 Recorded = list[tuple[str, tuple[Any, ...]]]
 
@@ -73,6 +73,10 @@ def _timed(run: Callable[[], Any], *, budget_s: float = 0.4, most: int = 50) -> 
     }
 
 
+def _run_statement(db: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> list[Any]:
+    return db.execute(sql, params).fetchall()
+
+
 async def _timed_async(
     run: Callable[[], Awaitable[Any]], *, budget_s: float = 0.4, most: int = 50
 ) -> dict[str, Any]:
@@ -100,7 +104,8 @@ def _recording_sqlite(recorded: Recorded) -> Iterator[None]:
 
     def connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
         kwargs.setdefault("factory", Recording)
-        return real(*args, **kwargs)
+        connection: sqlite3.Connection = real(*args, **kwargs)
+        return connection
 
     sqlite3.connect = connect  # type: ignore[assignment]
     try:
@@ -120,19 +125,20 @@ def sqlite_tree(rows: list[tuple[Any, ...]]) -> list[str]:
 
 
 def sqlite_plans(path: Path, owner: Owner, query: ConversationQuery) -> dict[str, Any]:
-    """The statements ``SQLiteStore.list_conversations`` issues for ``query``, with their plans
+    """The statements ``list_conversations`` (SQLite) issues for ``query``, with their plans
     and timings, and the in-process time of the whole call."""
     recorded: Recorded = []
 
     async def capture() -> dict[str, Any]:
-        store = SQLiteStore.open(path)
+        storage = await open_storage(f"sqlite:///{path}")
+        store = storage.conversations
         try:
             del recorded[:]
             page = await store.list_conversations(owner, query)
             first = list(recorded)
             total = await _timed_async(lambda: store.list_conversations(owner, query))
         finally:
-            await store.close()
+            await storage.close()
         del recorded[:]
         recorded.extend(first)
         return {**total, "page": len(page.conversations), "has_more": page.has_more}
@@ -153,7 +159,7 @@ def sqlite_plans(path: Path, owner: Owner, query: ConversationQuery) -> dict[str
                     "sql": " ".join(sql.split()),
                     "params": shown_params(params),
                     "plan": sqlite_tree(plan),
-                    **_timed(lambda sql=sql, params=params: db.execute(sql, params).fetchall()),
+                    **_timed(functools.partial(_run_statement, db, sql, params)),
                 }
             )
     finally:
@@ -227,7 +233,7 @@ async def postgres_plans(
     dsn: str, owner: Owner, queries: list[tuple[str, ConversationQuery]], *, repeat: int = 8
 ) -> dict[str, dict[str, Any]]:
     """For each query, in order and **on one pooled connection** (as the server's connections
-    see them, one after another): the statements ``PostgresStore.list_conversations`` issues,
+    see them, one after another): the statements ``list_conversations`` (PostgreSQL) issues,
     under ``EXPLAIN (ANALYZE, BUFFERS)``, the in-process time of the whole call, and which plan
     the connection's plan cache used for them.
 
@@ -239,7 +245,8 @@ async def postgres_plans(
     recorded: Recorded = []
     connections: list[asyncpg.Connection] = []
     with _recording_asyncpg(recorded, connections):
-        store = await PostgresStore.open(dsn, pool_size=1)
+        storage = await open_storage(dsn, pool_size=1)
+        store = storage.conversations
     captured: list[tuple[str, dict[str, Any], list[tuple[str, tuple[Any, ...]]], Any]] = []
     try:
 
@@ -262,7 +269,7 @@ async def postgres_plans(
             for _ in range(repeat):  # as a busy server would have, before the timed calls
                 await store.list_conversations(owner, query)
             before = await plan_cache()
-            total = await _timed_async(lambda query=query: store.list_conversations(owner, query))
+            total = await _timed_async(functools.partial(store.list_conversations, owner, query))
             after = await plan_cache()
             used = {
                 sql: (g - before.get(sql, (0, 0))[0], c - before.get(sql, (0, 0))[1])
@@ -271,7 +278,7 @@ async def postgres_plans(
             call = {**total, "page": len(page.conversations), "has_more": page.has_more}
             captured.append((name, call, first, used))
     finally:
-        await store.close()
+        await storage.close()
     conn = await asyncpg.connect(dsn)
     out: dict[str, dict[str, Any]] = {}
     try:

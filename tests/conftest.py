@@ -30,7 +30,7 @@ from starlette.types import ASGIApp
 from mka1_conversations.app import create_app
 from mka1_conversations.settings import Settings
 from mka1_conversations.store.migrate import apply_postgres
-from mka1_conversations.store.sqlite import SQLiteStore
+from mka1_conversations.store.sqlite import SQLiteBackend
 
 KEY_A = "sk-test-account-a"
 KEY_B = "sk-test-account-b"
@@ -62,7 +62,7 @@ def free_port() -> int:
 
 def migrated_database(folder: Path) -> Path:
     path = folder / "mka1.db"
-    SQLiteStore.migrate(path)
+    SQLiteBackend.migrate(path)
     return path
 
 

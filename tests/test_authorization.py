@@ -85,14 +85,14 @@ def revoked_key(server: RunningServer) -> str:
     key = "mk-revoked-" + uuid.uuid4().hex
 
     async def make() -> None:
-        store = await open_store(Settings(database_url=server.database_url))
+        storage = await open_store(Settings(database_url=server.database_url))
         try:
-            await store.create_api_key(
+            await storage.keys.create_api_key(
                 hash_key(key), account="acct_a", name="matrix", now=int(time.time())
             )
-            assert await store.revoke_api_key(hash_key(key), now=int(time.time()))
+            assert await storage.keys.revoke_api_key(hash_key(key), now=int(time.time()))
         finally:
-            await store.close()
+            await storage.close()
 
     asyncio.run(make())
     return key

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from mka1_conversations.store.checkpoints import Checkpointer
-from mka1_conversations.store.sqlite import SQLiteStore
+from mka1_conversations.store import open_storage
+from mka1_conversations.store.sqlite import SQLiteBackend
+from mka1_conversations.store.sqlite.checkpoints import Checkpointer
 
 
 def _writer(path: Path) -> sqlite3.Connection:
@@ -112,11 +113,11 @@ def test_a_reader_sees_every_commit_while_checkpoints_run(tmp_path: Path) -> Non
 
 def test_the_store_stops_its_checkpoint_thread_on_close(tmp_path: Path) -> None:
     path = tmp_path / "mka1.db"
-    SQLiteStore.migrate(path)
+    SQLiteBackend.migrate(path)
 
     async def main() -> threading.Thread:
         before = _checkpoint_threads()
-        store = SQLiteStore.open(path)
+        store = await open_storage(f"sqlite:///{path}")
         (thread,) = _checkpoint_threads() - before
         await store.close()
         return thread
@@ -139,10 +140,10 @@ def test_closing_the_store_closes_every_file_it_opened(tmp_path: Path) -> None:
     # The checkpoint thread keeps a descriptor of its own on the database file (to flush it
     # before a WAL restart); it must go with the store, not before (POSIX locks) nor never.
     path = tmp_path / "mka1.db"
-    SQLiteStore.migrate(path)
+    SQLiteBackend.migrate(path)
 
     async def main() -> tuple[int, int]:
-        store = SQLiteStore.open(path)
+        store = await open_storage(f"sqlite:///{path}")
         opened = _open_files(path)
         await store.close()
         return opened, _open_files(path)

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from mka1_conversations.http.auth import LAST_USED_RESOLUTION_SECONDS, KeyRing, hash_key
-from mka1_conversations.store.sqlite import SQLiteStore
+from mka1_conversations.store import open_storage
 
 from .conftest import BASE_PATH, fresh_database, migrated_database
 from .processes import cli_env, run_cli, serving
@@ -123,7 +123,8 @@ class _Clock:
 
 
 async def test_keyring_trusts_a_lookup_only_for_the_cache_seconds(tmp_path: Path) -> None:
-    store = SQLiteStore.open(migrated_database(tmp_path))
+    storage = await open_storage(f"sqlite:///{migrated_database(tmp_path)}")
+    store = storage.keys
     try:
         await store.create_api_key(hash_key("mk-db"), account="acct", name="", now=1)
         clock = _Clock()
@@ -143,11 +144,12 @@ async def test_keyring_trusts_a_lookup_only_for_the_cache_seconds(tmp_path: Path
         await store.revoke_api_key(hash_key("mk-2"), now=2)
         assert await uncached.account("mk-2") is None
     finally:
-        await store.close()
+        await storage.close()
 
 
 async def test_keyring_records_a_keys_use_at_most_once_a_minute(tmp_path: Path) -> None:
-    store = SQLiteStore.open(migrated_database(tmp_path))
+    storage = await open_storage(f"sqlite:///{migrated_database(tmp_path)}")
+    store = storage.keys
     try:
         await store.create_api_key(hash_key("mk-db"), account="acct", name="", now=1)
         wall = _Clock()
@@ -181,7 +183,7 @@ async def test_keyring_records_a_keys_use_at_most_once_a_minute(tmp_path: Path) 
         [key] = await store.list_api_keys()
         assert key.last_used_at == 1_000_000 + LAST_USED_RESOLUTION_SECONDS
     finally:
-        await store.close()
+        await storage.close()
 
 
 def test_keyring_env_keys_resolve_to_their_accounts() -> None:

@@ -15,7 +15,7 @@ import asyncpg
 import httpx
 import pytest
 
-from mka1_conversations.domain.search import EXACT_WORD_COUNT
+from mka1_conversations.store.words import EXACT_WORD_COUNT
 
 from .conftest import ACCOUNT_A, BASE_PATH, KEY_A, KEY_B, RunningServer, auth_headers
 

@@ -2,7 +2,7 @@
 
 Request path: ObserveMiddleware (metrics, the request's log line) → EdgeMiddleware (request id,
 every error → envelope) → AuthMiddleware (Owner) → Starlette's Router (routing, lifespan) →
-ConversationRoutes → ConversationService → TimedStore (database time) → Store (one transaction).
+ConversationRoutes → ConversationService → the storage (one transaction, timed by its backend).
 
 Operational endpoints, without an API key: ``/healthz`` (the process answers), ``/readyz`` (the
 database answers and is migrated), ``/metrics`` (Prometheus; its own token when configured).
@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from starlette.routing import Router
 from starlette.types import ASGIApp
 
+from . import store
 from .domain.service import ConversationService
-from .domain.store import Store
+from .domain.store import MaintenanceStore
 from .http.auth import AuthMiddleware, KeyRing
 from .http.edge import EdgeMiddleware
 from .http.observe import ObserveMiddleware, RouteIndex
@@ -31,10 +32,8 @@ from .http.routes import OPERATIONS, ConversationRoutes
 from .logs import RequestLog, configure_logging
 from .metrics import Metrics
 from .settings import Settings
+from .store import Instruments, Storage
 from .store.migrate import Migration
-from .store.postgres import PostgresStore
-from .store.sqlite import SQLiteStore, sqlite_path_from_url
-from .store.timed import TimedStore
 
 __all__ = ["create_app", "create_app_from_env", "migrate_database", "open_store"]
 
@@ -45,19 +44,19 @@ _DOCS_PATHS = {"/docs": {"GET": "docs"}, "/openapi.json": {"GET": "openapi"}}
 _DOCS_PREFIXES = {"/docs/": "docs"}
 
 
-async def open_store(settings: Settings) -> SQLiteStore | PostgresStore:
-    """The Store for ``settings.database_url``; RuntimeError when it cannot be used (unreachable,
-    or not migrated)."""
-    if settings.database_kind == "postgresql":
-        return await PostgresStore.open(settings.database_url, pool_size=settings.db_pool_size)
-    return SQLiteStore.open(sqlite_path_from_url(settings.database_url))
+async def open_store(settings: Settings, instruments: Instruments | None = None) -> Storage:
+    """The storage at ``settings.database_url``; RuntimeError when it cannot be used
+    (unreachable, or not migrated)."""
+    return await store.open_storage(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        instruments=instruments or Instruments(),
+    )
 
 
 async def migrate_database(settings: Settings) -> list[Migration]:
     """Apply the pending migrations of ``settings.database_url``; returns the ones applied."""
-    if settings.database_kind == "postgresql":
-        return await PostgresStore.migrate(settings.database_url)
-    return SQLiteStore.migrate(sqlite_path_from_url(settings.database_url))
+    return await store.migrate_database(settings.database_url)
 
 
 @dataclass(slots=True)
@@ -67,9 +66,9 @@ class _Running:
     settings: Settings
     service_: ConversationService | None = None
     keyring_: KeyRing | None = None
-    store_: Store | None = None
+    store_: MaintenanceStore | None = None
 
-    def store(self) -> Store:
+    def store(self) -> MaintenanceStore:
         assert self.store_ is not None, "the app has not started (lifespan not run)"
         return self.store_
 
@@ -108,14 +107,16 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: object) -> AsyncIterator[None]:
-        store = TimedStore(await open_store(settings), metrics.db_call, metrics.items_written)
-        running.store_ = store
-        running.service_ = ConversationService(store, settings.identity_mode)
+        storage = await open_store(
+            settings, Instruments(metrics.db_call, metrics.items_written.inc)
+        )
+        running.store_ = storage.maintenance
+        running.service_ = ConversationService(storage.conversations, settings.identity_mode)
         keyring = KeyRing(
             settings.api_keys,
-            store.account_for_key,
+            storage.keys.account_for_key,
             cache_seconds=settings.key_cache_seconds,
-            record_use=store.record_key_use,
+            record_use=storage.keys.record_key_use,
         )
         running.keyring_ = keyring
         background = [asyncio.create_task(_record_key_uses(keyring))]
@@ -130,7 +131,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
                     await task
             with contextlib.suppress(Exception):
                 await keyring.flush()
-            await store.close()
+            await storage.close()
             metrics.process_exited()
 
     api = ConversationRoutes(

@@ -10,24 +10,22 @@ import os
 import re
 import secrets
 import shutil
-import sqlite3
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import IO, Any, TypeVar
 
-import asyncpg
-
 from .app import migrate_database, open_store
 from .domain.errors import ServiceError
 from .domain.identity import validate_account_id
-from .domain.store import ApiKeyRecord, Store
+from .domain.store import ApiKeyRecord, KeyStore
 from .http.auth import hash_key
 from .logs import configure_logging
 from .metrics import prepare_multiproc_dir
 from .serving import granian_options, uvicorn_options
 from .settings import Settings, SettingsError
+from .store import Storage
 from .store.transfer import Row, read_rows, write_rows
 
 __all__ = ["main"]
@@ -46,26 +44,26 @@ def new_api_key() -> str:
     return "mk-" + secrets.token_urlsafe(32)
 
 
-async def _create_key(store: Store, account: str, name: str) -> str:
+async def _create_key(keys: KeyStore, account: str, name: str) -> str:
     key = new_api_key()
-    await store.create_api_key(hash_key(key), account=account, name=name, now=int(time.time()))
+    await keys.create_api_key(hash_key(key), account=account, name=name, now=int(time.time()))
     return key
 
 
 async def _check_and_ensure_a_key(settings: Settings) -> None:
     """Open the database (RuntimeError if unusable); with no key configured anywhere, create a
     development key and print it once."""
-    store = await open_store(settings)
+    storage = await open_store(settings)
     try:
         if settings.api_keys:
             return
-        count = await store.count_api_keys()
+        count = await storage.keys.count_api_keys()
         if count:
             print(f"Using the {count} API key(s) stored in the database.", file=sys.stderr)
             return
-        key = await _create_key(store, DEV_ACCOUNT, "development key created by serve")
+        key = await _create_key(storage.keys, DEV_ACCOUNT, "development key created by serve")
     finally:
-        await store.close()
+        await storage.close()
     print(
         "\n  No API key was configured, so a development key was created for account "
         f"'{DEV_ACCOUNT}':\n\n      {key}\n\n"
@@ -164,15 +162,11 @@ def cmd_keys_create(settings: Settings, account: str, name: str) -> int:
     except ValueError as exc:
         return _fail(str(exc))
 
-    async def run() -> str:
-        store = await open_store(settings)
-        try:
-            return await _create_key(store, account, name)
-        finally:
-            await store.close()
+    async def run(storage: Storage) -> str:
+        return await _create_key(storage.keys, account, name)
 
     try:
-        key = asyncio.run(run())
+        key = asyncio.run(_with_storage(settings, run))
     except RuntimeError as exc:
         return _fail(str(exc))
     print(key)
@@ -210,20 +204,20 @@ def _key_table(keys: Sequence[ApiKeyRecord]) -> str:
     )
 
 
-async def _with_store(settings: Settings, work: Callable[[Store], Awaitable[R]]) -> R:
-    store = await open_store(settings)
+async def _with_storage(settings: Settings, work: Callable[[Storage], Awaitable[R]]) -> R:
+    storage = await open_store(settings)
     try:
-        return await work(store)
+        return await work(storage)
     finally:
-        await store.close()
+        await storage.close()
 
 
 def cmd_keys_list(settings: Settings) -> int:
-    async def run(store: Store) -> list[ApiKeyRecord]:
-        return await store.list_api_keys()
+    async def run(storage: Storage) -> list[ApiKeyRecord]:
+        return await storage.keys.list_api_keys()
 
     try:
-        keys = asyncio.run(_with_store(settings, run))
+        keys = asyncio.run(_with_storage(settings, run))
     except RuntimeError as exc:
         return _fail(str(exc))
     print(_key_table(keys))
@@ -242,16 +236,16 @@ def cmd_keys_revoke(settings: Settings, key_id: str) -> int:
             f"(not the key itself): {key_id[:16]!r}"
         )
 
-    async def run(store: Store) -> str:
-        live = [k for k in await store.list_api_keys() if k.revoked_at is None]
+    async def run(storage: Storage) -> str:
+        live = [k for k in await storage.keys.list_api_keys() if k.revoked_at is None]
         matches = [k for k in live if k.key_hash.startswith(key_id)]
         if len(matches) != 1:
             return "no unrevoked key has id" if not matches else "several keys start with"
-        await store.revoke_api_key(matches[0].key_hash, now=int(time.time()))
+        await storage.keys.revoke_api_key(matches[0].key_hash, now=int(time.time()))
         return ""
 
     try:
-        problem = asyncio.run(_with_store(settings, run))
+        problem = asyncio.run(_with_storage(settings, run))
     except RuntimeError as exc:
         return _fail(str(exc))
     if problem:
@@ -284,18 +278,20 @@ def cmd_purge(settings: Settings, deleted_before: str, batch_size: int, pause: f
         return _fail("--batch-size must be 1-100000")
     cutoff = int(time.time()) - age
 
-    async def run(store: Store) -> tuple[int, int]:
+    async def run(storage: Storage) -> tuple[int, int]:
         conversations = items = 0
         while True:
-            batch = await store.purge_deleted(deleted_before=cutoff, max_items=batch_size)
+            batch = await storage.maintenance.purge_deleted(
+                deleted_before=cutoff, max_rows=batch_size
+            )
             conversations += batch.conversations
             items += batch.items
-            if batch.conversations == 0 and batch.items == 0 and batch.words == 0:
+            if batch.empty:
                 return conversations, items
             await asyncio.sleep(pause)  # let the server's writes in between two batches
 
     try:
-        conversations, items = asyncio.run(_with_store(settings, run))
+        conversations, items = asyncio.run(_with_storage(settings, run))
     except (RuntimeError, ServiceError) as exc:
         return _fail(f"purge stopped (what was purged so far stays purged): {exc}")
     print(
@@ -307,15 +303,14 @@ def cmd_purge(settings: Settings, deleted_before: str, batch_size: int, pause: f
 
 def cmd_export(settings: Settings, output: str) -> int:
     async def run(out: IO[bytes]) -> int:
-        store = await open_store(settings)
-        count = 0
-        try:
-            async for row in store.export_rows():
+        async def export(storage: Storage) -> int:
+            count = 0
+            async for row in storage.maintenance.export_rows():
                 write_rows([row], out)
                 count += 1
-        finally:
-            await store.close()
-        return count
+            return count
+
+        return await _with_storage(settings, export)
 
     try:
         if output == "-":
@@ -324,7 +319,7 @@ def cmd_export(settings: Settings, output: str) -> int:
         else:
             with open(output, "wb") as out:
                 count = asyncio.run(run(out))
-    except RuntimeError as exc:
+    except (RuntimeError, ServiceError) as exc:
         return _fail(str(exc))
     print(f"exported {count} rows", file=sys.stderr)
     return 0
@@ -332,11 +327,10 @@ def cmd_export(settings: Settings, output: str) -> int:
 
 def cmd_import(settings: Settings, source: str) -> int:
     async def run(rows: Iterable[Row]) -> int:
-        store = await open_store(settings)
-        try:
-            return await store.import_rows(rows)
-        finally:
-            await store.close()
+        async def load(storage: Storage) -> int:
+            return await storage.maintenance.import_rows(rows)
+
+        return await _with_storage(settings, load)
 
     try:
         if source == "-":
@@ -344,7 +338,7 @@ def cmd_import(settings: Settings, source: str) -> int:
         else:
             with open(source, "rb") as lines:
                 count = asyncio.run(run(read_rows(lines)))
-    except (ValueError, RuntimeError, sqlite3.Error, asyncpg.PostgresError) as exc:
+    except (ValueError, RuntimeError, ServiceError) as exc:
         return _fail(f"import failed, nothing was imported: {exc}")
     print(f"imported {count} rows", file=sys.stderr)
     return 0

@@ -24,7 +24,7 @@ from .errors import InvalidRequest, NotFound
 from .identity import IdentityMode, Owner
 from .ids import CONVERSATION_PREFIX, is_possible_id, new_id
 from .items import prepare_items
-from .store import ConversationPage, ConversationQuery, ItemPage, Order, Store
+from .store import ConversationPage, ConversationQuery, ConversationStore, ItemPage, Order
 
 __all__ = ["ConversationService"]
 
@@ -37,7 +37,7 @@ def _now() -> int:
 class ConversationService:
     """The ten operations."""
 
-    store: Store
+    store: ConversationStore
     identity_mode: IdentityMode = "hash"
     clock: Callable[[], int] = field(default=_now)
 
@@ -100,7 +100,9 @@ class ConversationService:
         self, owner: Owner, conversation_id: str, item_id: str
     ) -> ConversationObject:
         try:
-            record = await self.store.delete_items(owner, conversation_id, [item_id])
+            record = await self.store.delete_items(
+                owner, conversation_id, [item_id], now=self.clock()
+            )
         except NotFound as exc:
             if exc.param is None:  # the conversation
                 raise
@@ -123,5 +125,7 @@ class ConversationService:
                     param=f"item_ids[{index}]",
                 )
             first_seen[item_id] = index
-        record = await self.store.delete_items(owner, conversation_id, body.item_ids)
+        record = await self.store.delete_items(
+            owner, conversation_id, body.item_ids, now=self.clock()
+        )
         return self.present(owner, record)

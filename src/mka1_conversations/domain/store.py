@@ -1,8 +1,10 @@
-"""The Store protocol: what every storage backend provides. Ownership lives here.
+"""What the service needs from storage, split by job: conversations and their items, API keys,
+and maintenance (retention and readiness). A caller depends only on the part it uses.
 
-Every method that touches a conversation takes the caller's ``Owner`` and must behave as if
-conversations of other owners, and soft-deleted ones, did not exist (``NotFound``). Each method is
-one transaction: it either does all of its work or none of it.
+Every method that touches a conversation takes the caller's ``Owner`` and behaves as if
+conversations of other owners, and soft-deleted ones, did not exist (``NotFound``). Each method
+is one transaction: it does all of its work or none of it. Writes take the service's clock
+(``now``, unix seconds); where a conversation sits in its owner's list is the storage's business.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ __all__ = [
     "ApiKeyRecord",
     "ConversationPage",
     "ConversationQuery",
+    "ConversationStore",
     "ItemPage",
+    "KeyStore",
+    "MaintenanceStore",
     "Order",
     "PurgeBatch",
-    "Store",
 ]
 
 Order = Literal["asc", "desc"]
@@ -78,10 +82,14 @@ class PurgeBatch:
     words: int
     """Rows of the search index (a word of a conversation) removed with the items."""
 
+    @property
+    def empty(self) -> bool:
+        return not (self.conversations or self.items or self.words)
 
-class Store(Protocol):
-    """A backend. Raises ``NotFound``, ``Conflict``, ``InvalidRequest`` (a bad cursor) or
-    ``ServiceUnavailable`` (the database cannot be reached)."""
+
+class ConversationStore(Protocol):
+    """Conversations and their items. Raises ``NotFound``, ``Conflict`` (a duplicate item id),
+    ``InvalidRequest`` (a bad cursor) or ``ServiceUnavailable`` (the database cannot answer)."""
 
     async def create_conversation(
         self,
@@ -103,7 +111,7 @@ class Store(Protocol):
         """Soft delete: sets ``deleted_at``; the items are kept."""
 
     async def list_conversations(self, owner: Owner, query: ConversationQuery) -> ConversationPage:
-        """Ordered by (updated_at, id); ``after`` is a conversation id of this owner."""
+        """Ordered by last update, then id; ``after`` is a conversation id of this owner."""
 
     async def append_items(
         self, owner: Owner, conversation_id: str, items: Sequence[NewItem], *, now: int
@@ -117,16 +125,21 @@ class Store(Protocol):
     async def get_item(self, owner: Owner, conversation_id: str, item_id: str) -> bytes: ...
 
     async def delete_items(
-        self, owner: Owner, conversation_id: str, item_ids: Sequence[str]
+        self, owner: Owner, conversation_id: str, item_ids: Sequence[str], *, now: int
     ) -> ConversationRecord:
         """Delete all the given items or, if any is not in the conversation, none."""
 
+
+class KeyStore(Protocol):
+    """API keys stored in the database, by the SHA-256 hex of the key (never the key)."""
+
     async def account_for_key(self, key_hash: str) -> str | None:
-        """The account of a stored, unrevoked API key (by its SHA-256 hex), else None."""
+        """The account of a stored, unrevoked key, else None."""
 
     async def create_api_key(self, key_hash: str, *, account: str, name: str, now: int) -> None: ...
 
-    async def count_api_keys(self) -> int: ...
+    async def count_api_keys(self) -> int:
+        """How many unrevoked keys are stored."""
 
     async def list_api_keys(self) -> list[ApiKeyRecord]:
         """Every stored key, revoked ones too, oldest first."""
@@ -137,12 +150,15 @@ class Store(Protocol):
     async def record_key_use(self, last_used: dict[str, int]) -> None:
         """Set ``last_used_at`` (never backwards) for each key hash: one batched write."""
 
-    async def purge_deleted(self, *, deleted_before: int, max_items: int) -> PurgeBatch:
-        """One short transaction of the retention purge: hard-delete up to ``max_items`` items
-        of conversations soft-deleted before ``deleted_before`` (unix seconds), then, if the
-        budget was not used up, up to ``max_items`` of those conversations that have no item
-        left (their metadata, moves and search entries go with them, by cascade). Call it until
-        it returns zeros."""
+
+class MaintenanceStore(Protocol):
+    """What operators run beside the service: the retention purge and the health checks."""
+
+    async def purge_deleted(self, *, deleted_before: int, max_rows: int) -> PurgeBatch:
+        """One short transaction of the retention purge: hard-delete up to ``max_rows`` rows of
+        items and indexed words of conversations soft-deleted before ``deleted_before`` (unix
+        seconds), then, if the budget was not used up, up to ``max_rows`` of those
+        conversations that have nothing left. Call it until it returns an empty batch."""
 
     async def ping(self) -> None:
         """Raise ServiceUnavailable when the database cannot answer."""
@@ -150,5 +166,3 @@ class Store(Protocol):
     async def check_ready(self) -> None:
         """Raise ServiceUnavailable unless the database answers and has every migration this
         code ships (readiness: ``GET /readyz``)."""
-
-    async def close(self) -> None: ...

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..domain.errors import ServiceUnavailable, Unauthorized
-from ..domain.store import Store
+from ..domain.store import MaintenanceStore
 from ..metrics import CONTENT_TYPE_LATEST, Metrics
 from .errors import error_response
 
@@ -40,7 +40,9 @@ class OperationalRoutes:
     }
     PATHS = frozenset(OPERATIONS)
 
-    def __init__(self, store: Callable[[], Store], metrics: Metrics, token: str | None) -> None:
+    def __init__(
+        self, store: Callable[[], MaintenanceStore], metrics: Metrics, token: str | None
+    ) -> None:
         self.store = store
         self.metrics = metrics
         self.token = b"Bearer " + token.encode() if token else None

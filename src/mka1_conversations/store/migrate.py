@@ -26,6 +26,7 @@ __all__ = [
     "describe",
     "load_migrations",
     "not_applied",
+    "not_migrated",
     "pending_postgres",
     "pending_sqlite",
 ]
@@ -66,6 +67,14 @@ def not_applied(dialect: str, applied: Iterable[int]) -> list[Migration]:
 def describe(migrations: Iterable[Migration]) -> str:
     """``0002_x, 0003_y``: how messages name migrations."""
     return ", ".join(f"{m.version:04d}_{m.name}" for m in migrations)
+
+
+def not_migrated(database: str, pending: Iterable[Migration]) -> RuntimeError:
+    """The error that refuses to serve a database with ``pending`` migrations."""
+    return RuntimeError(
+        f"{database} is not migrated (pending: {describe(pending)}); "
+        "run `mka1-conversations migrate` first"
+    )
 
 
 def split_statements(sql: str) -> list[str]:

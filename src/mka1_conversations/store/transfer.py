@@ -1,4 +1,5 @@
-"""Moving data between databases (e.g. SQLite → PostgreSQL): every row as one JSON line.
+"""Moving data between databases (e.g. SQLite → PostgreSQL): every row as one JSON line, and
+the rules of writing them out and reading them back in, the same on every backend.
 
 The format, one JSON object per line, each tagged by ``record``::
 
@@ -16,10 +17,13 @@ is: owners, ids, positions (``seq``, ``next_seq``), soft-deleted conversations a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from typing import IO, Any, Protocol
 
 import msgspec
+
+from .words import word_counts
 
 NULL = msgspec.Raw(b"null")
 
@@ -32,9 +36,11 @@ __all__ = [
     "ConversationRow",
     "ItemRow",
     "Row",
-    "Transferable",
+    "TransferStatements",
     "api_key_row",
     "conversation_row",
+    "export_rows",
+    "import_rows",
     "item_row",
     "read_rows",
     "write_rows",
@@ -139,13 +145,87 @@ _encoder = msgspec.json.Encoder(order="sorted")
 _decoder = msgspec.json.Decoder(Row)
 
 
-class Transferable(Protocol):
-    """A store that can dump all its rows and load rows into itself."""
+class TransferStatements(Protocol):
+    async def export_api_keys(self) -> Sequence[Columns]:
+        """Every key as API_KEY_COLUMNS, by key hash (byte order)."""
 
-    def export_rows(self) -> AsyncIterator[Row]: ...
+    async def export_conversations(
+        self, after: tuple[str, str] | None, limit: int
+    ) -> Sequence[Columns]:
+        """Up to ``limit`` conversations as CONVERSATION_COLUMNS (metadata as JSON text),
+        deleted ones too, by (owner, id) in byte order, after ``after``."""
 
-    async def import_rows(self, rows: Iterable[Row]) -> int:
-        """Insert the rows in one transaction (all or nothing); returns how many."""
+    async def export_items(self, owner_key: str, conversation_id: str) -> Sequence[Columns]:
+        """The conversation's items as ITEM_COLUMNS, deleted ones too, by seq."""
+
+    async def insert_rows(
+        self,
+        keys: list[ApiKeyRow],
+        conversations: list[ConversationRow],
+        items: list[ItemRow],
+        words: list[tuple[str, str, str, int]],
+    ) -> None:
+        """Insert the rows as they are; ``words`` (owner, conversation, word, holders) are
+        added to the index (a word's count adds up across calls, capped as appends cap it)."""
+
+
+EXPORT_BATCH = 1000
+IMPORT_BATCH = 1000
+
+
+async def export_rows(st: TransferStatements) -> AsyncIterator[Row]:
+    """Every row, keys first, then each conversation followed by its items."""
+    for k in await st.export_api_keys():
+        yield api_key_row(k)
+    after: tuple[str, str] | None = None
+    while True:
+        batch = await st.export_conversations(after, EXPORT_BATCH)
+        for c in batch:
+            yield conversation_row(c)
+            for i in await st.export_items(c[0], c[1]):
+                yield item_row(c[0], c[1], i)
+        if len(batch) < EXPORT_BATCH:
+            return
+        after = (batch[-1][0], batch[-1][1])
+
+
+async def import_rows(st: TransferStatements, rows: Iterable[Row]) -> int:
+    """Insert every row (in the caller's one transaction), and index the words of the live
+    items; returns how many rows."""
+    count = 0
+    for batch in _batches(rows, IMPORT_BATCH):
+        keys: list[ApiKeyRow] = []
+        conversations: list[ConversationRow] = []
+        items: list[ItemRow] = []
+        held: defaultdict[tuple[str, str], list[str]] = defaultdict(list)
+        for row in batch:
+            if isinstance(row, ConversationRow):
+                conversations.append(row)
+            elif isinstance(row, ItemRow):
+                items.append(row)
+                if row.deleted_at is None:
+                    held[row.owner, row.conversation_id].append(row.search_text)
+            else:
+                keys.append(row)
+        words = [
+            (owner, conversation_id, word, n)
+            for (owner, conversation_id), texts in held.items()
+            for word, n in word_counts(texts).items()
+        ]
+        await st.insert_rows(keys, conversations, items, words)
+        count += len(batch)
+    return count
+
+
+def _batches(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
+    batch: list[Row] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def write_rows(rows: Iterable[Row], out: IO[bytes]) -> None:

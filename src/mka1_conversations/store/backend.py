@@ -1,0 +1,156 @@
+"""What a database backend provides to the storage rules: transactions, and the time they take.
+
+The rules of every operation (``conversations.py``, ``items.py``, ``listing.py``, …) are written
+once, as async functions over a dialect's *statements* (an object whose methods each run one
+statement, or the few that one dialect needs for it, and return plain values). A backend only
+runs them: it opens the transaction, hands the rule its statements, commits or rolls back,
+turns its driver's errors into the storage's own, and times the call under its name.
+
+- ``read(call, rule, *args)``: a read; on SQLite inline on the event loop, on PostgreSQL on one
+  pooled connection.
+- ``write(call, rule, *args)``: one transaction. SQLite runs it inline and *without suspending*
+  (``run_inline``): the event loop serialises writers, so a write never waits for the lock.
+  PostgreSQL opens a transaction on one connection, unless the rule is marked
+  :func:`one_statement`: it then runs without BEGIN/COMMIT (one round trip, atomic by itself),
+  and a second statement is refused.
+- ``snapshot()``: statements that read one consistent state, for an export.
+
+On the statements themselves, ``consistent_read(may_take_long, rule, *args)`` runs several
+reads that must see one state (a listing page); SQLite runs one that may take long on a reader
+thread, off the event loop.
+
+Driver errors a rule may expect come out as :class:`DuplicateKey`; a lost database as the
+domain's ``ServiceUnavailable``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+
+__all__ = [
+    "NO_INSTRUMENTS",
+    "Backend",
+    "DuplicateKey",
+    "Instruments",
+    "QueryFailed",
+    "Rule",
+    "Timer",
+    "is_one_statement",
+    "one_statement",
+    "run_inline",
+]
+
+S = TypeVar("S")
+S_co = TypeVar("S_co", covariant=True)
+T = TypeVar("T")
+P = ParamSpec("P")
+
+Rule = Callable[Concatenate[S, P], Coroutine[Any, Any, T]]
+"""A storage rule: an async function of a dialect's statements and its own arguments."""
+
+
+class DuplicateKey(Exception):
+    """A write hit a unique key (an item id already live in the conversation, a row that an
+    import holds twice). The transaction has been rolled back."""
+
+
+class QueryFailed(Exception):
+    """A statement failed for another reason than a duplicate key or a lost database (a
+    constraint, a table that is not there): the transaction has been rolled back. Unexpected on
+    a request's path (answered 500 and logged); some rules give it a meaning (an import that
+    does not fit, a database that cannot be read)."""
+
+
+class Timer(Protocol):
+    def observe(self, amount: float) -> None: ...
+
+
+class _NoTimer:
+    __slots__ = ()
+
+    def observe(self, amount: float) -> None:
+        pass
+
+
+class Instruments:
+    """Where the storage reports what it does: each call's database time (``timer(call)``, made
+    once per call name) and the count of items written. The app hands in the metrics' own; the
+    command line none."""
+
+    def __init__(
+        self,
+        timer: Callable[[str], Timer] | None = None,
+        items_written: Callable[[int], None] | None = None,
+    ) -> None:
+        self._make_timer = timer
+        self._timers: dict[str, Timer] = {}
+        self.items_written: Callable[[int], None] = items_written or (lambda count: None)
+
+    def timer(self, call: str) -> Timer:
+        found = self._timers.get(call)
+        if found is None:
+            found = self._timers[call] = (
+                self._make_timer(call) if self._make_timer is not None else _NoTimer()
+            )
+        return found
+
+
+NO_INSTRUMENTS = Instruments()
+
+
+_ONE_STATEMENT: set[Callable[..., Any]] = set()
+
+R = TypeVar("R", bound=Callable[..., Any])
+
+
+def one_statement(rule: R) -> R:
+    """Mark a write rule that sends exactly one statement (PostgreSQL then runs it without an
+    explicit transaction; SQLite does not care)."""
+    _ONE_STATEMENT.add(rule)
+    return rule
+
+
+def is_one_statement(rule: Callable[..., Any]) -> bool:
+    return rule in _ONE_STATEMENT
+
+
+class Backend(Protocol[S_co]):
+    """Runs rules over the statements ``S`` of one dialect; see the module docstring."""
+
+    async def read(
+        self,
+        call: str,
+        rule: Callable[Concatenate[S_co, P], Coroutine[Any, Any, T]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T: ...
+
+    async def write(
+        self,
+        call: str,
+        rule: Callable[Concatenate[S_co, P], Coroutine[Any, Any, T]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T: ...
+
+    def snapshot(self) -> AbstractAsyncContextManager[S_co]:
+        """Statements that all read one consistent state of the database, for a long read
+        beside the service (an export)."""
+
+    async def close(self) -> None: ...
+
+
+def run_inline(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends (a rule over SQLite's statements) to its end, now.
+
+    A suspension would let the event loop run another request in the middle of a SQLite
+    transaction on the same connection; it is a programming error and raises."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        result: T = done.value
+        return result
+    coroutine.close()
+    raise RuntimeError("a SQLite transaction suspended: its rule awaited something real")

@@ -1,0 +1,149 @@
+"""The rules of a conversation's items: appending a block, paging, reading one, deleting some.
+
+Items are numbered per conversation (``seq``) in the transaction that writes them, after every
+existing item, so concurrent appends from any number of processes give one total order, each
+request's items contiguous. A deleted item keeps its row (its id stays a valid cursor) but not
+its content, and its words leave the conversation's index (``words.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from ..domain.conversations import ConversationRecord
+from ..domain.errors import Conflict, InvalidRequest, NotFound
+from ..domain.identity import Owner
+from ..domain.items import NewItem
+from ..domain.store import ItemPage, Order
+from .backend import one_statement
+from .words import WordStatements, unindex_items, word_counts
+
+__all__ = [
+    "ItemStatements",
+    "append_items",
+    "delete_items",
+    "duplicate_item",
+    "get_item",
+    "list_items",
+]
+
+
+class ItemStatements(WordStatements, Protocol):
+    async def append_items(
+        self,
+        owner_key: str,
+        conversation_id: str,
+        items: Sequence[NewItem],
+        words: dict[str, int],
+        *,
+        now: int,
+    ) -> bool:
+        """Move the live conversation to a new position and write the items after its last
+        one, with their words; False (nothing written) when there is no such conversation."""
+
+    async def live_item_ids(
+        self, owner_key: str, conversation_id: str, ids: Sequence[str]
+    ) -> set[str]:
+        """Which of ``ids`` are live items of the conversation."""
+
+    async def item_page(
+        self, owner_key: str, conversation_id: str, after: str | None, limit: int, order: Order
+    ) -> list[tuple[str, bytes]]:
+        """``(id, data)`` of up to ``limit`` live items past the cursor item (deleted or not;
+        a live item with the cursor's id wins), in order; nothing if the conversation is not
+        the owner's live one."""
+
+    async def explain_empty_page(
+        self, owner_key: str, conversation_id: str, after: str | None
+    ) -> tuple[bool, bool]:
+        """(the conversation is the owner's and live, an item with id ``after`` was ever in
+        it)."""
+
+    async def get_item(
+        self, owner_key: str, conversation_id: str, item_id: str
+    ) -> tuple[bool, bytes | None]:
+        """(the conversation is the owner's and live, the live item's data or None)."""
+
+    async def touch_conversation(
+        self, owner_key: str, conversation_id: str
+    ) -> ConversationRecord | None:
+        """Move the live conversation to a new position (locking it until commit); None if
+        there is no such conversation."""
+
+    async def live_search_texts_of(
+        self, owner_key: str, conversation_id: str, ids: Sequence[str]
+    ) -> dict[str, str]:
+        """Item id → search text, for those of ``ids`` that are live items of the conversation."""
+
+    async def blank_items(
+        self, owner_key: str, conversation_id: str, ids: Sequence[str], *, now: int
+    ) -> None:
+        """Mark the live items deleted and drop their content."""
+
+
+@one_statement
+async def append_items(
+    st: ItemStatements, owner: Owner, conversation_id: str, items: Sequence[NewItem], now: int
+) -> None:
+    words = word_counts(item.search_text for item in items)
+    if not await st.append_items(owner.key, conversation_id, items, words, now=now):
+        raise NotFound.conversation(conversation_id)
+
+
+async def duplicate_item(
+    st: ItemStatements, owner: Owner, conversation_id: str, items: Sequence[NewItem]
+) -> Conflict:
+    """After an append failed on a duplicate id (and was rolled back): which item collided."""
+    ids = [item.id for item in items]
+    taken = await st.live_item_ids(owner.key, conversation_id, ids)
+    return Conflict.duplicate_item(conversation_id, ids, taken)
+
+
+async def list_items(
+    st: ItemStatements,
+    owner: Owner,
+    conversation_id: str,
+    after: str | None,
+    limit: int,
+    order: Order,
+) -> ItemPage:
+    """One statement for the page; only an empty page asks why (no such conversation? an
+    unknown cursor? or just nothing there)."""
+    rows = await st.item_page(owner.key, conversation_id, after, limit + 1, order)
+    if not rows:
+        visible, cursor_known = await st.explain_empty_page(owner.key, conversation_id, after)
+        if not visible:
+            raise NotFound.conversation(conversation_id)
+        if after is not None and not cursor_known:
+            raise InvalidRequest.unknown_item_cursor(after)
+    page = rows[:limit]
+    return ItemPage(
+        ids=[row[0] for row in page], data=[row[1] for row in page], has_more=len(rows) > limit
+    )
+
+
+async def get_item(st: ItemStatements, owner: Owner, conversation_id: str, item_id: str) -> bytes:
+    visible, data = await st.get_item(owner.key, conversation_id, item_id)
+    if not visible:
+        raise NotFound.conversation(conversation_id)
+    if data is None:
+        raise NotFound.item(item_id)
+    return data
+
+
+async def delete_items(
+    st: ItemStatements, owner: Owner, conversation_id: str, item_ids: Sequence[str], now: int
+) -> ConversationRecord:
+    """All of them or, if any is not a live item of the conversation, none (the first missing
+    one is named). The conversation is locked first, so the items cannot change meanwhile."""
+    record = await st.touch_conversation(owner.key, conversation_id)
+    if record is None:
+        raise NotFound.conversation(conversation_id)
+    texts = await st.live_search_texts_of(owner.key, conversation_id, item_ids)
+    for index, item_id in enumerate(item_ids):
+        if item_id not in texts:
+            raise NotFound.item(item_id, param=f"item_ids[{index}]")
+    await st.blank_items(owner.key, conversation_id, item_ids, now=now)
+    await unindex_items(st, owner.key, conversation_id, texts.values())
+    return record

@@ -1,0 +1,71 @@
+"""What every PostgreSQL statement has at hand: one pooled connection, and the count of what it
+sent (a rule marked ``one_statement`` runs without a transaction, so it may send only one)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from ...domain.conversations import ConversationRecord
+
+__all__ = ["CONVERSATION_COLUMNS", "NOW_US", "Connected", "Connection", "record"]
+
+Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+
+NOW_US = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
+"""The position clock, the database's own: shared by every server process."""
+
+CONVERSATION_COLUMNS = "id, created_at, deleted_at, metadata::text"
+"""What a ConversationRecord is read from (``record``)."""
+
+_decode_metadata = msgspec.json.Decoder(dict[str, str]).decode
+
+
+def record(row: asyncpg.Record) -> ConversationRecord:
+    return ConversationRecord(
+        id=row[0], created_at=row[1], deleted_at=row[2], metadata=_decode_metadata(row[3])
+    )
+
+
+class Connected:
+    """The state the statement mixins share (the concrete class holds it in its slots)."""
+
+    __slots__ = ()
+    _conn: Connection
+    _alone: bool
+    _sent: int
+
+    def _count(self) -> None:
+        if self._alone:
+            if self._sent:
+                raise RuntimeError(
+                    "a rule marked one_statement sent a second statement (outside a transaction)"
+                )
+            self._sent = 1  # type: ignore[misc]  # a slot of the concrete class
+
+    async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        self._count()
+        rows: list[asyncpg.Record] = await self._conn.fetch(sql, *args)
+        return rows
+
+    async def _fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
+        self._count()
+        row: asyncpg.Record | None = await self._conn.fetchrow(sql, *args)
+        return row
+
+    async def _fetchval(self, sql: str, *args: Any) -> Any:
+        self._count()
+        return await self._conn.fetchval(sql, *args)
+
+    async def _execute(self, sql: str, *args: Any) -> str:
+        """The command status, e.g. ``UPDATE 1``."""
+        self._count()
+        status: str = await self._conn.execute(sql, *args)
+        return status
+
+
+def affected(status: str) -> int:
+    """How many rows a command status (``DELETE 3``) says were affected."""
+    return int(status.rsplit(" ", 1)[1])

@@ -1,0 +1,330 @@
+"""PostgreSQL's statements for conversations, their items and their words
+(``store/conversations.py``, ``store/items.py``, ``store/words.py`` say what each does).
+
+A creation and an append are one statement each: a CTE moves the conversation (bumping its
+``next_seq`` counter, which holds its row lock to commit) and inserts the block of items
+numbered from it, with their words, so concurrent appends from any number of processes get one
+total, gap-free order. Item JSON is text, returned verbatim; metadata is jsonb. A conversation's
+moves are kept by a trigger (migration 0002).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+import msgspec
+
+from ...domain.conversations import ConversationRecord
+from ...domain.items import NewItem
+from ...domain.store import Order
+from ..words import EXACT_WORD_COUNT
+from .base import CONVERSATION_COLUMNS, NOW_US, Connected, record
+
+__all__ = ["ConversationSQL"]
+
+_encode = msgspec.json.Encoder().encode
+
+
+def _item_columns(items: Sequence[NewItem]) -> tuple[list[str], list[str], list[str], list[str]]:
+    return (
+        [it.id for it in items],
+        [it.type for it in items],
+        [it.data.decode() for it in items],
+        [it.search_text for it in items],
+    )
+
+
+class ConversationSQL(Connected):
+    __slots__ = ()
+
+    # --- conversations -------------------------------------------------------------------------
+
+    async def insert_conversation(
+        self,
+        owner_key: str,
+        conversation_id: str,
+        metadata: dict[str, str],
+        items: Sequence[NewItem],
+        words: dict[str, int],
+        *,
+        now: int,
+    ) -> None:
+        await self._execute(
+            f"""
+            WITH c AS (
+                INSERT INTO conversations (owner_id, id, created_at, updated_at, metadata, next_seq)
+                VALUES ($1, $2, $3, {NOW_US}, $4::jsonb, $5)
+                RETURNING id),
+            i AS (
+                INSERT INTO items (owner_id, conversation_id, seq, id, type, created_at, data,
+                                   search_text)
+                SELECT $1, c.id, t.ord, t.id, t.type, $3, t.data, t.txt
+                FROM c, unnest($6::text[], $7::text[], $8::text[], $9::text[])
+                     WITH ORDINALITY AS t(id, type, data, txt, ord))
+            INSERT INTO conversation_words (owner_id, conversation_id, word, items)
+            SELECT $1, c.id, w.word, LEAST(w.n, {EXACT_WORD_COUNT})
+            FROM c, unnest($10::text[], $11::int[]) AS w(word, n)
+            """,
+            owner_key,
+            conversation_id,
+            now,
+            _encode(metadata).decode(),
+            len(items),
+            *_item_columns(items),
+            list(words),
+            list(words.values()),
+        )
+
+    async def get_conversation(
+        self, owner_key: str, conversation_id: str
+    ) -> ConversationRecord | None:
+        row = await self._fetchrow(
+            f"SELECT {CONVERSATION_COLUMNS} FROM conversations "
+            "WHERE owner_id = $1 AND id = $2 AND deleted_at IS NULL",
+            owner_key,
+            conversation_id,
+        )
+        return None if row is None else record(row)
+
+    async def update_metadata(
+        self, owner_key: str, conversation_id: str, metadata: dict[str, str]
+    ) -> ConversationRecord | None:
+        row = await self._fetchrow(
+            f"UPDATE conversations SET metadata = $3::jsonb, updated_at = {NOW_US} "
+            "WHERE owner_id = $1 AND id = $2 AND deleted_at IS NULL "
+            f"RETURNING {CONVERSATION_COLUMNS}",
+            owner_key,
+            conversation_id,
+            _encode(metadata).decode(),
+        )
+        return None if row is None else record(row)
+
+    async def mark_deleted(self, owner_key: str, conversation_id: str, *, now: int) -> bool:
+        status = await self._execute(
+            "UPDATE conversations SET deleted_at = $3 "
+            "WHERE owner_id = $1 AND id = $2 AND deleted_at IS NULL",
+            owner_key,
+            conversation_id,
+            now,
+        )
+        return status == "UPDATE 1"
+
+    # --- items ---------------------------------------------------------------------------------
+
+    async def append_items(
+        self,
+        owner_key: str,
+        conversation_id: str,
+        items: Sequence[NewItem],
+        words: dict[str, int],
+        *,
+        now: int,
+    ) -> bool:
+        inserted = await self._fetch(
+            f"""
+            WITH c AS (
+                UPDATE conversations SET next_seq = next_seq + $3, updated_at = {NOW_US}
+                WHERE owner_id = $1 AND id = $2 AND deleted_at IS NULL
+                RETURNING next_seq),
+            i AS (
+                INSERT INTO items (owner_id, conversation_id, seq, id, type, created_at, data,
+                                   search_text)
+                SELECT $1, $2, c.next_seq - $3 + t.ord, t.id, t.type, $4, t.data, t.txt
+                FROM c, unnest($5::text[], $6::text[], $7::text[], $8::text[])
+                     WITH ORDINALITY AS t(id, type, data, txt, ord)
+                RETURNING seq),
+            w AS (
+                INSERT INTO conversation_words (owner_id, conversation_id, word, items)
+                SELECT $1, $2, w.word, LEAST(w.n, {EXACT_WORD_COUNT})
+                FROM c, unnest($9::text[], $10::int[]) AS w(word, n)
+                ON CONFLICT (owner_id, conversation_id, word)
+                DO UPDATE SET items = LEAST(conversation_words.items + EXCLUDED.items,
+                                            {EXACT_WORD_COUNT})
+                WHERE conversation_words.items < {EXACT_WORD_COUNT})
+            SELECT seq FROM i
+            """,
+            owner_key,
+            conversation_id,
+            len(items),
+            now,
+            *_item_columns(items),
+            list(words),
+            list(words.values()),
+        )
+        return bool(inserted)
+
+    async def live_item_ids(
+        self, owner_key: str, conversation_id: str, ids: Sequence[str]
+    ) -> set[str]:
+        rows = await self._fetch(
+            "SELECT id FROM items WHERE owner_id = $1 AND conversation_id = $2 "
+            "AND deleted_at IS NULL AND id = ANY($3::text[])",
+            owner_key,
+            conversation_id,
+            list(ids),
+        )
+        return {row[0] for row in rows}
+
+    async def item_page(
+        self, owner_key: str, conversation_id: str, after: str | None, limit: int, order: Order
+    ) -> list[tuple[str, bytes]]:
+        comparison, direction = (">", "ASC") if order == "asc" else ("<", "DESC")
+        if after is None:
+            bound = "0" if order == "asc" else str(1 << 62)
+        else:
+            # A live item with the cursor's id (re-created after deletion) wins. No such id:
+            # NULL, so no rows.
+            bound = (
+                "(SELECT seq FROM items WHERE owner_id = $1 AND conversation_id = $2 AND id = $4 "
+                "ORDER BY deleted_at IS NOT NULL, seq DESC LIMIT 1)"
+            )
+        sql = (
+            "SELECT i.id, i.data FROM items i "
+            "WHERE i.owner_id = $1 AND i.conversation_id = $2 AND i.deleted_at IS NULL "
+            f"AND i.seq {comparison} {bound} "
+            "AND EXISTS (SELECT 1 FROM conversations WHERE owner_id = $1 AND id = $2 "
+            "AND deleted_at IS NULL) "
+            f"ORDER BY i.seq {direction} LIMIT $3"
+        )
+        args = (
+            (owner_key, conversation_id, limit)
+            if after is None
+            else (owner_key, conversation_id, limit, after)
+        )
+        rows = await self._fetch(sql, *args)
+        return [(row[0], row[1].encode()) for row in rows]
+
+    async def explain_empty_page(
+        self, owner_key: str, conversation_id: str, after: str | None
+    ) -> tuple[bool, bool]:
+        row = await self._fetchrow(
+            "SELECT (SELECT 1 FROM conversations WHERE owner_id = $1 AND id = $2 "
+            "AND deleted_at IS NULL), "
+            "(SELECT 1 FROM items WHERE owner_id = $1 AND conversation_id = $2 AND id = $3 "
+            "LIMIT 1)",
+            owner_key,
+            conversation_id,
+            after or "",
+        )
+        assert row is not None  # a SELECT of two scalar subqueries has one row
+        return row[0] is not None, row[1] is not None
+
+    async def get_item(
+        self, owner_key: str, conversation_id: str, item_id: str
+    ) -> tuple[bool, bytes | None]:
+        row = await self._fetchrow(
+            "SELECT c.id, i.data FROM conversations c LEFT JOIN items i "
+            "ON i.owner_id = c.owner_id AND i.conversation_id = c.id AND i.id = $3 "
+            "AND i.deleted_at IS NULL "
+            "WHERE c.owner_id = $1 AND c.id = $2 AND c.deleted_at IS NULL",
+            owner_key,
+            conversation_id,
+            item_id,
+        )
+        if row is None:
+            return False, None
+        data: str | None = row[1]
+        return True, None if data is None else data.encode()
+
+    async def touch_conversation(
+        self, owner_key: str, conversation_id: str
+    ) -> ConversationRecord | None:
+        row = await self._fetchrow(
+            f"UPDATE conversations SET updated_at = {NOW_US} "
+            "WHERE owner_id = $1 AND id = $2 AND deleted_at IS NULL "
+            f"RETURNING {CONVERSATION_COLUMNS}",
+            owner_key,
+            conversation_id,
+        )
+        return None if row is None else record(row)
+
+    async def live_search_texts_of(
+        self, owner_key: str, conversation_id: str, ids: Sequence[str]
+    ) -> dict[str, str]:
+        rows = await self._fetch(
+            "SELECT id, search_text FROM items WHERE owner_id = $1 "
+            "AND conversation_id = $2 AND deleted_at IS NULL AND id = ANY($3::text[])",
+            owner_key,
+            conversation_id,
+            list(ids),
+        )
+        return {row[0]: row[1] for row in rows}
+
+    async def blank_items(
+        self, owner_key: str, conversation_id: str, ids: Sequence[str], *, now: int
+    ) -> None:
+        await self._execute(
+            "UPDATE items SET deleted_at = $4, data = '', search_text = '' "
+            "WHERE owner_id = $1 AND conversation_id = $2 AND deleted_at IS NULL "
+            "AND id = ANY($3::text[])",
+            owner_key,
+            conversation_id,
+            list(ids),
+            now,
+        )
+
+    # --- words ---------------------------------------------------------------------------------
+
+    async def count_down_words(
+        self, owner_key: str, conversation_id: str, counts: dict[str, int]
+    ) -> None:
+        words, holders = list(counts), list(counts.values())
+        await self._execute(
+            "DELETE FROM conversation_words w "
+            "USING unnest($3::text[], $4::int[]) AS t(word, n) "
+            "WHERE w.owner_id = $1 AND w.conversation_id = $2 AND w.word = t.word "
+            "AND w.items < $5 AND w.items <= t.n",
+            owner_key,
+            conversation_id,
+            words,
+            holders,
+            EXACT_WORD_COUNT,
+        )
+        await self._execute(
+            "UPDATE conversation_words w SET items = w.items - t.n "
+            "FROM unnest($3::text[], $4::int[]) AS t(word, n) "
+            "WHERE w.owner_id = $1 AND w.conversation_id = $2 AND w.word = t.word "
+            "AND w.items < $5",
+            owner_key,
+            conversation_id,
+            words,
+            holders,
+            EXACT_WORD_COUNT,
+        )
+
+    async def words_past_count(
+        self, owner_key: str, conversation_id: str, words: Collection[str]
+    ) -> set[str]:
+        rows = await self._fetch(
+            "SELECT word FROM conversation_words WHERE owner_id = $1 "
+            "AND conversation_id = $2 AND word = ANY($3::text[]) AND items >= $4",
+            owner_key,
+            conversation_id,
+            list(words),
+            EXACT_WORD_COUNT,
+        )
+        return {row[0] for row in rows}
+
+    async def live_search_texts(
+        self, owner_key: str, conversation_id: str, *, after_seq: int, limit: int
+    ) -> list[tuple[int, str]]:
+        rows = await self._fetch(
+            "SELECT seq, search_text FROM items WHERE owner_id = $1 AND conversation_id = $2 "
+            "AND seq > $3 AND deleted_at IS NULL ORDER BY seq LIMIT $4",
+            owner_key,
+            conversation_id,
+            after_seq,
+            limit,
+        )
+        return [(row[0], row[1]) for row in rows]
+
+    async def drop_words(
+        self, owner_key: str, conversation_id: str, words: Collection[str]
+    ) -> None:
+        await self._execute(
+            "DELETE FROM conversation_words WHERE owner_id = $1 AND conversation_id = $2 "
+            "AND word = ANY($3::text[])",
+            owner_key,
+            conversation_id,
+            list(words),
+        )

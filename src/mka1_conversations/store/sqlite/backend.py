@@ -1,0 +1,199 @@
+"""The SQLite backend: one file in WAL mode, zero set-up, one server process per file.
+
+One connection does every write, inline on the event loop, each as one ``BEGIN IMMEDIATE``
+transaction that never suspends (``run_inline``): the loop itself serialises writers, so a
+write never waits for the lock and appends get a gap-free, total order. WAL checkpoints (and
+their fsyncs) run on a thread of their own (``checkpoints.py``), never inside a commit. Reads use
+the same connection inline; a listing that may take long runs on a small thread pool with
+connections of its own, which WAL lets read while the writer writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from ..backend import DuplicateKey, Instruments, QueryFailed, run_inline
+from ..migrate import Migration, apply_sqlite, not_migrated, pending_sqlite
+from ..snapshots import SnapshotMemory
+from .checkpoints import Checkpointer
+from .statements import SQLiteStatements
+
+__all__ = ["SQLiteBackend", "sqlite_path_from_url"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_clock = time.perf_counter
+
+_WAL_SIZE_LIMIT = 128 * 1024 * 1024
+"""Above the WAL's size under continuous writes (about 100 MB: checkpoints.py), so the file is
+not truncated and regrown every cycle; a clean shutdown removes it."""
+
+
+def sqlite_path_from_url(url: str) -> Path:
+    """``sqlite:///./data/x.db`` → ``./data/x.db``; ``sqlite:////abs/x.db`` → ``/abs/x.db``."""
+    if not url.startswith("sqlite:///"):
+        raise ValueError(f"not a SQLite URL: {url!r} (expected sqlite:///path/to/file.db)")
+    return Path(url[len("sqlite:///") :])
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")
+    db.execute("PRAGMA foreign_keys = ON")
+    db.execute("PRAGMA busy_timeout = 5000")
+    db.execute("PRAGMA cache_size = -32768")  # 32 MiB
+    return db
+
+
+def _storage_error(exc: sqlite3.Error) -> Exception:
+    """What a driver error means to the rules: a duplicate key, or a failed statement."""
+    if isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc):
+        return DuplicateKey(str(exc))
+    return QueryFailed(str(exc))
+
+
+class SQLiteBackend:
+    """Runs the storage rules on one SQLite file. Create it with :meth:`open`."""
+
+    def __init__(self, path: Path, instruments: Instruments, *, read_threads: int = 2) -> None:
+        self._path = path
+        self._instruments = instruments
+        self._db = _connect(path)
+        # Checkpoints run on their own thread (checkpoints.py), never inside a commit here.
+        self._db.execute("PRAGMA wal_autocheckpoint = 0")
+        self._db.execute(f"PRAGMA journal_size_limit = {_WAL_SIZE_LIMIT}")
+        self._checkpoints = Checkpointer(path)
+        self._pool = ThreadPoolExecutor(read_threads, thread_name_prefix="mka1-sqlite-read")
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._snapshots = SnapshotMemory()
+        self._statements = SQLiteStatements(self._db, self._snapshots, self._read_long)
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    @staticmethod
+    def migrate(path: Path) -> list[Migration]:
+        """Apply pending migrations (creating the file and its directory); returns them."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA busy_timeout = 5000")
+            return apply_sqlite(db)
+        finally:
+            db.close()
+
+    @classmethod
+    def open(cls, path: Path, instruments: Instruments) -> SQLiteBackend:
+        """Open an existing, migrated database (RuntimeError otherwise)."""
+        if not path.exists():
+            raise RuntimeError(
+                f"database {path} does not exist; run `mka1-conversations migrate` first"
+            )
+        backend = cls(path, instruments)
+        pending = pending_sqlite(backend._db)
+        if pending:
+            backend._shut()
+            raise not_migrated(f"database {path}", pending)
+        return backend
+
+    async def close(self) -> None:
+        self._shut()
+
+    def _shut(self) -> None:
+        self._checkpoints.stop()
+        self._pool.shutdown(wait=True)
+        with self._readers_lock:
+            for reader in self._readers:
+                reader.close()
+        self._db.close()
+        self._checkpoints.release()  # after every connection: see Checkpointer.release
+
+    # --- running rules -------------------------------------------------------------------------
+
+    async def read(
+        self,
+        call: str,
+        rule: Callable[Concatenate[SQLiteStatements, P], Coroutine[Any, Any, T]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        started = _clock()
+        try:
+            return await rule(self._statements, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise _storage_error(exc) from exc
+        finally:
+            self._instruments.timer(call).observe(_clock() - started)
+
+    async def write(
+        self,
+        call: str,
+        rule: Callable[Concatenate[SQLiteStatements, P], Coroutine[Any, Any, T]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """``rule`` in one ``BEGIN IMMEDIATE`` transaction, inline, never suspending."""
+        started = _clock()
+        try:
+            await self._checkpoints.writable()
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                result = run_inline(rule(self._statements, *args, **kwargs))
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+            self._checkpoints.committed()
+            return result
+        except sqlite3.Error as exc:
+            raise _storage_error(exc) from exc
+        finally:
+            self._instruments.timer(call).observe(_clock() - started)
+
+    async def _read_long(
+        self,
+        rule: Callable[Concatenate[SQLiteStatements, P], Coroutine[Any, Any, T]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """A consistent read on a reader thread (its own connection), off the event loop."""
+
+        def run() -> T:
+            reader = self._reader()
+            return run_inline(reader.consistent_read(False, rule, *args, **kwargs))  # type: ignore[arg-type]
+
+        return await asyncio.get_running_loop().run_in_executor(self._pool, run)
+
+    def _reader(self) -> SQLiteStatements:
+        reader: SQLiteStatements | None = getattr(self._local, "statements", None)
+        if reader is None:
+            db = _connect(self._path)
+            db.execute("PRAGMA query_only = ON")
+            with self._readers_lock:
+                self._readers.append(db)
+            reader = self._local.statements = SQLiteStatements(db, self._snapshots, None)
+        return reader
+
+    @contextlib.asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[SQLiteStatements]:
+        db = _connect(self._path)
+        try:
+            db.execute("PRAGMA query_only = ON")
+            db.execute("BEGIN")  # one consistent snapshot for the whole read
+            yield SQLiteStatements(db, self._snapshots, None)
+        finally:
+            db.close()

@@ -1,0 +1,306 @@
+"""SQLite's statements for conversations, their items and their words (``store/conversations.py``,
+``store/items.py``, ``store/words.py`` say what each does). Item JSON is stored as a BLOB and
+returned as stored; metadata pairs also go into a side table, so filters use an index."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+import msgspec
+
+from ...domain.conversations import ConversationRecord
+from ...domain.items import NewItem
+from ...domain.store import Order
+from ..words import EXACT_WORD_COUNT
+from .base import CONVERSATION_COLUMNS, Connected, now_us, record
+
+__all__ = ["ConversationSQL"]
+
+_encode = msgspec.json.Encoder().encode
+
+
+def _marks(values: Collection[object]) -> str:
+    return ",".join("?" * len(values))
+
+
+class ConversationSQL(Connected):
+    __slots__ = ()
+
+    # --- conversations -------------------------------------------------------------------------
+
+    async def insert_conversation(
+        self,
+        owner_key: str,
+        conversation_id: str,
+        metadata: dict[str, str],
+        items: Sequence[NewItem],
+        words: dict[str, int],
+        *,
+        now: int,
+    ) -> None:
+        self._db.execute(
+            "INSERT INTO conversations (id, owner_id, created_at, updated_at, metadata, "
+            "next_seq) VALUES (?, ?, ?, ?, ?, ?)",
+            (conversation_id, owner_key, now, now_us(), _encode(metadata), len(items)),
+        )
+        self._write_metadata(owner_key, conversation_id, metadata)
+        self.insert_items(owner_key, conversation_id, items, words, first_seq=1, now=now)
+
+    async def get_conversation(
+        self, owner_key: str, conversation_id: str
+    ) -> ConversationRecord | None:
+        row = self._db.execute(
+            f"SELECT {CONVERSATION_COLUMNS} FROM conversations "
+            "WHERE id = ? AND owner_id = ? AND deleted_at IS NULL",
+            (conversation_id, owner_key),
+        ).fetchone()
+        return None if row is None else record(row)
+
+    async def update_metadata(
+        self, owner_key: str, conversation_id: str, metadata: dict[str, str]
+    ) -> ConversationRecord | None:
+        row = self._db.execute(
+            "UPDATE conversations SET metadata = ?, updated_at = ? "
+            "WHERE id = ? AND owner_id = ? AND deleted_at IS NULL "
+            f"RETURNING {CONVERSATION_COLUMNS}",
+            (
+                _encode(metadata),
+                self._new_position(owner_key, conversation_id),
+                conversation_id,
+                owner_key,
+            ),
+        ).fetchone()
+        if row is None:
+            return None
+        self._db.execute(
+            "DELETE FROM conversation_metadata WHERE conversation_id = ?", (conversation_id,)
+        )
+        self._write_metadata(owner_key, conversation_id, metadata)
+        return record(row)
+
+    async def mark_deleted(self, owner_key: str, conversation_id: str, *, now: int) -> bool:
+        return (
+            self._db.execute(
+                "UPDATE conversations SET deleted_at = ? "
+                "WHERE id = ? AND owner_id = ? AND deleted_at IS NULL",
+                (now, conversation_id, owner_key),
+            ).rowcount
+            == 1
+        )
+
+    def _write_metadata(
+        self, owner_key: str, conversation_id: str, metadata: dict[str, str]
+    ) -> None:
+        if metadata:
+            self._db.executemany(
+                "INSERT INTO conversation_metadata (conversation_id, owner_id, key, value) "
+                "VALUES (?, ?, ?, ?)",
+                [(conversation_id, owner_key, k, v) for k, v in metadata.items()],
+            )
+
+    # --- items ---------------------------------------------------------------------------------
+
+    async def append_items(
+        self,
+        owner_key: str,
+        conversation_id: str,
+        items: Sequence[NewItem],
+        words: dict[str, int],
+        *,
+        now: int,
+    ) -> bool:
+        row = self._db.execute(
+            "UPDATE conversations SET next_seq = next_seq + ?, updated_at = ? "
+            "WHERE id = ? AND owner_id = ? AND deleted_at IS NULL RETURNING next_seq",
+            (
+                len(items),
+                self._new_position(owner_key, conversation_id),
+                conversation_id,
+                owner_key,
+            ),
+        ).fetchone()
+        if row is None:
+            return False
+        first_seq = row[0] - len(items) + 1
+        self.insert_items(owner_key, conversation_id, items, words, first_seq=first_seq, now=now)
+        return True
+
+    def insert_items(
+        self,
+        owner_key: str,
+        conversation_id: str,
+        items: Sequence[NewItem],
+        words: dict[str, int],
+        *,
+        first_seq: int,
+        now: int,
+    ) -> None:
+        """Write ``items`` numbered from ``first_seq``, with their ``words``, as they are (the
+        part of a creation and an append after the conversation row; also what the benchmark's
+        loader writes with)."""
+        self._db.executemany(
+            "INSERT INTO items (owner_id, conversation_id, seq, id, type, created_at, data, "
+            "search_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    owner_key,
+                    conversation_id,
+                    first_seq + n,
+                    it.id,
+                    it.type,
+                    now,
+                    it.data,
+                    it.search_text,
+                )
+                for n, it in enumerate(items)
+            ],
+        )
+        self._add_words(owner_key, conversation_id, words)
+
+    def _add_words(self, owner_key: str, conversation_id: str, words: dict[str, int]) -> None:
+        """One statement over a JSON object of counts (cheaper than a row per word)."""
+        if words:
+            self._db.execute(
+                "INSERT INTO conversation_words (conversation_id, word, owner_id, items) "
+                "SELECT ?1, key, ?2, min(value, ?4) FROM json_each(?3) WHERE true "
+                "ON CONFLICT (conversation_id, word) DO UPDATE "
+                "SET items = min(items + excluded.items, ?4) WHERE items < ?4",
+                (conversation_id, owner_key, _encode(words), EXACT_WORD_COUNT),
+            )
+
+    async def live_item_ids(
+        self, owner_key: str, conversation_id: str, ids: Sequence[str]
+    ) -> set[str]:
+        return {
+            row[0]
+            for row in self._db.execute(
+                "SELECT id FROM items WHERE conversation_id = ? AND deleted_at IS NULL "
+                f"AND id IN ({_marks(ids)}) AND owner_id = ?",
+                (conversation_id, *ids, owner_key),
+            )
+        }
+
+    async def item_page(
+        self, owner_key: str, conversation_id: str, after: str | None, limit: int, order: Order
+    ) -> list[tuple[str, bytes]]:
+        comparison, direction = (">", "ASC") if order == "asc" else ("<", "DESC")
+        args: list[object]
+        if after is None:
+            bound, args = "?", [0 if order == "asc" else 1 << 62]
+        else:
+            # A live item with the cursor's id (re-created after deletion) wins. No such id:
+            # NULL, so no rows.
+            bound = (
+                "(SELECT seq FROM items WHERE conversation_id = ? AND id = ? "
+                "ORDER BY deleted_at IS NOT NULL, seq DESC LIMIT 1)"
+            )
+            args = [conversation_id, after]
+        rows: list[tuple[str, bytes]] = self._db.execute(
+            f"SELECT id, data FROM items WHERE conversation_id = ? AND seq {comparison} {bound} "
+            "AND deleted_at IS NULL AND EXISTS (SELECT 1 FROM conversations WHERE id = ? "
+            "AND owner_id = ? AND deleted_at IS NULL) "
+            f"ORDER BY seq {direction} LIMIT ?",
+            (conversation_id, *args, conversation_id, owner_key, limit),
+        ).fetchall()
+        return rows  # live items' data are stored as bytes
+
+    async def explain_empty_page(
+        self, owner_key: str, conversation_id: str, after: str | None
+    ) -> tuple[bool, bool]:
+        visible, known = self._db.execute(
+            "SELECT (SELECT 1 FROM conversations WHERE id = ? AND owner_id = ? "
+            "AND deleted_at IS NULL), "
+            "(SELECT 1 FROM items WHERE conversation_id = ? AND id = ? LIMIT 1)",
+            (conversation_id, owner_key, conversation_id, after or ""),
+        ).fetchone()
+        return visible is not None, known is not None
+
+    async def get_item(
+        self, owner_key: str, conversation_id: str, item_id: str
+    ) -> tuple[bool, bytes | None]:
+        row = self._db.execute(
+            "SELECT c.id, i.data FROM conversations c LEFT JOIN items i "
+            "ON i.conversation_id = c.id AND i.id = ? AND i.deleted_at IS NULL "
+            "WHERE c.id = ? AND c.owner_id = ? AND c.deleted_at IS NULL",
+            (item_id, conversation_id, owner_key),
+        ).fetchone()
+        if row is None:
+            return False, None
+        data: bytes | str | None = row[1]
+        return True, data.encode() if isinstance(data, str) else data
+
+    async def touch_conversation(
+        self, owner_key: str, conversation_id: str
+    ) -> ConversationRecord | None:
+        row = self._db.execute(
+            "UPDATE conversations SET updated_at = ? "
+            "WHERE id = ? AND owner_id = ? AND deleted_at IS NULL "
+            f"RETURNING {CONVERSATION_COLUMNS}",
+            (self._new_position(owner_key, conversation_id), conversation_id, owner_key),
+        ).fetchone()
+        return None if row is None else record(row)
+
+    async def live_search_texts_of(
+        self, owner_key: str, conversation_id: str, ids: Sequence[str]
+    ) -> dict[str, str]:
+        return dict(
+            self._db.execute(
+                "SELECT id, search_text FROM items WHERE conversation_id = ? "
+                f"AND deleted_at IS NULL AND id IN ({_marks(ids)})",
+                (conversation_id, *ids),
+            ).fetchall()
+        )
+
+    async def blank_items(
+        self, owner_key: str, conversation_id: str, ids: Sequence[str], *, now: int
+    ) -> None:
+        self._db.execute(
+            "UPDATE items SET deleted_at = ?, data = '', search_text = '' "
+            f"WHERE conversation_id = ? AND deleted_at IS NULL AND id IN ({_marks(ids)})",
+            (now, conversation_id, *ids),
+        )
+
+    # --- words ---------------------------------------------------------------------------------
+
+    async def count_down_words(
+        self, owner_key: str, conversation_id: str, counts: dict[str, int]
+    ) -> None:
+        self._db.executemany(
+            "UPDATE conversation_words SET items = items - ? "
+            "WHERE conversation_id = ? AND word = ? AND items < ?",
+            [(n, conversation_id, w, EXACT_WORD_COUNT) for w, n in counts.items()],
+        )
+        self._db.executemany(
+            "DELETE FROM conversation_words WHERE conversation_id = ? AND word = ? AND items <= 0",
+            [(conversation_id, w) for w in counts],
+        )
+
+    async def words_past_count(
+        self, owner_key: str, conversation_id: str, words: Collection[str]
+    ) -> set[str]:
+        return {
+            row[0]
+            for row in self._db.execute(
+                "SELECT word FROM conversation_words WHERE conversation_id = ? AND items >= ? "
+                "AND word IN (SELECT value FROM json_each(?))",
+                (conversation_id, EXACT_WORD_COUNT, _encode(list(words))),
+            )
+        }
+
+    async def live_search_texts(
+        self, owner_key: str, conversation_id: str, *, after_seq: int, limit: int
+    ) -> list[tuple[int, str]]:
+        rows: list[tuple[int, str]] = self._db.execute(
+            "SELECT seq, search_text FROM items WHERE conversation_id = ? AND seq > ? "
+            "AND deleted_at IS NULL ORDER BY seq LIMIT ?",
+            (conversation_id, after_seq, limit),
+        ).fetchall()
+        return rows
+
+    async def drop_words(
+        self, owner_key: str, conversation_id: str, words: Collection[str]
+    ) -> None:
+        self._db.executemany(
+            "DELETE FROM conversation_words WHERE conversation_id = ? AND word = ?",
+            [(conversation_id, w) for w in words],
+        )
