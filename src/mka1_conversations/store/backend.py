@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, TypeVarTuple
 
 __all__ = [
     "NO_INSTRUMENTS",
@@ -45,9 +45,9 @@ __all__ = [
 S = TypeVar("S")
 S_co = TypeVar("S_co", covariant=True)
 T = TypeVar("T")
-P = ParamSpec("P")
+Ts = TypeVarTuple("Ts")
 
-Rule = Callable[Concatenate[S, P], Coroutine[Any, Any, T]]
+Rule = Callable[[S, *Ts], Coroutine[Any, Any, T]]
 """A storage rule: an async function of a dialect's statements and its own arguments."""
 
 
@@ -74,27 +74,29 @@ class _NoTimer:
         pass
 
 
+class _Timers(dict[str, Timer]):
+    """A timer per call name, made on its first use."""
+
+    def __init__(self, make: Callable[[str], Timer]) -> None:
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, call: str) -> Timer:
+        timer = self[call] = self._make(call)
+        return timer
+
+
 class Instruments:
-    """Where the storage reports what it does: each call's database time (``timer(call)``, made
-    once per call name) and the count of items written. The app hands in the metrics' own; the
-    command line none."""
+    """Where the storage reports what it does: each call's database time (``timers[call]``)
+    and the count of items written. The app hands in the metrics' own; the command line none."""
 
     def __init__(
         self,
         timer: Callable[[str], Timer] | None = None,
         items_written: Callable[[int], None] | None = None,
     ) -> None:
-        self._make_timer = timer
-        self._timers: dict[str, Timer] = {}
+        self.timers = _Timers(timer or (lambda call: _NoTimer()))
         self.items_written: Callable[[int], None] = items_written or (lambda count: None)
-
-    def timer(self, call: str) -> Timer:
-        found = self._timers.get(call)
-        if found is None:
-            found = self._timers[call] = (
-                self._make_timer(call) if self._make_timer is not None else _NoTimer()
-            )
-        return found
 
 
 NO_INSTRUMENTS = Instruments()
@@ -122,17 +124,15 @@ class Backend(Protocol[S_co]):
     async def read(
         self,
         call: str,
-        rule: Callable[Concatenate[S_co, P], Coroutine[Any, Any, T]],
-        *args: P.args,
-        **kwargs: P.kwargs,
+        rule: Callable[[S_co, *Ts], Coroutine[Any, Any, T]],
+        *args: *Ts,
     ) -> T: ...
 
     async def write(
         self,
         call: str,
-        rule: Callable[Concatenate[S_co, P], Coroutine[Any, Any, T]],
-        *args: P.args,
-        **kwargs: P.kwargs,
+        rule: Callable[[S_co, *Ts], Coroutine[Any, Any, T]],
+        *args: *Ts,
     ) -> T: ...
 
     def snapshot(self) -> AbstractAsyncContextManager[S_co]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Concatenate, Literal, ParamSpec, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar, TypeVarTuple
 
 from ..domain.conversations import ConversationRecord
 from ..domain.errors import InvalidRequest
@@ -48,7 +48,7 @@ __all__ = [
     "terms_of",
 ]
 
-P = ParamSpec("P")
+Ts = TypeVarTuple("Ts")
 T = TypeVar("T")
 
 SNAPSHOT_RETENTION_US = 24 * 3600 * 1_000_000
@@ -157,9 +157,8 @@ class ListingStatements(Protocol):
     async def consistent_read(
         self,
         may_take_long: bool,
-        rule: Callable[Concatenate[ListingStatements, P], Coroutine[Any, Any, T]],
-        *args: P.args,
-        **kwargs: P.kwargs,
+        rule: Callable[[ListingStatements, *Ts], Coroutine[Any, Any, T]],
+        *args: *Ts,
     ) -> T:
         """Run ``rule``'s reads against one state of the database; one that ``may_take_long``
         must not hold up other requests while it runs."""

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, TypeVar, TypeVarTuple
 
 import asyncpg
 
@@ -22,7 +22,7 @@ from .statements import PostgresStatements
 
 __all__ = ["PostgresBackend"]
 
-P = ParamSpec("P")
+Ts = TypeVarTuple("Ts")
 T = TypeVar("T")
 
 _clock = time.perf_counter
@@ -65,7 +65,7 @@ class PostgresBackend:
 
     def __init__(self, pool: asyncpg.Pool, instruments: Instruments) -> None:
         self._pool = pool
-        self._instruments = instruments
+        self._timers = instruments.timers
 
     @staticmethod
     async def migrate(dsn: str) -> list[Migration]:
@@ -104,37 +104,35 @@ class PostgresBackend:
     async def read(
         self,
         call: str,
-        rule: Callable[Concatenate[PostgresStatements, P], Coroutine[Any, Any, T]],
-        *args: P.args,
-        **kwargs: P.kwargs,
+        rule: Callable[[PostgresStatements, *Ts], Coroutine[Any, Any, T]],
+        *args: *Ts,
     ) -> T:
         started = _clock()
         try:
             async with self._pool.acquire() as conn:
-                return await rule(PostgresStatements(conn), *args, **kwargs)
+                return await rule(PostgresStatements(conn), *args)
         except _DRIVER_ERRORS as exc:
             raise _storage_error(exc) from exc
         finally:
-            self._instruments.timer(call).observe(_clock() - started)
+            self._timers[call].observe(_clock() - started)
 
     async def write(
         self,
         call: str,
-        rule: Callable[Concatenate[PostgresStatements, P], Coroutine[Any, Any, T]],
-        *args: P.args,
-        **kwargs: P.kwargs,
+        rule: Callable[[PostgresStatements, *Ts], Coroutine[Any, Any, T]],
+        *args: *Ts,
     ) -> T:
         started = _clock()
         try:
             async with self._pool.acquire() as conn:
                 if is_one_statement(rule):
-                    return await rule(PostgresStatements(conn, alone=True), *args, **kwargs)
+                    return await rule(PostgresStatements(conn, alone=True), *args)
                 async with conn.transaction():
-                    return await rule(PostgresStatements(conn), *args, **kwargs)
+                    return await rule(PostgresStatements(conn), *args)
         except _DRIVER_ERRORS as exc:
             raise _storage_error(exc) from exc
         finally:
-            self._instruments.timer(call).observe(_clock() - started)
+            self._timers[call].observe(_clock() - started)
 
     @contextlib.asynccontextmanager
     async def snapshot(self) -> AsyncIterator[PostgresStatements]:

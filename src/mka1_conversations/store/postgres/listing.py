@@ -9,7 +9,7 @@ filtered while walking, not counted.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, TypeVar, TypeVarTuple
 
 import msgspec
 
@@ -20,7 +20,7 @@ from .base import NOW_US, Connected, record
 
 __all__ = ["ListingSQL"]
 
-P = ParamSpec("P")
+Ts = TypeVarTuple("Ts")
 T = TypeVar("T")
 
 _encode = msgspec.json.Encoder().encode
@@ -167,10 +167,9 @@ class ListingSQL(Connected):
     async def consistent_read(
         self,
         may_take_long: bool,
-        rule: Callable[Concatenate[ListingStatements, P], Coroutine[Any, Any, T]],
-        *args: P.args,
-        **kwargs: P.kwargs,
+        rule: Callable[[ListingStatements, *Ts], Coroutine[Any, Any, T]],
+        *args: *Ts,
     ) -> T:
         """On this connection, as the statements come: a long read holds only its connection.
         (No transaction: the page's statements are read as they come, each its own snapshot.)"""
-        return await rule(self, *args, **kwargs)
+        return await rule(self, *args)

@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, TypeVar, TypeVarTuple
 
 from ..backend import DuplicateKey, Instruments, QueryFailed, run_inline
 from ..migrate import Migration, apply_sqlite, not_migrated, pending_sqlite
@@ -28,7 +28,7 @@ from .statements import SQLiteStatements
 
 __all__ = ["SQLiteBackend", "sqlite_path_from_url"]
 
-P = ParamSpec("P")
+Ts = TypeVarTuple("Ts")
 T = TypeVar("T")
 
 _clock = time.perf_counter
@@ -67,7 +67,7 @@ class SQLiteBackend:
 
     def __init__(self, path: Path, instruments: Instruments, *, read_threads: int = 2) -> None:
         self._path = path
-        self._instruments = instruments
+        self._timers = instruments.timers
         self._db = _connect(path)
         # Checkpoints run on their own thread (checkpoints.py), never inside a commit here.
         self._db.execute("PRAGMA wal_autocheckpoint = 0")
@@ -125,24 +125,22 @@ class SQLiteBackend:
     async def read(
         self,
         call: str,
-        rule: Callable[Concatenate[SQLiteStatements, P], Coroutine[Any, Any, T]],
-        *args: P.args,
-        **kwargs: P.kwargs,
+        rule: Callable[[SQLiteStatements, *Ts], Coroutine[Any, Any, T]],
+        *args: *Ts,
     ) -> T:
         started = _clock()
         try:
-            return await rule(self._statements, *args, **kwargs)
+            return await rule(self._statements, *args)
         except sqlite3.Error as exc:
             raise _storage_error(exc) from exc
         finally:
-            self._instruments.timer(call).observe(_clock() - started)
+            self._timers[call].observe(_clock() - started)
 
     async def write(
         self,
         call: str,
-        rule: Callable[Concatenate[SQLiteStatements, P], Coroutine[Any, Any, T]],
-        *args: P.args,
-        **kwargs: P.kwargs,
+        rule: Callable[[SQLiteStatements, *Ts], Coroutine[Any, Any, T]],
+        *args: *Ts,
     ) -> T:
         """``rule`` in one ``BEGIN IMMEDIATE`` transaction, inline, never suspending."""
         started = _clock()
@@ -151,7 +149,7 @@ class SQLiteBackend:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
-                result = run_inline(rule(self._statements, *args, **kwargs))
+                result = run_inline(rule(self._statements, *args))
                 db.execute("COMMIT")
             except BaseException:
                 if db.in_transaction:
@@ -162,19 +160,18 @@ class SQLiteBackend:
         except sqlite3.Error as exc:
             raise _storage_error(exc) from exc
         finally:
-            self._instruments.timer(call).observe(_clock() - started)
+            self._timers[call].observe(_clock() - started)
 
     async def _read_long(
         self,
-        rule: Callable[Concatenate[SQLiteStatements, P], Coroutine[Any, Any, T]],
-        *args: P.args,
-        **kwargs: P.kwargs,
+        rule: Callable[[SQLiteStatements, *Ts], Coroutine[Any, Any, T]],
+        *args: *Ts,
     ) -> T:
         """A consistent read on a reader thread (its own connection), off the event loop."""
 
         def run() -> T:
             reader = self._reader()
-            return run_inline(reader.consistent_read(False, rule, *args, **kwargs))  # type: ignore[arg-type]
+            return run_inline(reader.consistent_read(False, rule, *args))  # type: ignore[arg-type]
 
         return await asyncio.get_running_loop().run_in_executor(self._pool, run)
 

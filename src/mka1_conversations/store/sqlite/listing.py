@@ -9,7 +9,7 @@ remembered in this process (``store/snapshots.py``).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, TypeVar, TypeVarTuple
 
 from ...domain.conversations import ConversationRecord
 from ...domain.store import Order
@@ -19,7 +19,7 @@ from .base import Connected, now_us, record
 
 __all__ = ["ListingSQL"]
 
-P = ParamSpec("P")
+Ts = TypeVarTuple("Ts")
 T = TypeVar("T")
 
 _TABLES = {"metadata": "conversation_metadata", "word": "conversation_words"}
@@ -162,18 +162,17 @@ class ListingSQL(Connected):
     async def consistent_read(
         self,
         may_take_long: bool,
-        rule: Callable[Concatenate[ListingStatements, P], Coroutine[Any, Any, T]],
-        *args: P.args,
-        **kwargs: P.kwargs,
+        rule: Callable[[ListingStatements, *Ts], Coroutine[Any, Any, T]],
+        *args: *Ts,
     ) -> T:
         """A read that may take long runs on a reader thread, with a connection of its own
         (WAL lets it read while the writer writes); any other inline, in one read transaction
         on this connection, never suspending (so no write can come in between)."""
         if may_take_long and self._long is not None:
-            result: T = await self._long(rule, *args, **kwargs)
+            result: T = await self._long(rule, *args)
             return result
         self._db.execute("BEGIN")
         try:
-            return run_inline(rule(self, *args, **kwargs))
+            return run_inline(rule(self, *args))
         finally:
             self._db.execute("COMMIT")
