@@ -41,6 +41,7 @@ __all__ = [
     "Listed",
     "ListingStatements",
     "Term",
+    "classify",
     "list_conversations",
     "merge_page",
     "position_as_of",
@@ -171,14 +172,19 @@ def terms_of(query: ConversationQuery) -> list[Term]:
 
 
 async def split_terms(st: ListingStatements, owner_key: str, terms: list[Term]) -> Filters | None:
-    """The terms split by their holders (see the module docstring); None when some term has
-    none, so nothing matches. Counting stops at ``DRIVE_FROM_MATCHES + 1``, in the index."""
+    """The terms split by their holders, counted in the index up to ``DRIVE_FROM_MATCHES + 1``
+    (see ``classify``); None when nothing can match."""
     if not terms:
         return NO_FILTERS
+    return classify(terms, await st.count_holders(owner_key, terms, DRIVE_FROM_MATCHES + 1))
+
+
+def classify(terms: Sequence[Term], counts: Sequence[int | None]) -> Filters | None:
+    """Each term by how many conversations hold it: none (then nothing can match: None), at
+    most ``DRIVE_FROM_MATCHES`` (rare), more (common), or not counted (uncounted)."""
     rare: list[Term] = []
     common: list[Term] = []
     uncounted: list[Term] = []
-    counts = await st.count_holders(owner_key, terms, DRIVE_FROM_MATCHES + 1)
     for term, holders in zip(terms, counts, strict=True):
         if holders is None:
             uncounted.append(term)

@@ -1,5 +1,5 @@
-"""PostgreSQL's statements for conversations, their items and their words
-(``store/conversations.py``, ``store/items.py``, ``store/words.py`` say what each does).
+"""PostgreSQL's statements for conversations and their items (``store/conversations.py`` and
+``store/items.py`` say what each does).
 
 A creation and an append are one statement each: a CTE moves the conversation (bumping its
 ``next_seq`` counter, which holds its row lock to commit) and inserts the block of items
@@ -10,7 +10,7 @@ moves are kept by a trigger (migration 0002).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 
 import msgspec
 
@@ -261,70 +261,4 @@ class ConversationSQL(Connected):
             conversation_id,
             list(ids),
             now,
-        )
-
-    # --- words ---------------------------------------------------------------------------------
-
-    async def count_down_words(
-        self, owner_key: str, conversation_id: str, counts: dict[str, int]
-    ) -> None:
-        words, holders = list(counts), list(counts.values())
-        await self._execute(
-            "DELETE FROM conversation_words w "
-            "USING unnest($3::text[], $4::int[]) AS t(word, n) "
-            "WHERE w.owner_id = $1 AND w.conversation_id = $2 AND w.word = t.word "
-            "AND w.items < $5 AND w.items <= t.n",
-            owner_key,
-            conversation_id,
-            words,
-            holders,
-            EXACT_WORD_COUNT,
-        )
-        await self._execute(
-            "UPDATE conversation_words w SET items = w.items - t.n "
-            "FROM unnest($3::text[], $4::int[]) AS t(word, n) "
-            "WHERE w.owner_id = $1 AND w.conversation_id = $2 AND w.word = t.word "
-            "AND w.items < $5",
-            owner_key,
-            conversation_id,
-            words,
-            holders,
-            EXACT_WORD_COUNT,
-        )
-
-    async def words_past_count(
-        self, owner_key: str, conversation_id: str, words: Collection[str]
-    ) -> set[str]:
-        rows = await self._fetch(
-            "SELECT word FROM conversation_words WHERE owner_id = $1 "
-            "AND conversation_id = $2 AND word = ANY($3::text[]) AND items >= $4",
-            owner_key,
-            conversation_id,
-            list(words),
-            EXACT_WORD_COUNT,
-        )
-        return {row[0] for row in rows}
-
-    async def live_search_texts(
-        self, owner_key: str, conversation_id: str, *, after_seq: int, limit: int
-    ) -> list[tuple[int, str]]:
-        rows = await self._fetch(
-            "SELECT seq, search_text FROM items WHERE owner_id = $1 AND conversation_id = $2 "
-            "AND seq > $3 AND deleted_at IS NULL ORDER BY seq LIMIT $4",
-            owner_key,
-            conversation_id,
-            after_seq,
-            limit,
-        )
-        return [(row[0], row[1]) for row in rows]
-
-    async def drop_words(
-        self, owner_key: str, conversation_id: str, words: Collection[str]
-    ) -> None:
-        await self._execute(
-            "DELETE FROM conversation_words WHERE owner_id = $1 AND conversation_id = $2 "
-            "AND word = ANY($3::text[])",
-            owner_key,
-            conversation_id,
-            list(words),
         )

@@ -6,11 +6,12 @@ from .admin import AdminSQL
 from .base import Connection
 from .conversations import ConversationSQL
 from .listing import ListingSQL
+from .words import WordSQL
 
 __all__ = ["PostgresStatements"]
 
 
-class PostgresStatements(ConversationSQL, ListingSQL, AdminSQL):
+class PostgresStatements(ConversationSQL, WordSQL, ListingSQL, AdminSQL):
     """The statements on ``conn``; ``alone``: outside a transaction, so at most one of them."""
 
     __slots__ = ("_alone", "_conn", "_sent")

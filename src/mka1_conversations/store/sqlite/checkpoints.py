@@ -1,39 +1,30 @@
-"""WAL checkpoints of the SQLite store, off the event loop, so that their fsyncs stall no request.
+"""WAL checkpoints of the SQLite store, on a thread of their own, so their fsyncs stall no request.
 
-SQLite's own checkpoint runs inside the commit that crosses ``wal_autocheckpoint`` (1,000 pages)
-on the connection that commits: for the store's one writer, on the event loop. It copies the
-pages back into the database file and fsyncs twice, 5-15 ms on these disks, while every other
-request waits: that was the append p99 at concurrency 16 (docs/performance.md, "Tails"). Here
-the writer's autocheckpoint is off and a thread with its own connection checkpoints instead:
+SQLite's own checkpoint runs inside the commit that crosses ``wal_autocheckpoint``, on the
+connection that commits: for the store's one writer, on the event loop, while every other
+request waits. So the writer's autocheckpoint is off and this thread, with its own connection,
+checkpoints instead:
 
 1. After every ``commits`` commits (or a second after the last one), a PASSIVE checkpoint copies
-   what the WAL holds into the database file, while the loop goes on reading and writing. Such
-   a pass syncs the WAL; it does not sync the database file (SQLite syncs that only when a pass
-   has copied the whole WAL), so the pages it writes stay dirty in the OS's cache.
-2. Under continuous writes a pass never catches up completely (frames keep arriving while it
-   copies), and SQLite starts the WAL file over only after one has. So when the WAL has grown
-   past ``restart_frames``, the thread catches up (passes until one is quick), flushes the
-   database file's dirty pages itself (``fdatasync`` on a descriptor of its own, while writes go
-   on), copies what came meanwhile, then asks the loop to hold new writes (reads go on), copies
-   the last few frames and lets the writes go: the next one starts the WAL over. The hold lasts
-   one short checkpoint: its two syncs then flush only the pages of that last pass and the one
-   before. Without the flush beforehand, the hold's sync wrote back every page copied since the
-   previous restart (12-20 ms here, three times a second at full load).
+   what the WAL holds into the database file while the loop goes on reading and writing. Such a
+   pass syncs the WAL, not the database file (SQLite syncs that only when a pass has copied the
+   whole WAL).
+2. Under continuous writes a pass never catches up completely, and SQLite starts the WAL over
+   only after one has. So when the WAL has grown past ``restart_frames``, the thread catches up
+   (passes until one is quick), flushes the database file itself (``fdatasync`` on a descriptor
+   of its own, while writes go on), copies what came meanwhile, then asks the loop to hold new
+   writes (reads go on), copies the last few frames and lets the writes go: the next one starts
+   the WAL over. The hold lasts one short checkpoint, whose syncs have little left to flush.
 
-The WAL file keeps its size between cycles (the store's ``journal_size_limit`` is above it): an
-fsync of a file that does not grow needs no journal commit, and truncating it every cycle made
-each hold 2-3x longer. The thread runs at the process's priority: at a lower one (``nice`` 10,
-tried), a pinned, busy core left it too little time to catch up before a hold. Durability is
-SQLite's own: a checkpoint copies committed pages only, and syncs as ``synchronous=NORMAL``
-says, from whichever connection runs it; the extra flush only moves work earlier.
-
-Measured (append-1 at concurrency 16, same machine and run, 2 rounds of 8 s each): p99
-13.7-14.1 ms against 22.2-28.5 ms with the lower priority and no flush, and 26.2-44.9 ms with
-SQLite's own checkpoints (docs/performance.md, "Tails").
+The WAL file keeps its size between cycles (the store's ``journal_size_limit`` is above it).
+The thread runs at the process's priority, so that on a busy core it still catches up before a
+hold. Durability is SQLite's own: a checkpoint copies committed pages only, and syncs as
+``synchronous=NORMAL`` says; the extra flush only moves work earlier. How each choice was
+measured: docs/performance.md ("The checkpoint hold", "Tails").
 
 The descriptor is opened once and closed only after the store's connections
-(:meth:`release`): closing any descriptor of a database file drops every POSIX lock this
-process holds on it, SQLite's included.
+(:meth:`Checkpointer.release`): closing any descriptor of a database file drops every POSIX lock
+this process holds on it, SQLite's included.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""SQLite's statements for conversations, their items and their words (``store/conversations.py``,
-``store/items.py``, ``store/words.py`` say what each does). Item JSON is stored as a BLOB and
-returned as stored; metadata pairs also go into a side table, so filters use an index."""
+"""SQLite's statements for conversations and their items (``store/conversations.py`` and
+``store/items.py`` say what each does). Item JSON is stored as a BLOB and returned as stored;
+metadata pairs also go into a side table, so filters use an index; a creation or an append
+writes its items' words in one statement over a JSON object of counts."""
 
 from __future__ import annotations
 
@@ -258,49 +259,4 @@ class ConversationSQL(Connected):
             "UPDATE items SET deleted_at = ?, data = '', search_text = '' "
             f"WHERE conversation_id = ? AND deleted_at IS NULL AND id IN ({_marks(ids)})",
             (now, conversation_id, *ids),
-        )
-
-    # --- words ---------------------------------------------------------------------------------
-
-    async def count_down_words(
-        self, owner_key: str, conversation_id: str, counts: dict[str, int]
-    ) -> None:
-        self._db.executemany(
-            "UPDATE conversation_words SET items = items - ? "
-            "WHERE conversation_id = ? AND word = ? AND items < ?",
-            [(n, conversation_id, w, EXACT_WORD_COUNT) for w, n in counts.items()],
-        )
-        self._db.executemany(
-            "DELETE FROM conversation_words WHERE conversation_id = ? AND word = ? AND items <= 0",
-            [(conversation_id, w) for w in counts],
-        )
-
-    async def words_past_count(
-        self, owner_key: str, conversation_id: str, words: Collection[str]
-    ) -> set[str]:
-        return {
-            row[0]
-            for row in self._db.execute(
-                "SELECT word FROM conversation_words WHERE conversation_id = ? AND items >= ? "
-                "AND word IN (SELECT value FROM json_each(?))",
-                (conversation_id, EXACT_WORD_COUNT, _encode(list(words))),
-            )
-        }
-
-    async def live_search_texts(
-        self, owner_key: str, conversation_id: str, *, after_seq: int, limit: int
-    ) -> list[tuple[int, str]]:
-        rows: list[tuple[int, str]] = self._db.execute(
-            "SELECT seq, search_text FROM items WHERE conversation_id = ? AND seq > ? "
-            "AND deleted_at IS NULL ORDER BY seq LIMIT ?",
-            (conversation_id, after_seq, limit),
-        ).fetchall()
-        return rows
-
-    async def drop_words(
-        self, owner_key: str, conversation_id: str, words: Collection[str]
-    ) -> None:
-        self._db.executemany(
-            "DELETE FROM conversation_words WHERE conversation_id = ? AND word = ?",
-            [(conversation_id, w) for w in words],
         )

@@ -10,11 +10,12 @@ from ..snapshots import SnapshotMemory
 from .admin import AdminSQL
 from .conversations import ConversationSQL
 from .listing import ListingSQL
+from .words import WordSQL
 
 __all__ = ["SQLiteStatements"]
 
 
-class SQLiteStatements(ConversationSQL, ListingSQL, AdminSQL):
+class SQLiteStatements(ConversationSQL, WordSQL, ListingSQL, AdminSQL):
     """The statements on ``db``. ``long`` runs a consistent read off the event loop (None on a
     connection that is already off it)."""
 

@@ -16,7 +16,7 @@ import pytest
 
 from mka1_conversations.store.migrate import apply_postgres, apply_sqlite
 
-from .conftest import (
+from ..conftest import (
     ACCOUNT_A,
     BACKENDS,
     BASE_PATH,
@@ -25,7 +25,7 @@ from .conftest import (
     postgres_database,
     serve_app,
 )
-from .conftest import test_settings as settings_for
+from ..conftest import test_settings as settings_for
 
 BEFORE_WORDS = 2
 """The last schema version with the item-level index."""
