@@ -25,9 +25,10 @@ domain's ``ServiceUnavailable``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+import time
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol, TypeVar, TypeVarTuple
+from typing import Any, Generic, Protocol, TypeVar, TypeVarTuple
 
 __all__ = [
     "NO_INSTRUMENTS",
@@ -36,6 +37,7 @@ __all__ = [
     "Instruments",
     "QueryFailed",
     "Rule",
+    "Runner",
     "Timer",
     "is_one_statement",
     "one_statement",
@@ -122,17 +124,11 @@ class Backend(Protocol[S_co]):
     """Runs rules over the statements ``S`` of one dialect; see the module docstring."""
 
     async def read(
-        self,
-        call: str,
-        rule: Callable[[S_co, *Ts], Coroutine[Any, Any, T]],
-        *args: *Ts,
+        self, call: str, rule: Callable[[S_co, *Ts], Coroutine[Any, Any, T]], *args: *Ts
     ) -> T: ...
 
     async def write(
-        self,
-        call: str,
-        rule: Callable[[S_co, *Ts], Coroutine[Any, Any, T]],
-        *args: *Ts,
+        self, call: str, rule: Callable[[S_co, *Ts], Coroutine[Any, Any, T]], *args: *Ts
     ) -> T: ...
 
     def snapshot(self) -> AbstractAsyncContextManager[S_co]:
@@ -140,6 +136,56 @@ class Backend(Protocol[S_co]):
         beside the service (an export)."""
 
     async def close(self) -> None: ...
+
+
+_clock = time.perf_counter
+
+
+class Runner(Generic[S]):
+    """What every backend does around a rule: time it under its call's name, and turn the
+    driver's errors into the storage's. A dialect's backend says how a read and a write run
+    (``_run_read``, ``_run_write``), which exceptions are its driver's (``driver_errors``) and
+    what each means (``_storage_error``)."""
+
+    driver_errors: tuple[type[BaseException], ...] = ()
+
+    def __init__(self, instruments: Instruments) -> None:
+        self._timers = instruments.timers
+
+    async def read(
+        self, call: str, rule: Callable[[S, *Ts], Coroutine[Any, Any, T]], *args: *Ts
+    ) -> T:
+        started = _clock()
+        try:
+            return await self._run_read(rule, args)
+        except self.driver_errors as exc:
+            raise self._storage_error(exc) from exc
+        finally:
+            self._timers[call].observe(_clock() - started)
+
+    async def write(
+        self, call: str, rule: Callable[[S, *Ts], Coroutine[Any, Any, T]], *args: *Ts
+    ) -> T:
+        started = _clock()
+        try:
+            return await self._run_write(rule, args)
+        except self.driver_errors as exc:
+            raise self._storage_error(exc) from exc
+        finally:
+            self._timers[call].observe(_clock() - started)
+
+    def _run_read(
+        self, rule: Callable[[S, *Ts], Coroutine[Any, Any, T]], args: tuple[*Ts]
+    ) -> Awaitable[T]:
+        raise NotImplementedError
+
+    def _run_write(
+        self, rule: Callable[[S, *Ts], Coroutine[Any, Any, T]], args: tuple[*Ts]
+    ) -> Awaitable[T]:
+        raise NotImplementedError
+
+    def _storage_error(self, exc: BaseException) -> Exception:
+        raise NotImplementedError
 
 
 def run_inline(coroutine: Coroutine[Any, Any, T]) -> T:

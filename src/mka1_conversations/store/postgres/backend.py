@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar, TypeVarTuple
 
 import asyncpg
 
 from ...domain.errors import ServiceUnavailable
-from ..backend import DuplicateKey, Instruments, QueryFailed, is_one_statement
+from ..backend import DuplicateKey, Instruments, QueryFailed, Runner, is_one_statement
 from ..migrate import Migration, apply_postgres, not_migrated, pending_postgres
 from .statements import PostgresStatements
 
@@ -25,7 +24,6 @@ __all__ = ["PostgresBackend"]
 Ts = TypeVarTuple("Ts")
 T = TypeVar("T")
 
-_clock = time.perf_counter
 _CONNECT_SECONDS = 10.0
 _COMMAND_SECONDS = 30.0
 
@@ -44,15 +42,6 @@ _UNAVAILABLE = (
 _DRIVER_ERRORS = (*_UNAVAILABLE, asyncpg.PostgresError)
 
 
-def _storage_error(exc: BaseException) -> Exception:
-    """A driver's error as the storage's: a lost database, a duplicate key, or a failure."""
-    if isinstance(exc, _UNAVAILABLE):
-        return ServiceUnavailable()
-    if isinstance(exc, asyncpg.UniqueViolationError):
-        return DuplicateKey(str(exc))
-    return QueryFailed(str(exc))
-
-
 async def _connect(dsn: str) -> asyncpg.Connection:
     try:
         return await asyncpg.connect(dsn, timeout=_CONNECT_SECONDS)
@@ -60,12 +49,14 @@ async def _connect(dsn: str) -> asyncpg.Connection:
         raise RuntimeError(f"cannot connect to PostgreSQL: {exc}") from exc
 
 
-class PostgresBackend:
+class PostgresBackend(Runner[PostgresStatements]):
     """Runs the storage rules on one PostgreSQL database. Create it with :meth:`open`."""
 
+    driver_errors = _DRIVER_ERRORS
+
     def __init__(self, pool: asyncpg.Pool, instruments: Instruments) -> None:
+        super().__init__(instruments)
         self._pool = pool
-        self._timers = instruments.timers
 
     @staticmethod
     async def migrate(dsn: str) -> list[Migration]:
@@ -101,38 +92,27 @@ class PostgresBackend:
     async def close(self) -> None:
         await self._pool.close()
 
-    async def read(
-        self,
-        call: str,
-        rule: Callable[[PostgresStatements, *Ts], Coroutine[Any, Any, T]],
-        *args: *Ts,
+    async def _run_read(
+        self, rule: Callable[[PostgresStatements, *Ts], Coroutine[Any, Any, T]], args: tuple[*Ts]
     ) -> T:
-        started = _clock()
-        try:
-            async with self._pool.acquire() as conn:
-                return await rule(PostgresStatements(conn), *args)
-        except _DRIVER_ERRORS as exc:
-            raise _storage_error(exc) from exc
-        finally:
-            self._timers[call].observe(_clock() - started)
+        async with self._pool.acquire() as conn:
+            return await rule(PostgresStatements(conn), *args)
 
-    async def write(
-        self,
-        call: str,
-        rule: Callable[[PostgresStatements, *Ts], Coroutine[Any, Any, T]],
-        *args: *Ts,
+    async def _run_write(
+        self, rule: Callable[[PostgresStatements, *Ts], Coroutine[Any, Any, T]], args: tuple[*Ts]
     ) -> T:
-        started = _clock()
-        try:
-            async with self._pool.acquire() as conn:
-                if is_one_statement(rule):
-                    return await rule(PostgresStatements(conn, alone=True), *args)
-                async with conn.transaction():
-                    return await rule(PostgresStatements(conn), *args)
-        except _DRIVER_ERRORS as exc:
-            raise _storage_error(exc) from exc
-        finally:
-            self._timers[call].observe(_clock() - started)
+        async with self._pool.acquire() as conn:
+            if is_one_statement(rule):
+                return await rule(PostgresStatements(conn, alone=True), *args)
+            async with conn.transaction():
+                return await rule(PostgresStatements(conn), *args)
+
+    def _storage_error(self, exc: BaseException) -> Exception:
+        if isinstance(exc, _UNAVAILABLE):
+            return ServiceUnavailable()
+        if isinstance(exc, asyncpg.UniqueViolationError):
+            return DuplicateKey(str(exc))
+        return QueryFailed(str(exc))
 
     @contextlib.asynccontextmanager
     async def snapshot(self) -> AsyncIterator[PostgresStatements]:
@@ -143,4 +123,4 @@ class PostgresBackend:
             ):
                 yield PostgresStatements(conn)
         except _DRIVER_ERRORS as exc:
-            raise _storage_error(exc) from exc
+            raise self._storage_error(exc) from exc

@@ -14,13 +14,12 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
-import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar, TypeVarTuple
 
-from ..backend import DuplicateKey, Instruments, QueryFailed, run_inline
+from ..backend import DuplicateKey, Instruments, QueryFailed, Runner, run_inline
 from ..migrate import Migration, apply_sqlite, not_migrated, pending_sqlite
 from ..snapshots import SnapshotMemory
 from .checkpoints import Checkpointer
@@ -30,8 +29,6 @@ __all__ = ["SQLiteBackend", "sqlite_path_from_url"]
 
 Ts = TypeVarTuple("Ts")
 T = TypeVar("T")
-
-_clock = time.perf_counter
 
 _WAL_SIZE_LIMIT = 128 * 1024 * 1024
 """Above the WAL's size under continuous writes (about 100 MB: checkpoints.py), so the file is
@@ -55,19 +52,14 @@ def _connect(path: Path) -> sqlite3.Connection:
     return db
 
 
-def _storage_error(exc: sqlite3.Error) -> Exception:
-    """What a driver error means to the rules: a duplicate key, or a failed statement."""
-    if isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc):
-        return DuplicateKey(str(exc))
-    return QueryFailed(str(exc))
-
-
-class SQLiteBackend:
+class SQLiteBackend(Runner[SQLiteStatements]):
     """Runs the storage rules on one SQLite file. Create it with :meth:`open`."""
 
+    driver_errors = (sqlite3.Error,)
+
     def __init__(self, path: Path, instruments: Instruments, *, read_threads: int = 2) -> None:
+        super().__init__(instruments)
         self._path = path
-        self._timers = instruments.timers
         self._db = _connect(path)
         # Checkpoints run on their own thread (checkpoints.py), never inside a commit here.
         self._db.execute("PRAGMA wal_autocheckpoint = 0")
@@ -122,45 +114,33 @@ class SQLiteBackend:
 
     # --- running rules -------------------------------------------------------------------------
 
-    async def read(
-        self,
-        call: str,
-        rule: Callable[[SQLiteStatements, *Ts], Coroutine[Any, Any, T]],
-        *args: *Ts,
-    ) -> T:
-        started = _clock()
-        try:
-            return await rule(self._statements, *args)
-        except sqlite3.Error as exc:
-            raise _storage_error(exc) from exc
-        finally:
-            self._timers[call].observe(_clock() - started)
+    def _run_read(
+        self, rule: Callable[[SQLiteStatements, *Ts], Coroutine[Any, Any, T]], args: tuple[*Ts]
+    ) -> Awaitable[T]:
+        """Inline on the event loop, on the writer's connection (statements never suspend)."""
+        return rule(self._statements, *args)
 
-    async def write(
-        self,
-        call: str,
-        rule: Callable[[SQLiteStatements, *Ts], Coroutine[Any, Any, T]],
-        *args: *Ts,
+    async def _run_write(
+        self, rule: Callable[[SQLiteStatements, *Ts], Coroutine[Any, Any, T]], args: tuple[*Ts]
     ) -> T:
         """``rule`` in one ``BEGIN IMMEDIATE`` transaction, inline, never suspending."""
-        started = _clock()
+        await self._checkpoints.writable()
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
         try:
-            await self._checkpoints.writable()
-            db = self._db
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                result = run_inline(rule(self._statements, *args))
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
-            self._checkpoints.committed()
-            return result
-        except sqlite3.Error as exc:
-            raise _storage_error(exc) from exc
-        finally:
-            self._timers[call].observe(_clock() - started)
+            result = run_inline(rule(self._statements, *args))
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        self._checkpoints.committed()
+        return result
+
+    def _storage_error(self, exc: BaseException) -> Exception:
+        if isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc):
+            return DuplicateKey(str(exc))
+        return QueryFailed(str(exc))
 
     async def _read_long(
         self,
