@@ -4,6 +4,12 @@ Items are numbered per conversation (``seq``) in the transaction that writes the
 existing item, so concurrent appends from any number of processes give one total order, each
 request's items contiguous. A deleted item keeps its row (its id stays a valid cursor) but not
 its content, and its words leave the conversation's index (``words.py``).
+
+An item id is a page cursor, and the id of a deleted item may be used again, so one id can name
+several places in a conversation. A cursor names the first of them in the page's order (the
+lowest ``seq`` ascending, the highest descending): whichever place the client's page ended at,
+every item past it is past that one too, so paging never skips an item that was not deleted
+(the items between the places may come again).
 """
 
 from __future__ import annotations
@@ -50,9 +56,10 @@ class ItemStatements(WordStatements, Protocol):
     async def item_page(
         self, owner_key: str, conversation_id: str, after: str | None, limit: int, order: Order
     ) -> list[tuple[str, bytes]]:
-        """``(id, data)`` of up to ``limit`` live items past the cursor item (deleted or not;
-        a live item with the cursor's id wins), in order; nothing if the conversation is not
-        the owner's live one."""
+        """``(id, data)`` of up to ``limit`` live items past the cursor item (deleted or not),
+        in order; nothing if the conversation is not the owner's live one. An id that was
+        deleted and created again has several places: the cursor is the first of them in this
+        order (see the module docstring)."""
 
     async def explain_empty_page(
         self, owner_key: str, conversation_id: str, after: str | None

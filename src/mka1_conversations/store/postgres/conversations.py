@@ -172,11 +172,11 @@ class ConversationSQL(Connected):
         if after is None:
             bound = "0" if order == "asc" else str(1 << 62)
         else:
-            # A live item with the cursor's id (re-created after deletion) wins. No such id:
-            # NULL, so no rows.
+            # An id deleted and created again names its first place in this order (items.py).
+            # No such id: NULL, so no rows.
             bound = (
-                "(SELECT seq FROM items WHERE owner_id = $1 AND conversation_id = $2 AND id = $4 "
-                "ORDER BY deleted_at IS NOT NULL, seq DESC LIMIT 1)"
+                "(SELECT " + ("min" if order == "asc" else "max") + "(seq) FROM items "
+                "WHERE owner_id = $1 AND conversation_id = $2 AND id = $4)"
             )
         sql = (
             "SELECT i.id, i.data FROM items i "

@@ -189,11 +189,11 @@ class ConversationSQL(Connected):
         if after is None:
             bound, args = "?", [0 if order == "asc" else 1 << 62]
         else:
-            # A live item with the cursor's id (re-created after deletion) wins. No such id:
-            # NULL, so no rows.
+            # An id deleted and created again names its first place in this order (items.py).
+            # No such id: NULL, so no rows.
             bound = (
-                "(SELECT seq FROM items WHERE conversation_id = ? AND id = ? "
-                "ORDER BY deleted_at IS NOT NULL, seq DESC LIMIT 1)"
+                "(SELECT " + ("min" if order == "asc" else "max") + "(seq) FROM items "
+                "WHERE conversation_id = ? AND id = ?)"
             )
             args = [conversation_id, after]
         rows: list[tuple[str, bytes]] = self._db.execute(
