@@ -9,21 +9,24 @@ change, which the dialect stamps.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Protocol
 
 from ..domain.conversations import ConversationRecord
-from ..domain.errors import NotFound
+from ..domain.errors import NotFound, ServiceUnavailable
 from ..domain.identity import Owner
 from ..domain.items import NewItem
 from ..domain.store import ConversationPage, ConversationQuery, ItemPage, Order
 from . import items as item_rules
-from .backend import Backend, DuplicateKey, Instruments, one_statement
+from .backend import Backend, DuplicateKey, Instruments, QueryFailed, one_statement
 from .items import ItemStatements
 from .listing import ListingStatements, list_conversations
-from .words import word_counts
+from .words import fold_words, word_counts
 
 __all__ = ["ConversationStatements", "Conversations"]
+
+logger = logging.getLogger("mka1_conversations")
 
 
 class ConversationStatements(ItemStatements, ListingStatements, Protocol):
@@ -37,7 +40,8 @@ class ConversationStatements(ItemStatements, ListingStatements, Protocol):
         *,
         now: int,
     ) -> None:
-        """The conversation, at a new position, with its first items and their words."""
+        """The conversation, at a new position, with its first items and their words, counted
+        (``words``: each word's holders among them; none pending)."""
 
     async def get_conversation(
         self, owner_key: str, conversation_id: str
@@ -148,7 +152,7 @@ class Conversations:
         self, owner: Owner, conversation_id: str, items: Sequence[NewItem], *, now: int
     ) -> None:
         try:
-            await self._db.write(
+            fold = await self._db.write(
                 "append_items", item_rules.append_items, owner, conversation_id, items, now
             )
         except DuplicateKey:
@@ -156,6 +160,13 @@ class Conversations:
                 "append_items", item_rules.duplicate_item, owner, conversation_id, items
             ) from None
         self._instruments.items_written(len(items))
+        if fold:
+            try:
+                await self._db.write("fold_words", fold_words, owner.key, conversation_id)
+            except (QueryFailed, ServiceUnavailable):
+                # The items are stored; the next append folds them (a delete reads them
+                # meanwhile: words.py).
+                logger.warning("could not fold the words of conversation %s", conversation_id)
 
     async def list_items(
         self, owner: Owner, conversation_id: str, *, after: str | None, limit: int, order: Order

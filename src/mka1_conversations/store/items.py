@@ -14,16 +14,17 @@ every item past it is past that one too, so paging never skips an item that was 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Protocol
 
 from ..domain.conversations import ConversationRecord
 from ..domain.errors import Conflict, InvalidRequest, NotFound
 from ..domain.identity import Owner
 from ..domain.items import NewItem
+from ..domain.search import index_words
 from ..domain.store import ItemPage, Order
 from .backend import one_statement
-from .words import WordStatements, unindex_items, word_counts
+from .words import WordStatements, fold_due, unindex_items
 
 __all__ = [
     "ItemStatements",
@@ -41,12 +42,15 @@ class ItemStatements(WordStatements, Protocol):
         owner_key: str,
         conversation_id: str,
         items: Sequence[NewItem],
-        words: dict[str, int],
+        words: Collection[str],
         *,
         now: int,
-    ) -> bool:
+    ) -> tuple[int, int] | None:
         """Move the live conversation to a new position and write the items after its last
-        one, with their words; False (nothing written) when there is no such conversation."""
+        one, pending (``words.py``): a row with a count of 0 for each of ``words`` the
+        conversation has none for, and the items and their search text's characters added to
+        its pending ones. Returns its pending (items, characters) then; None (nothing written)
+        when there is no such conversation."""
 
     async def live_item_ids(
         self, owner_key: str, conversation_id: str, ids: Sequence[str]
@@ -80,8 +84,9 @@ class ItemStatements(WordStatements, Protocol):
 
     async def live_search_texts_of(
         self, owner_key: str, conversation_id: str, ids: Sequence[str]
-    ) -> dict[str, str]:
-        """Item id → search text, for those of ``ids`` that are live items of the conversation."""
+    ) -> dict[str, tuple[int, str]]:
+        """Item id → (seq, search text), for those of ``ids`` that are live items of the
+        conversation."""
 
     async def blank_items(
         self, owner_key: str, conversation_id: str, ids: Sequence[str], *, now: int
@@ -92,10 +97,13 @@ class ItemStatements(WordStatements, Protocol):
 @one_statement
 async def append_items(
     st: ItemStatements, owner: Owner, conversation_id: str, items: Sequence[NewItem], now: int
-) -> None:
-    words = word_counts(item.search_text for item in items)
-    if not await st.append_items(owner.key, conversation_id, items, words, now=now):
+) -> bool:
+    """Whether the conversation's words should be folded now (``words.fold_words``)."""
+    words = set().union(*(index_words(item.search_text) for item in items))
+    pending = await st.append_items(owner.key, conversation_id, items, words, now=now)
+    if pending is None:
         raise NotFound.conversation(conversation_id)
+    return fold_due(*pending)
 
 
 async def duplicate_item(

@@ -3,21 +3,20 @@
 
 A creation and an append are one statement each: a CTE moves the conversation (bumping its
 ``next_seq`` counter, which holds its row lock to commit) and inserts the block of items
-numbered from it, with their words, so concurrent appends from any number of processes get one
-total, gap-free order. Item JSON is text, returned verbatim; metadata is jsonb. A conversation's
-moves are kept by a trigger (migration 0002).
+numbered from it, with their words (``store/words.py`` says how they are counted), so concurrent
+appends from any number of processes get one total, gap-free order. Item JSON is text, returned
+verbatim; metadata is jsonb. A conversation's moves are kept by a trigger (migration 0002).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import msgspec
 
 from ...domain.conversations import ConversationRecord
 from ...domain.items import NewItem
 from ...domain.store import Order
-from ..words import EXACT_WORD_COUNT
 from .base import CONVERSATION_COLUMNS, NOW_US, Connected, record
 
 __all__ = ["ConversationSQL"]
@@ -62,7 +61,7 @@ class ConversationSQL(Connected):
                 FROM c, unnest($6::text[], $7::text[], $8::text[], $9::text[])
                      WITH ORDINALITY AS t(id, type, data, txt, ord))
             INSERT INTO conversation_words (owner_id, conversation_id, word, items)
-            SELECT $1, c.id, w.word, LEAST(w.n, {EXACT_WORD_COUNT})
+            SELECT $1, c.id, w.word, w.n
             FROM c, unnest($10::text[], $11::int[]) AS w(word, n)
             """,
             owner_key,
@@ -116,32 +115,29 @@ class ConversationSQL(Connected):
         owner_key: str,
         conversation_id: str,
         items: Sequence[NewItem],
-        words: dict[str, int],
+        words: Collection[str],
         *,
         now: int,
-    ) -> bool:
-        inserted = await self._fetch(
+    ) -> tuple[int, int] | None:
+        row = await self._fetchrow(
             f"""
             WITH c AS (
-                UPDATE conversations SET next_seq = next_seq + $3, updated_at = {NOW_US}
+                UPDATE conversations SET next_seq = next_seq + $3, updated_at = {NOW_US},
+                    words_pending_items = words_pending_items + $3,
+                    words_pending_chars = words_pending_chars + $10
                 WHERE owner_id = $1 AND id = $2 AND deleted_at IS NULL
-                RETURNING next_seq),
+                RETURNING next_seq, words_pending_items, words_pending_chars),
             i AS (
                 INSERT INTO items (owner_id, conversation_id, seq, id, type, created_at, data,
                                    search_text)
                 SELECT $1, $2, c.next_seq - $3 + t.ord, t.id, t.type, $4, t.data, t.txt
                 FROM c, unnest($5::text[], $6::text[], $7::text[], $8::text[])
-                     WITH ORDINALITY AS t(id, type, data, txt, ord)
-                RETURNING seq),
+                     WITH ORDINALITY AS t(id, type, data, txt, ord)),
             w AS (
                 INSERT INTO conversation_words (owner_id, conversation_id, word, items)
-                SELECT $1, $2, w.word, LEAST(w.n, {EXACT_WORD_COUNT})
-                FROM c, unnest($9::text[], $10::int[]) AS w(word, n)
-                ON CONFLICT (owner_id, conversation_id, word)
-                DO UPDATE SET items = LEAST(conversation_words.items + EXCLUDED.items,
-                                            {EXACT_WORD_COUNT})
-                WHERE conversation_words.items < {EXACT_WORD_COUNT})
-            SELECT seq FROM i
+                SELECT $1, $2, w.word, 0 FROM c, unnest($9::text[]) AS w(word)
+                ON CONFLICT (owner_id, conversation_id, word) DO NOTHING)
+            SELECT words_pending_items, words_pending_chars FROM c
             """,
             owner_key,
             conversation_id,
@@ -149,9 +145,9 @@ class ConversationSQL(Connected):
             now,
             *_item_columns(items),
             list(words),
-            list(words.values()),
+            sum(len(it.search_text) for it in items),
         )
-        return bool(inserted)
+        return None if row is None else (row[0], row[1])
 
     async def live_item_ids(
         self, owner_key: str, conversation_id: str, ids: Sequence[str]
@@ -240,15 +236,15 @@ class ConversationSQL(Connected):
 
     async def live_search_texts_of(
         self, owner_key: str, conversation_id: str, ids: Sequence[str]
-    ) -> dict[str, str]:
+    ) -> dict[str, tuple[int, str]]:
         rows = await self._fetch(
-            "SELECT id, search_text FROM items WHERE owner_id = $1 "
+            "SELECT id, seq, search_text FROM items WHERE owner_id = $1 "
             "AND conversation_id = $2 AND deleted_at IS NULL AND id = ANY($3::text[])",
             owner_key,
             conversation_id,
             list(ids),
         )
-        return {row[0]: row[1] for row in rows}
+        return {row[0]: (row[1], row[2]) for row in rows}
 
     async def blank_items(
         self, owner_key: str, conversation_id: str, ids: Sequence[str], *, now: int

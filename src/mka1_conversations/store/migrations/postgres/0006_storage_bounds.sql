@@ -1,0 +1,25 @@
+-- The word index counted exactly, with pending items (store/words.py), and every word keyed so
+-- that it fits the b-tree whatever its length (domain/search.py, index_word: a word over 64
+-- characters made the index row exceed PostgreSQL's 2,704 bytes, and its item a 500).
+--
+-- Each conversation says how many of its newest items are pending: appended since its words
+-- were last counted (folded). Existing conversations have none: their counts are recomputed
+-- here from their live items, exactly (until now a count stopped at 4), under the words' index
+-- keys. The key of a word over 64 characters is computed here as index_word computes it.
+
+ALTER TABLE conversations
+    ADD COLUMN words_pending_items integer NOT NULL DEFAULT 0,
+    ADD COLUMN words_pending_chars bigint NOT NULL DEFAULT 0;
+
+DELETE FROM conversation_words;
+
+INSERT INTO conversation_words (owner_id, conversation_id, word, items)
+SELECT i.owner_id, i.conversation_id, k.word, count(*)
+FROM items i,
+     LATERAL (SELECT DISTINCT CASE WHEN length(w) <= 64 THEN w
+                  ELSE left(w, 64) || '_' || left(encode(sha256(convert_to(w, 'UTF8')), 'hex'), 32)
+              END AS word
+              FROM unnest(string_to_array(i.search_text, ' ')) AS w
+              WHERE w <> '') k
+WHERE i.deleted_at IS NULL
+GROUP BY i.owner_id, i.conversation_id, k.word;
