@@ -175,4 +175,5 @@ def run_attack(attacker: httpx.Client, victim: httpx.Client, big: str, backend: 
 
 
 def listed_none(http: httpx.Client, search: str) -> bool:
-    return http.get(BASE_PATH, params={"search": search}).json()["data"] == []
+    found: list[object] = http.get(BASE_PATH, params={"search": search}).json()["data"]
+    return found == []

@@ -111,7 +111,12 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             settings, Instruments(metrics.db_call, metrics.items_written.inc)
         )
         running.store_ = storage.maintenance
-        running.service_ = ConversationService(storage.conversations, settings.identity_mode)
+        running.service_ = ConversationService(
+            storage.conversations,
+            max_item_bytes=settings.max_item_bytes,
+            max_page_bytes=settings.max_page_bytes,
+            identity_mode=settings.identity_mode,
+        )
         keyring = KeyRing(
             settings.api_keys,
             storage.keys.account_for_key,

@@ -17,6 +17,8 @@ DEFAULT_KEY_CACHE_SECONDS = 5.0
 DEFAULT_RATE_LIMIT_BURST = 20
 DEFAULT_READ_TIMEOUT_SECONDS = 30.0
 DEFAULT_MAX_HEADER_BYTES = 64 * 1024
+DEFAULT_MAX_ITEM_BYTES = 8 * 1024 * 1024
+DEFAULT_MAX_PAGE_BYTES = 8 * 1024 * 1024
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 LogFormat = Literal["json", "text"]
@@ -196,6 +198,24 @@ class Settings:
         },
     )
 
+    max_item_bytes: int = field(
+        default=DEFAULT_MAX_ITEM_BYTES,
+        metadata={
+            "env": "MKA1_MAX_ITEM_BYTES",
+            "doc": "Largest item, in bytes of its JSON as stored and returned (413 "
+            "`request_too_large` naming it above); at least 1024.",
+        },
+    )
+    max_page_bytes: int = field(
+        default=DEFAULT_MAX_PAGE_BYTES,
+        metadata={
+            "env": "MKA1_MAX_PAGE_BYTES",
+            "doc": "Most bytes of item JSON in one page of `GET …/items`: the page ends before "
+            "the item that would pass it, with `has_more: true` (its first item always comes "
+            "whole). At least 1024.",
+        },
+    )
+
     @property
     def database_kind(self) -> Literal["sqlite", "postgresql"]:
         if self.database_url.startswith("sqlite:///"):
@@ -250,6 +270,12 @@ class Settings:
             ),
             max_header_bytes=_integer(
                 env, "MKA1_MAX_HEADER_BYTES", DEFAULT_MAX_HEADER_BYTES, 8192, 16 * 1024 * 1024
+            ),
+            max_item_bytes=_integer(
+                env, "MKA1_MAX_ITEM_BYTES", DEFAULT_MAX_ITEM_BYTES, 1024, 1024**3
+            ),
+            max_page_bytes=_integer(
+                env, "MKA1_MAX_PAGE_BYTES", DEFAULT_MAX_PAGE_BYTES, 1024, 1024**3
             ),
         )
         _ = settings.database_kind  # fail early on an unsupported URL

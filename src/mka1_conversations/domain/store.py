@@ -119,8 +119,18 @@ class ConversationStore(Protocol):
         """Append after every existing item, as one contiguous block, or not at all."""
 
     async def list_items(
-        self, owner: Owner, conversation_id: str, *, after: str | None, limit: int, order: Order
-    ) -> ItemPage: ...
+        self,
+        owner: Owner,
+        conversation_id: str,
+        *,
+        after: str | None,
+        limit: int,
+        order: Order,
+        max_bytes: int,
+    ) -> ItemPage:
+        """Up to ``limit`` items past ``after``, and no more than ``max_bytes`` of their JSON
+        (the first always whole): a page cut short has ``has_more``. Never reads an item's
+        JSON that the page does not return."""
 
     async def get_item(self, owner: Owner, conversation_id: str, item_id: str) -> bytes: ...
 

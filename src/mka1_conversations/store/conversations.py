@@ -169,10 +169,24 @@ class Conversations:
                 logger.warning("could not fold the words of conversation %s", conversation_id)
 
     async def list_items(
-        self, owner: Owner, conversation_id: str, *, after: str | None, limit: int, order: Order
+        self,
+        owner: Owner,
+        conversation_id: str,
+        *,
+        after: str | None,
+        limit: int,
+        order: Order,
+        max_bytes: int,
     ) -> ItemPage:
         return await self._db.read(
-            "list_items", item_rules.list_items, owner, conversation_id, after, limit, order
+            "list_items",
+            item_rules.list_items,
+            owner,
+            conversation_id,
+            after,
+            limit,
+            order,
+            max_bytes,
         )
 
     async def get_item(self, owner: Owner, conversation_id: str, item_id: str) -> bytes:

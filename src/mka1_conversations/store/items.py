@@ -33,6 +33,7 @@ __all__ = [
     "duplicate_item",
     "get_item",
     "list_items",
+    "page_length",
 ]
 
 
@@ -58,12 +59,19 @@ class ItemStatements(WordStatements, Protocol):
         """Which of ``ids`` are live items of the conversation."""
 
     async def item_page(
-        self, owner_key: str, conversation_id: str, after: str | None, limit: int, order: Order
-    ) -> list[tuple[str, bytes]]:
+        self,
+        owner_key: str,
+        conversation_id: str,
+        after: str | None,
+        limit: int,
+        order: Order,
+        max_bytes: int,
+    ) -> list[tuple[str, bytes | None]]:
         """``(id, data)`` of up to ``limit`` live items past the cursor item (deleted or not),
         in order; nothing if the conversation is not the owner's live one. An id that was
         deleted and created again has several places: the cursor is the first of them in this
-        order (see the module docstring)."""
+        order (see the module docstring). Only the items ``page_length`` keeps within
+        ``max_bytes`` come with their data, read; the others' is None, unread."""
 
     async def explain_empty_page(
         self, owner_key: str, conversation_id: str, after: str | None
@@ -115,6 +123,18 @@ async def duplicate_item(
     return Conflict.duplicate_item(conversation_id, ids, taken)
 
 
+def page_length(sizes: Sequence[int], max_bytes: int) -> int:
+    """How many of a page's items (their JSON sizes, in order) it returns: those before the
+    first whose running total passes ``max_bytes``, and always the first item, so that paging
+    moves on however large one item is. PostgreSQL's ``item_page`` says the same in SQL."""
+    total = 0
+    for count, size in enumerate(sizes):
+        total += size
+        if total > max_bytes and count > 0:
+            return count
+    return len(sizes)
+
+
 async def list_items(
     st: ItemStatements,
     owner: Owner,
@@ -122,19 +142,24 @@ async def list_items(
     after: str | None,
     limit: int,
     order: Order,
+    max_bytes: int,
 ) -> ItemPage:
     """One statement for the page; only an empty page asks why (no such conversation? an
-    unknown cursor? or just nothing there)."""
-    rows = await st.item_page(owner.key, conversation_id, after, limit + 1, order)
+    unknown cursor? or just nothing there). A page cut short by ``max_bytes`` has more."""
+    rows = await st.item_page(owner.key, conversation_id, after, limit + 1, order, max_bytes)
     if not rows:
         visible, cursor_known = await st.explain_empty_page(owner.key, conversation_id, after)
         if not visible:
             raise NotFound.conversation(conversation_id)
         if after is not None and not cursor_known:
             raise InvalidRequest.unknown_item_cursor(after)
-    page = rows[:limit]
+    page: list[tuple[str, bytes]] = []
+    for item_id, data in rows[:limit]:
+        if data is None:
+            break
+        page.append((item_id, data))
     return ItemPage(
-        ids=[row[0] for row in page], data=[row[1] for row in page], has_more=len(rows) > limit
+        ids=[row[0] for row in page], data=[row[1] for row in page], has_more=len(rows) > len(page)
     )
 
 

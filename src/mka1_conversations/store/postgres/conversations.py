@@ -162,8 +162,18 @@ class ConversationSQL(Connected):
         return {row[0] for row in rows}
 
     async def item_page(
-        self, owner_key: str, conversation_id: str, after: str | None, limit: int, order: Order
-    ) -> list[tuple[str, bytes]]:
+        self,
+        owner_key: str,
+        conversation_id: str,
+        after: str | None,
+        limit: int,
+        order: Order,
+        max_bytes: int,
+    ) -> list[tuple[str, bytes | None]]:
+        """One statement: the page's rows (up to ``limit``), their running total of
+        ``octet_length(data)`` (read from a TOAST pointer, not the value), and the data only of
+        those ``page_length`` keeps: the first, and each up to where the total passes
+        ``max_bytes``. A value that is not returned is never read from TOAST."""
         comparison, direction = (">", "ASC") if order == "asc" else ("<", "DESC")
         if after is None:
             bound = "0" if order == "asc" else str(1 << 62)
@@ -172,23 +182,29 @@ class ConversationSQL(Connected):
             # No such id: NULL, so no rows.
             bound = (
                 "(SELECT " + ("min" if order == "asc" else "max") + "(seq) FROM items "
-                "WHERE owner_id = $1 AND conversation_id = $2 AND id = $4)"
+                "WHERE owner_id = $1 AND conversation_id = $2 AND id = $5)"
             )
         sql = (
-            "SELECT i.id, i.data FROM items i "
+            "SELECT id, CASE WHEN n = 1 OR total <= $4 THEN data END FROM ("
+            "SELECT p.seq, p.id, p.data, "
+            f"row_number() OVER (ORDER BY p.seq {direction}) AS n, "
+            f"sum(octet_length(p.data)) OVER (ORDER BY p.seq {direction} "
+            "ROWS UNBOUNDED PRECEDING) AS total "
+            "FROM (SELECT i.seq, i.id, i.data FROM items i "
             "WHERE i.owner_id = $1 AND i.conversation_id = $2 AND i.deleted_at IS NULL "
             f"AND i.seq {comparison} {bound} "
             "AND EXISTS (SELECT 1 FROM conversations WHERE owner_id = $1 AND id = $2 "
             "AND deleted_at IS NULL) "
-            f"ORDER BY i.seq {direction} LIMIT $3"
+            f"ORDER BY i.seq {direction} LIMIT $3) p) s "
+            f"ORDER BY seq {direction}"
         )
         args = (
-            (owner_key, conversation_id, limit)
+            (owner_key, conversation_id, limit, max_bytes)
             if after is None
-            else (owner_key, conversation_id, limit, after)
+            else (owner_key, conversation_id, limit, max_bytes, after)
         )
         rows = await self._fetch(sql, *args)
-        return [(row[0], row[1].encode()) for row in rows]
+        return [(row[0], None if row[1] is None else row[1].encode()) for row in rows]
 
     async def explain_empty_page(
         self, owner_key: str, conversation_id: str, after: str | None

@@ -13,6 +13,7 @@ import msgspec
 from ...domain.conversations import ConversationRecord
 from ...domain.items import NewItem
 from ...domain.store import Order
+from ..items import page_length
 from .base import CONVERSATION_COLUMNS, Connected, now_us, record
 
 __all__ = ["ConversationSQL"]
@@ -202,8 +203,17 @@ class ConversationSQL(Connected):
         }
 
     async def item_page(
-        self, owner_key: str, conversation_id: str, after: str | None, limit: int, order: Order
-    ) -> list[tuple[str, bytes]]:
+        self,
+        owner_key: str,
+        conversation_id: str,
+        after: str | None,
+        limit: int,
+        order: Order,
+        max_bytes: int,
+    ) -> list[tuple[str, bytes | None]]:
+        """Two statements, one after the other on the event loop (so one state): the page's
+        ids and sizes (``length`` of a BLOB reads no overflow page), then the data of those
+        ``page_length`` keeps, one range of ``seq``."""
         comparison, direction = (">", "ASC") if order == "asc" else ("<", "DESC")
         args: list[object]
         if after is None:
@@ -216,14 +226,29 @@ class ConversationSQL(Connected):
                 "WHERE conversation_id = ? AND id = ?)"
             )
             args = [conversation_id, after]
-        rows: list[tuple[str, bytes]] = self._db.execute(
-            f"SELECT id, data FROM items WHERE conversation_id = ? AND seq {comparison} {bound} "
+        rows: list[tuple[int, str, int]] = self._db.execute(
+            "SELECT seq, id, length(data) FROM items "
+            f"WHERE conversation_id = ? AND seq {comparison} {bound} "
             "AND deleted_at IS NULL AND EXISTS (SELECT 1 FROM conversations WHERE id = ? "
             "AND owner_id = ? AND deleted_at IS NULL) "
             f"ORDER BY seq {direction} LIMIT ?",
             (conversation_id, *args, conversation_id, owner_key, limit),
         ).fetchall()
-        return rows  # live items' data are stored as bytes
+        kept = page_length([row[2] for row in rows], max_bytes)
+        if not kept:
+            return []
+        low, high = sorted((rows[0][0], rows[kept - 1][0]))
+        data: list[bytes] = [
+            row[0]  # live items' data are stored as bytes
+            for row in self._db.execute(
+                "SELECT data FROM items WHERE conversation_id = ? AND seq BETWEEN ? AND ? "
+                f"AND deleted_at IS NULL ORDER BY seq {direction}",
+                (conversation_id, low, high),
+            )
+        ]
+        return [(row[1], d) for row, d in zip(rows, data, strict=False)] + [
+            (row[1], None) for row in rows[kept:]
+        ]
 
     async def explain_empty_page(
         self, owner_key: str, conversation_id: str, after: str | None
