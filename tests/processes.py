@@ -7,7 +7,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -33,8 +33,11 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
 
 
 @contextmanager
-def serving(*args: str, env: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
-    """Start ``serve`` on a free port; yield its URL and its stderr lines so far (live list)."""
+def serving(
+    *args: str, env: dict[str, str], preexec_fn: Callable[[], object] | None = None
+) -> Iterator[tuple[str, list[str]]]:
+    """Start ``serve`` on a free port; yield its URL and its stderr lines so far (live list).
+    ``preexec_fn`` runs in the child before it starts (limits, signal dispositions)."""
     port = free_port()
     process = subprocess.Popen(
         [*CLI, "serve", "--port", str(port), *args],
@@ -42,6 +45,7 @@ def serving(*args: str, env: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=preexec_fn,
     )
     lines: list[str] = []
     assert process.stderr is not None

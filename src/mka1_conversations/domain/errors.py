@@ -15,6 +15,7 @@ nothing else leaves the service on failure. The hierarchy::
      ├── HeadersTooLarge              (431)  the request head is over MKA1_MAX_HEADER_BYTES
      ├── RateLimited                  (429, requests)  over the key's rate; carries Retry-After
      └── ServiceUnavailable           (503)  the database is unreachable; carries Retry-After
+          └── StorageFull             (503)  the database's disk is full (or cannot be written)
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "RequestTimeout",
     "ServiceError",
     "ServiceUnavailable",
+    "StorageFull",
     "Unauthorized",
     "UnsupportedMediaType",
 ]
@@ -77,6 +79,7 @@ ErrorCode = Literal[
     "request_timeout",
     "internal_error",
     "database_unavailable",
+    "storage_full",
 ]
 
 
@@ -232,7 +235,23 @@ class RateLimited(ServiceError):
 class ServiceUnavailable(ServiceError):
     status = 503
     type = "server_error"
-    default_code = "database_unavailable"
+    default_code: ClassVar[ErrorCode] = "database_unavailable"
 
     def __init__(self, message: str = "The database is unavailable; retry shortly.") -> None:
         super().__init__(message, headers={"Retry-After": "1"})
+
+
+class StorageFull(ServiceUnavailable):
+    """A write the database could not store for want of space: its disk is full, or its file
+    cannot grow (a size limit, a failing disk). Nothing was written; reads go on. Retry-After
+    says when trying again may be worth it; ``x-should-retry: false`` keeps the SDKs from
+    retrying at once (space is rarely back within their few seconds of retries)."""
+
+    default_code = "storage_full"
+
+    def __init__(
+        self,
+        message: str = "The database's storage is full: nothing was written. Retry later.",
+    ) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": "30", "x-should-retry": "false"}

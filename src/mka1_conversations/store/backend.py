@@ -20,7 +20,9 @@ reads that must see one state (a listing page); SQLite runs one that may take lo
 thread, off the event loop.
 
 Driver errors a rule may expect come out as :class:`DuplicateKey`; a lost database as the
-domain's ``ServiceUnavailable``.
+domain's ``ServiceUnavailable``; a write refused for want of space (a full disk, a file that
+cannot grow) as its ``StorageFull``, which readiness then reports (``storage_full``) until a
+write succeeds again or ``FULL_REMEMBERED_SECONDS`` pass without another such refusal.
 """
 
 from __future__ import annotations
@@ -30,7 +32,10 @@ from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Generic, Protocol, TypeVar, TypeVarTuple
 
+from ..domain.errors import StorageFull
+
 __all__ = [
+    "FULL_REMEMBERED_SECONDS",
     "NO_INSTRUMENTS",
     "Backend",
     "DuplicateKey",
@@ -120,8 +125,16 @@ def is_one_statement(rule: Callable[..., Any]) -> bool:
     return rule in _ONE_STATEMENT
 
 
+FULL_REMEMBERED_SECONDS = 30.0
+"""How long a write refused for want of space keeps readiness down (unless a write succeeds):
+long enough for a load balancer to notice, short enough that writes are tried again."""
+
+
 class Backend(Protocol[S_co]):
     """Runs rules over the statements ``S`` of one dialect; see the module docstring."""
+
+    def storage_full(self) -> bool:
+        """A recent write was refused for want of space, and none has succeeded since."""
 
     async def read(
         self, call: str, rule: Callable[[S_co, *Ts], Coroutine[Any, Any, T]], *args: *Ts
@@ -151,6 +164,11 @@ class Runner(Generic[S]):
 
     def __init__(self, instruments: Instruments) -> None:
         self._timers = instruments.timers
+        self._full_at: float | None = None
+
+    def storage_full(self) -> bool:
+        full_at = self._full_at
+        return full_at is not None and _clock() - full_at < FULL_REMEMBERED_SECONDS
 
     async def read(
         self, call: str, rule: Callable[[S, *Ts], Coroutine[Any, Any, T]], *args: *Ts
@@ -168,11 +186,16 @@ class Runner(Generic[S]):
     ) -> T:
         started = _clock()
         try:
-            return await self._run_write(rule, args)
+            result = await self._run_write(rule, args)
         except self.driver_errors as exc:
-            raise self._storage_error(exc) from exc
+            error = self._storage_error(exc)
+            if isinstance(error, StorageFull):
+                self._full_at = _clock()
+            raise error from exc
         finally:
             self._timers[call].observe(_clock() - started)
+        self._full_at = None
+        return result
 
     def _run_read(
         self, rule: Callable[[S, *Ts], Coroutine[Any, Any, T]], args: tuple[*Ts]

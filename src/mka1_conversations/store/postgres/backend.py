@@ -14,7 +14,7 @@ from typing import Any, TypeVar, TypeVarTuple
 
 import asyncpg
 
-from ...domain.errors import ServiceUnavailable
+from ...domain.errors import ServiceUnavailable, StorageFull
 from ..backend import DuplicateKey, Instruments, QueryFailed, Runner, is_one_statement
 from ..migrate import Migration, apply_postgres, not_migrated, pending_postgres
 from .statements import PostgresStatements
@@ -112,6 +112,8 @@ class PostgresBackend(Runner[PostgresStatements]):
             return ServiceUnavailable()
         if isinstance(exc, asyncpg.UniqueViolationError):
             return DuplicateKey(str(exc))
+        if isinstance(exc, asyncpg.DiskFullError):  # SQLSTATE 53100
+            return StorageFull()
         return QueryFailed(str(exc))
 
     @contextlib.asynccontextmanager

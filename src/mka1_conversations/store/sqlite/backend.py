@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar, TypeVarTuple
 
+from ...domain.errors import ServiceUnavailable, StorageFull
 from ..backend import DuplicateKey, Instruments, QueryFailed, Runner, run_inline
 from ..migrate import Migration, apply_sqlite, not_migrated, pending_sqlite
 from ..snapshots import SnapshotMemory
@@ -33,6 +34,24 @@ T = TypeVar("T")
 _WAL_SIZE_LIMIT = 128 * 1024 * 1024
 """Above the WAL's size under continuous writes (about 100 MB: checkpoints.py), so the file is
 not truncated and regrown every cycle; a clean shutdown removes it."""
+
+
+_CANNOT_GROW = {
+    13,  # SQLITE_FULL: "database or disk is full" (no space left)
+    778,  # SQLITE_IOERR_WRITE: a write failed, e.g. EFBIG past a file size limit
+    1034,  # SQLITE_IOERR_FSYNC
+    1546,  # SQLITE_IOERR_TRUNCATE
+    4874,  # SQLITE_IOERR_SHMSIZE: the -shm file cannot grow
+}
+"""Extended result codes of a write refused for want of space: ``StorageFull`` (503)."""
+
+_UNAVAILABLE = {
+    5,  # SQLITE_BUSY: another process holds the lock past busy_timeout
+    6,  # SQLITE_LOCKED
+    10,  # SQLITE_IOERR: any other I/O error
+    14,  # SQLITE_CANTOPEN
+}
+"""Primary result codes of a database that cannot serve now: ``ServiceUnavailable`` (503)."""
 
 
 def sqlite_path_from_url(url: str) -> Path:
@@ -140,6 +159,11 @@ class SQLiteBackend(Runner[SQLiteStatements]):
     def _storage_error(self, exc: BaseException) -> Exception:
         if isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc):
             return DuplicateKey(str(exc))
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code in _CANNOT_GROW:
+            return StorageFull()
+        if code is not None and code & 0xFF in _UNAVAILABLE:
+            return ServiceUnavailable("The database file cannot be used now; retry shortly.")
         return QueryFailed(str(exc))
 
     async def _read_long(
