@@ -1,8 +1,9 @@
 """The app: ``create_app(settings)`` wires the Store, the service, the routes and the middleware.
 
 Request path: ObserveMiddleware (metrics, the request's log line) → EdgeMiddleware (request id,
-every error → envelope) → AuthMiddleware (Owner) → Starlette's Router (routing, lifespan) →
-ConversationRoutes → ConversationService → the storage (one transaction, timed by its backend).
+every error → envelope) → DeadlineMiddleware (the request's deadline) → AuthMiddleware (Owner) →
+Starlette's Router (routing, lifespan) → ConversationRoutes → ConversationService → the storage
+(one transaction, timed by its backend).
 
 Operational endpoints, without an API key: ``/healthz`` (the process answers), ``/readyz`` (the
 database answers and is migrated), ``/metrics`` (Prometheus; its own token when configured).
@@ -23,6 +24,7 @@ from . import store
 from .domain.service import ConversationService
 from .domain.store import MaintenanceStore
 from .http.auth import AuthMiddleware, KeyRing
+from .http.deadline import DeadlineMiddleware
 from .http.edge import EdgeMiddleware
 from .http.observe import ObserveMiddleware, RouteIndex
 from .http.openapi import docs_routes, is_docs_path
@@ -51,6 +53,7 @@ async def open_store(settings: Settings, instruments: Instruments | None = None)
         settings.database_url,
         pool_size=settings.db_pool_size,
         instruments=instruments or Instruments(),
+        request_timeout=settings.request_timeout_seconds,
     )
 
 
@@ -162,7 +165,10 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         ),
     )
     return ObserveMiddleware(
-        EdgeMiddleware(authenticated, max_header_bytes=settings.max_header_bytes),
+        EdgeMiddleware(
+            DeadlineMiddleware(authenticated, seconds=settings.request_timeout_seconds),
+            max_header_bytes=settings.max_header_bytes,
+        ),
         metrics=metrics,
         routes=index,
         request_log=RequestLog.for_process(settings.log_format),

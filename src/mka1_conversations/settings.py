@@ -17,6 +17,7 @@ DEFAULT_KEY_CACHE_SECONDS = 5.0
 DEFAULT_RATE_LIMIT_BURST = 20
 DEFAULT_READ_TIMEOUT_SECONDS = 30.0
 DEFAULT_MAX_HEADER_BYTES = 64 * 1024
+DEFAULT_REQUEST_TIMEOUT_SECONDS = 10.0
 DEFAULT_MAX_ITEM_BYTES = 8 * 1024 * 1024
 DEFAULT_MAX_PAGE_BYTES = 8 * 1024 * 1024
 
@@ -198,6 +199,16 @@ class Settings:
         },
     )
 
+    request_timeout_seconds: float = field(
+        default=DEFAULT_REQUEST_TIMEOUT_SECONDS,
+        metadata={
+            "env": "MKA1_REQUEST_TIMEOUT_SECONDS",
+            "doc": "Longest a request may take once its body has arrived: database work still "
+            "running then is cut off and answered 503 `database_timeout` (PostgreSQL's "
+            "`statement_timeout` is set to it, and a write is cut off up to 2 s earlier so "
+            "that the answer says for sure whether it was stored). 0.5–3600.",
+        },
+    )
     max_item_bytes: int = field(
         default=DEFAULT_MAX_ITEM_BYTES,
         metadata={
@@ -270,6 +281,9 @@ class Settings:
             ),
             max_header_bytes=_integer(
                 env, "MKA1_MAX_HEADER_BYTES", DEFAULT_MAX_HEADER_BYTES, 8192, 16 * 1024 * 1024
+            ),
+            request_timeout_seconds=_number(
+                env, "MKA1_REQUEST_TIMEOUT_SECONDS", DEFAULT_REQUEST_TIMEOUT_SECONDS, 0.5, 3600
             ),
             max_item_bytes=_integer(
                 env, "MKA1_MAX_ITEM_BYTES", DEFAULT_MAX_ITEM_BYTES, 1024, 1024**3

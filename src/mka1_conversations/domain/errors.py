@@ -15,7 +15,8 @@ nothing else leaves the service on failure. The hierarchy::
      ├── HeadersTooLarge              (431)  the request head is over MKA1_MAX_HEADER_BYTES
      ├── RateLimited                  (429, requests)  over the key's rate; carries Retry-After
      └── ServiceUnavailable           (503)  the database is unreachable; carries Retry-After
-          └── StorageFull             (503)  the database's disk is full (or cannot be written)
+          ├── StorageFull             (503)  the database's disk is full (or cannot be written)
+          └── DatabaseTimeout         (503)  the database did not answer within the deadline
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import ClassVar, Literal
 
 __all__ = [
     "Conflict",
+    "DatabaseTimeout",
     "ErrorCode",
     "ErrorType",
     "HeadersTooLarge",
@@ -80,6 +82,7 @@ ErrorCode = Literal[
     "internal_error",
     "database_unavailable",
     "storage_full",
+    "database_timeout",
 ]
 
 
@@ -255,3 +258,25 @@ class StorageFull(ServiceUnavailable):
     ) -> None:
         super().__init__(message)
         self.headers = {"Retry-After": "30", "x-should-retry": "false"}
+
+
+class DatabaseTimeout(ServiceUnavailable):
+    """The database did not answer within the request's deadline (``MKA1_REQUEST_TIMEOUT_
+    SECONDS``). ``stored`` says what became of a write: False, nothing was written (the usual
+    case: it was cut off before its commit was sent, and the database refuses it if it arrives
+    late); None, its commit was sent and not confirmed: the answer waits until the database can
+    no longer apply it, and a retry of the same request is not stored twice (store/receipts.py).
+    """
+
+    default_code = "database_timeout"
+
+    def __init__(self, *, stored: bool | None = False) -> None:
+        if stored is None:
+            message = (
+                "The database did not confirm the write in time: it may have been stored. "
+                "Retrying this same request does not store it twice."
+            )
+        else:
+            message = "The database did not answer in time; nothing was changed. Retry shortly."
+        super().__init__(message)
+        self.stored = stored

@@ -17,7 +17,7 @@ import msgspec
 from ...domain.conversations import ConversationRecord
 from ...domain.items import NewItem
 from ...domain.store import Order
-from .base import CONVERSATION_COLUMNS, NOW_US, Connected, record
+from .base import CONVERSATION_COLUMNS, IN_TIME, NOW_US, Connected, record
 
 __all__ = ["ConversationSQL"]
 
@@ -52,7 +52,7 @@ class ConversationSQL(Connected):
             f"""
             WITH c AS (
                 INSERT INTO conversations (owner_id, id, created_at, updated_at, metadata, next_seq)
-                VALUES ($1, $2, $3, {NOW_US}, $4::jsonb, $5)
+                SELECT $1, $2, $3, {NOW_US}, $4::jsonb, $5 WHERE {IN_TIME.format("$12")}
                 RETURNING id),
             i AS (
                 INSERT INTO items (owner_id, conversation_id, seq, id, type, created_at, data,
@@ -72,6 +72,7 @@ class ConversationSQL(Connected):
             *_item_columns(items),
             list(words),
             list(words.values()),
+            self._write_by,
         )
 
     async def get_conversation(
@@ -90,21 +91,23 @@ class ConversationSQL(Connected):
     ) -> ConversationRecord | None:
         row = await self._fetchrow(
             f"UPDATE conversations SET metadata = $3::jsonb, updated_at = {NOW_US} "
-            "WHERE owner_id = $1 AND id = $2 AND deleted_at IS NULL "
+            f"WHERE owner_id = $1 AND id = $2 AND deleted_at IS NULL AND {IN_TIME.format('$4')} "
             f"RETURNING {CONVERSATION_COLUMNS}",
             owner_key,
             conversation_id,
             _encode(metadata).decode(),
+            self._write_by,
         )
         return None if row is None else record(row)
 
     async def mark_deleted(self, owner_key: str, conversation_id: str, *, now: int) -> bool:
         status = await self._execute(
             "UPDATE conversations SET deleted_at = $3 "
-            "WHERE owner_id = $1 AND id = $2 AND deleted_at IS NULL",
+            f"WHERE owner_id = $1 AND id = $2 AND deleted_at IS NULL AND {IN_TIME.format('$4')}",
             owner_key,
             conversation_id,
             now,
+            self._write_by,
         )
         return status == "UPDATE 1"
 
@@ -125,7 +128,7 @@ class ConversationSQL(Connected):
                 UPDATE conversations SET next_seq = next_seq + $3, updated_at = {NOW_US},
                     words_pending_items = words_pending_items + $3,
                     words_pending_chars = words_pending_chars + $10
-                WHERE owner_id = $1 AND id = $2 AND deleted_at IS NULL
+                WHERE owner_id = $1 AND id = $2 AND deleted_at IS NULL AND {IN_TIME.format("$11")}
                 RETURNING next_seq, words_pending_items, words_pending_chars),
             i AS (
                 INSERT INTO items (owner_id, conversation_id, seq, id, type, created_at, data,
@@ -146,6 +149,7 @@ class ConversationSQL(Connected):
             *_item_columns(items),
             list(words),
             sum(len(it.search_text) for it in items),
+            self._write_by,
         )
         return None if row is None else (row[0], row[1])
 
@@ -243,10 +247,11 @@ class ConversationSQL(Connected):
     ) -> ConversationRecord | None:
         row = await self._fetchrow(
             f"UPDATE conversations SET updated_at = {NOW_US} "
-            "WHERE owner_id = $1 AND id = $2 AND deleted_at IS NULL "
+            f"WHERE owner_id = $1 AND id = $2 AND deleted_at IS NULL AND {IN_TIME.format('$3')} "
             f"RETURNING {CONVERSATION_COLUMNS}",
             owner_key,
             conversation_id,
+            self._write_by,
         )
         return None if row is None else record(row)
 

@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any, TypeVar, TypeVarTuple
 
 from ...domain.errors import ServiceUnavailable, StorageFull
-from ..backend import DuplicateKey, Instruments, QueryFailed, Runner, run_inline
+from ..backend import (
+    DuplicateKey,
+    Instruments,
+    QueryFailed,
+    Runner,
+    WriteProgress,
+    run_inline,
+)
 from ..migrate import Migration, apply_sqlite, not_migrated, pending_sqlite
 from ..snapshots import SnapshotMemory
 from .checkpoints import Checkpointer
@@ -140,9 +147,14 @@ class SQLiteBackend(Runner[SQLiteStatements]):
         return rule(self._statements, *args)
 
     async def _run_write(
-        self, rule: Callable[[SQLiteStatements, *Ts], Coroutine[Any, Any, T]], args: tuple[*Ts]
+        self,
+        rule: Callable[[SQLiteStatements, *Ts], Coroutine[Any, Any, T]],
+        args: tuple[*Ts],
+        progress: WriteProgress,
     ) -> T:
-        """``rule`` in one ``BEGIN IMMEDIATE`` transaction, inline, never suspending."""
+        """``rule`` in one ``BEGIN IMMEDIATE`` transaction, inline, never suspending: once it
+        has begun it ends (committed or rolled back) before anything else runs, so a deadline
+        can only cut it off before it begins."""
         await self._checkpoints.writable()
         db = self._db
         db.execute("BEGIN IMMEDIATE")
@@ -173,11 +185,19 @@ class SQLiteBackend(Runner[SQLiteStatements]):
     ) -> T:
         """A consistent read on a reader thread (its own connection), off the event loop."""
 
+        running: list[sqlite3.Connection] = []
+
         def run() -> T:
             reader = self._reader()
+            running.append(reader._db)
             return run_inline(reader.consistent_read(False, rule, *args))  # type: ignore[arg-type]
 
-        return await asyncio.get_running_loop().run_in_executor(self._pool, run)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, run)
+        except asyncio.CancelledError:  # past the deadline: stop the thread's statement too
+            for db in running:
+                db.interrupt()
+            raise
 
     def _reader(self) -> SQLiteStatements:
         reader: SQLiteStatements | None = getattr(self._local, "statements", None)

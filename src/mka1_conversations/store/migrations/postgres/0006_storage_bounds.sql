@@ -23,3 +23,16 @@ FROM items i,
               WHERE w <> '') k
 WHERE i.deleted_at IS NULL
 GROUP BY i.owner_id, i.conversation_id, k.word;
+
+-- A write statement cut off by its request's deadline may still reach the database later (its
+-- bytes were on their way when the database or the network stalled); it then must change
+-- nothing. Such a statement carries the time after which it is too late (in this server's
+-- clock), and this guard makes it fail as a cancelled statement would (store/postgres).
+CREATE FUNCTION mka1_in_time(deadline float8) RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    IF clock_timestamp() >= to_timestamp(deadline) THEN
+        RAISE EXCEPTION 'a write arrived after its deadline' USING ERRCODE = 'query_canceled';
+    END IF;
+    RETURN true;
+END
+$$;
