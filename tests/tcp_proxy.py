@@ -22,6 +22,7 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._requests = threading.Event()  # set: client → server bytes flow
         self._answers = threading.Event()  # set: server → client bytes flow
+        self._trigger = b""
         self.thaw()
 
     def freeze(self, *, answers_only: bool = False) -> None:
@@ -33,8 +34,14 @@ class TcpProxy:
 
     def thaw(self) -> None:
         """Let everything through again, what was held first."""
+        self._trigger = b""
         self._requests.set()
         self._answers.set()
+
+    def freeze_answers_after(self, marker: bytes) -> None:
+        """Freeze the answers once a request holding ``marker`` (e.g. ``b"COMMIT"``) has gone
+        through: the server gets it and does it, its answer is held."""
+        self._trigger = marker
 
     def __enter__(self) -> TcpProxy:
         self.restore()
@@ -90,11 +97,13 @@ class TcpProxy:
             ):
                 threading.Thread(target=self._pump, args=(a, b, gate), daemon=True).start()
 
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket, gate: threading.Event) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, gate: threading.Event) -> None:
         try:
             while data := source.recv(65536):
                 gate.wait()
+                if gate is self._requests and self._trigger and self._trigger in data:
+                    self._answers.clear()
+                    self._trigger = b""
                 sink.sendall(data)
         except OSError:
             pass

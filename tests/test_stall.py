@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import httpx
 import httpx2
 import pytest
+from meetkai_mka1 import SDK, models
 from openai import OpenAI
 
 from .conftest import BASE_PATH, KEY_A, auth_headers, postgres_database, serve_app
@@ -37,6 +38,8 @@ class Stalled:
     url: str
     proxy: TcpProxy
     http: httpx.Client
+    database_url: str
+    """The database, through the proxy."""
 
 
 @pytest.fixture
@@ -52,7 +55,7 @@ def stalled() -> Iterator[Stalled]:
             serve_app(settings) as url,
             httpx.Client(base_url=url, headers=auth_headers(KEY_A, USER), timeout=20) as http,
         ):
-            yield Stalled(url, proxy, http)
+            yield Stalled(url, proxy, http, through)
             proxy.thaw()
 
 
@@ -101,41 +104,139 @@ def test_a_frozen_database_is_answered_within_the_deadline(stalled: Stalled) -> 
     assert http.get(f"{BASE_PATH}/{conversation_id}").status_code == 200
 
 
-def test_an_sdk_create_retried_after_a_stall_stores_one_copy(stalled: Stalled) -> None:
+@pytest.mark.parametrize("sdk", ["openai", "mka1"])
+def test_an_sdk_create_retried_after_a_stall_stores_one_copy(stalled: Stalled, sdk: str) -> None:
+    """Frozen both ways: the write never reaches the database before its deadline, so the 503
+    means it was not stored, and it is refused when its bytes arrive late; the retry stores the
+    one copy."""
     http = stalled.http
     conversation_id = http.post(BASE_PATH, json={}).json()["id"]
+    creating = _sdk_create(sdk, stalled, conversation_id)
+    stalled.proxy.freeze()
+    started = time.monotonic()
+    creating.start()
+    assert creating.answered.wait(DEADLINE + SLACK + 1), "no answer within the deadline"
+    assert time.monotonic() - started <= DEADLINE + SLACK
+    assert creating.statuses == [503]
+    stalled.proxy.thaw()
+    assert creating.thread is not None
+    creating.thread.join(timeout=30)
+    assert creating.statuses[-1] == 200, creating.statuses
+    assert _recovered(http, conversation_id) == ["once"]
+
+
+@dataclass
+class Creating:
+    """An SDK's items.create (with its own retries) that a thread runs once ``start``ed."""
+
+    create: Callable[[], list[str]]
+    answered: threading.Event
+    statuses: list[int]
+    ids: list[str]
+    thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=lambda: self.ids.extend(self.create()), daemon=True)
+        self.thread.start()
+
+
+def _sdk_create(sdk: str, stalled: Stalled, conversation_id: str) -> Creating:
+    """An SDK client, warmed up (its first call imports and connects: seconds for the MKA1
+    SDK), about to create one item; it notes every answer it gets."""
     answered = threading.Event()
     statuses: list[int] = []
 
-    def seen(response: httpx2.Response) -> None:
+    def seen(response: httpx2.Response | httpx.Response) -> None:
         statuses.append(response.status_code)
         answered.set()
 
-    client = OpenAI(
-        base_url=stalled.url + "/api/v1/llm",
-        api_key=KEY_A,
-        max_retries=2,
-        timeout=20,
-        default_headers={"X-On-Behalf-Of": USER},
-        http_client=httpx2.Client(event_hooks={"response": [seen]}, timeout=20),
-    )
-    stalled.proxy.freeze()
-    result: list[object] = []
-    started = time.monotonic()
-    worker = threading.Thread(
-        target=lambda: result.append(
-            client.conversations.items.create(
+    create: Callable[[], list[str]]
+    if sdk == "openai":
+        client = OpenAI(
+            base_url=stalled.url + "/api/v1/llm",
+            api_key=KEY_A,
+            max_retries=2,
+            timeout=20,
+            default_headers={"X-On-Behalf-Of": USER},
+            http_client=httpx2.Client(event_hooks={"response": [seen]}, timeout=20),
+        )
+        client.conversations.items.list(conversation_id)
+
+        def create() -> list[str]:
+            page = client.conversations.items.create(
                 conversation_id, items=[{"type": "message", "role": "user", "content": "once"}]
             )
-        ),
-        daemon=True,
-    )
-    worker.start()
-    assert answered.wait(DEADLINE + SLACK + 1), "no answer within the deadline"
+            return [str(item.id) for item in page.data]
+
+    else:
+        mka1 = SDK(
+            bearer_auth=KEY_A,
+            server_url=stalled.url,
+            client=httpx.Client(event_hooks={"response": [seen]}, timeout=20),
+        )
+        mka1.llm.conversations.list_items(conversation_id=conversation_id, x_on_behalf_of=USER)
+        items: list[models.ItemTypedDict] = [{"type": "message", "role": "user", "content": "once"}]
+
+        def create() -> list[str]:
+            page = mka1.llm.conversations.create_items(
+                conversation_id=conversation_id, items=items, x_on_behalf_of=USER
+            )
+            return [str(dict(item)["id"]) for item in page.data]
+
+    statuses.clear()
+    answered.clear()
+    return Creating(create, answered, statuses, [])
+
+
+@pytest.mark.parametrize("sdk", ["openai", "mka1"])
+def test_a_write_whose_answer_was_lost_is_not_stored_twice_by_the_retry(
+    stalled: Stalled, sdk: str
+) -> None:
+    """The database applies the write, and its answer is held (the proxy freezes the answers
+    only): the service cannot know, answers 503 when the database can no longer apply it, and
+    the SDK's retry (same body; neither SDK sends a key) is answered with the stored items."""
+    http = stalled.http
+    conversation_id = http.post(BASE_PATH, json={}).json()["id"]
+    creating = _sdk_create(sdk, stalled, conversation_id)
+    stalled.proxy.freeze(answers_only=True)
+    started = time.monotonic()
+    creating.start()
+    assert creating.answered.wait(DEADLINE + SLACK + 1), "no answer within the deadline"
     assert time.monotonic() - started <= DEADLINE + SLACK
-    assert statuses == [503]
+    assert creating.statuses == [503]
     stalled.proxy.thaw()
-    worker.join(timeout=30)
-    assert result, "the SDK's retry did not succeed"
-    assert statuses[-1] == 200
-    assert _recovered(http, conversation_id) == ["once"]
+    assert creating.thread is not None
+    creating.thread.join(timeout=30)
+    assert creating.statuses[-1] == 200, creating.statuses
+    stored = http.get(f"{BASE_PATH}/{conversation_id}/items").json()["data"]
+    assert [i["content"][0]["text"] for i in stored] == ["once"]
+    assert creating.ids == [stored[0]["id"]]  # the SDK was told the id that was stored
+
+
+def test_with_an_idempotency_key_a_retry_to_another_server_stores_one_copy(
+    stalled: Stalled,
+) -> None:
+    """The answer to a keyed write's COMMIT lost (the database committed it), and the retry
+    sent, with the same Idempotency-Key, to another server (process) on the same database: the
+    key's receipt, committed with the write, answers it (without a key only the first server
+    would have recognised the retry)."""
+    http = stalled.http
+    conversation_id = http.post(BASE_PATH, json={}).json()["id"]
+    path = f"{BASE_PATH}/{conversation_id}/items"
+    body = {"items": [{"role": "user", "content": "keyed"}]}
+    headers = {"Idempotency-Key": "lost-answer-1"}
+    stalled.proxy.freeze_answers_after(b"COMMIT")
+    first = http.post(path, json=body, headers=headers)
+    assert first.status_code == 503 and first.json()["error"]["code"] == "database_timeout"
+    assert "may have been stored" in first.json()["error"]["message"]
+    stalled.proxy.thaw()
+    other_settings = settings_for(stalled.database_url, request_timeout_seconds=DEADLINE)
+    with (
+        serve_app(other_settings) as other_url,
+        httpx.Client(base_url=other_url, headers=auth_headers(KEY_A, USER), timeout=20) as other,
+    ):
+        again = other.post(path, json=body, headers=headers)
+        assert again.status_code == 200, again.text
+        assert _recovered(other, conversation_id) == ["keyed"]
+        stored = other.get(path).json()["data"]
+        assert [i["id"] for i in again.json()["data"]] == [stored[0]["id"]]

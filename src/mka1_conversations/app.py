@@ -1,9 +1,10 @@
 """The app: ``create_app(settings)`` wires the Store, the service, the routes and the middleware.
 
 Request path: ObserveMiddleware (metrics, the request's log line) → EdgeMiddleware (request id,
-every error → envelope) → DeadlineMiddleware (the request's deadline) → AuthMiddleware (Owner) →
-Starlette's Router (routing, lifespan) → ConversationRoutes → ConversationService → the storage
-(one transaction, timed by its backend).
+every error → envelope) → DeadlineMiddleware (the request's deadline) → IdempotencyMiddleware
+(its fingerprint and Idempotency-Key) → AuthMiddleware (Owner) → Starlette's Router (routing,
+lifespan) → ConversationRoutes → ConversationService → the storage (one transaction, timed by
+its backend).
 
 Operational endpoints, without an API key: ``/healthz`` (the process answers), ``/readyz`` (the
 database answers and is migrated), ``/metrics`` (Prometheus; its own token when configured).
@@ -26,6 +27,7 @@ from .domain.store import MaintenanceStore
 from .http.auth import AuthMiddleware, KeyRing
 from .http.deadline import DeadlineMiddleware
 from .http.edge import EdgeMiddleware
+from .http.idempotency import IdempotencyMiddleware
 from .http.observe import ObserveMiddleware, RouteIndex
 from .http.openapi import docs_routes, is_docs_path
 from .http.operational import OperationalRoutes
@@ -166,7 +168,9 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     )
     return ObserveMiddleware(
         EdgeMiddleware(
-            DeadlineMiddleware(authenticated, seconds=settings.request_timeout_seconds),
+            DeadlineMiddleware(
+                IdempotencyMiddleware(authenticated), seconds=settings.request_timeout_seconds
+            ),
             max_header_bytes=settings.max_header_bytes,
         ),
         metrics=metrics,

@@ -9,7 +9,8 @@ nothing else leaves the service on failure. The hierarchy::
      ├── NotFound                     (404)  unknown, foreign or deleted: never an existence oracle
      ├── MethodNotAllowed             (405)
      ├── RequestTimeout               (408)  the body did not arrive within the read timeout
-     ├── Conflict                     (409)  duplicate item id; sent with x-should-retry: false
+     ├── Conflict                     (409)  duplicate item id, or an Idempotency-Key reused;
+     │                                       sent with x-should-retry: false
      ├── PayloadTooLarge              (413)
      ├── UnsupportedMediaType         (415)
      ├── HeadersTooLarge              (431)  the request head is over MKA1_MAX_HEADER_BYTES
@@ -74,6 +75,7 @@ ErrorCode = Literal[
     "unknown_url",
     "method_not_allowed",
     "duplicate_item_id",
+    "idempotency_key_reused",
     "request_too_large",
     "unsupported_media_type",
     "request_header_fields_too_large",
@@ -178,6 +180,17 @@ class Conflict(ServiceError):
     def __init__(self, message: str, *, param: str | None = None) -> None:
         # A deterministic conflict: tell the SDKs (which retry 409 by default) not to retry.
         super().__init__(message, param=param, headers={"x-should-retry": "false"})
+
+    @classmethod
+    def idempotency_key_reused(cls, key: str) -> Conflict:
+        """The Idempotency-Key already answered another request (method, path or body)."""
+        err = cls(
+            f"The Idempotency-Key '{_shown(key)}' was already used with another request "
+            "(method, path or body) in the last 24 hours; use a new key for a new request.",
+            param="Idempotency-Key",
+        )
+        err.code = "idempotency_key_reused"
+        return err
 
     @classmethod
     def duplicate_item(

@@ -99,8 +99,7 @@ class ConversationService:
         self, owner: Owner, conversation_id: str, body: CreateItemsInput
     ) -> ItemPage:
         items = self._prepare(body.items)
-        await self.store.append_items(owner, conversation_id, items, now=self.clock())
-        return ItemPage(ids=[i.id for i in items], data=[i.data for i in items], has_more=False)
+        return await self.store.append_items(owner, conversation_id, items, now=self.clock())
 
     async def list_items(
         self, owner: Owner, conversation_id: str, *, after: str | None, limit: int, order: Order

@@ -36,3 +36,17 @@ BEGIN
     RETURN true;
 END
 $$;
+
+-- Receipts of writes sent with an Idempotency-Key (store/receipts.py): the same key and request
+-- again are answered with the stored result. Kept 24 hours; `purge` removes older ones. Keys
+-- lead with owner_id (Citus by owner).
+CREATE TABLE request_receipts (
+    owner_id    text   NOT NULL,
+    key         text   NOT NULL,               -- the client's Idempotency-Key
+    fingerprint text   NOT NULL,               -- SHA-256 hex of the request's method, path, body
+    created_at  bigint NOT NULL,               -- unix seconds
+    result      bytea  NOT NULL,               -- the write's result, JSON
+    PRIMARY KEY (owner_id, key)
+);
+
+CREATE INDEX request_receipts_created ON request_receipts (created_at);

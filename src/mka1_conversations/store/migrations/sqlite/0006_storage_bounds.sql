@@ -19,3 +19,16 @@ SELECT i.conversation_id, mka1_index_word(w.value), i.owner_id, count(DISTINCT i
 FROM items i, json_each('["' || replace(i.search_text, ' ', '","') || '"]') w
 WHERE i.deleted_at IS NULL AND i.search_text <> '' AND w.value <> ''
 GROUP BY i.conversation_id, mka1_index_word(w.value), i.owner_id;
+
+-- Receipts of writes sent with an Idempotency-Key (store/receipts.py): the same key and request
+-- again are answered with the stored result. Kept 24 hours; `purge` removes older ones.
+CREATE TABLE request_receipts (
+    owner_id    TEXT NOT NULL,
+    key         TEXT NOT NULL,                 -- the client's Idempotency-Key
+    fingerprint TEXT NOT NULL,                 -- SHA-256 hex of the request's method, path, body
+    created_at  INTEGER NOT NULL,              -- unix seconds
+    result      BLOB NOT NULL                  -- the write's result, JSON
+);
+
+CREATE UNIQUE INDEX request_receipts_key ON request_receipts (owner_id, key);
+CREATE INDEX request_receipts_created ON request_receipts (created_at);
