@@ -172,11 +172,20 @@ class Conversations:
         attempt = self._unconfirmed.take(owner.key, request.fingerprint)
         if attempt is None:
             return False
-        if await self._db.read(
-            call, creation_applied, owner, attempt.conversation_id, attempt.item_id
-        ):
-            return attempt.result
-        return False
+        try:
+            applied = await self._db.read(
+                call, creation_applied, owner, attempt.conversation_id, attempt.item_id
+            )
+        except ServiceUnavailable:  # not known yet: ask again on the next retry
+            self._unconfirmed.remember(
+                owner.key,
+                request.fingerprint,
+                attempt.conversation_id,
+                attempt.item_id,
+                attempt.result,
+            )
+            raise
+        return attempt.result if applied else False
 
     def _unconfirmed_creation(
         self, owner: Owner, conversation_id: str, item_id: str | None, result: Result
