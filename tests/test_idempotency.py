@@ -9,11 +9,11 @@ Receipts past their retention are ignored, and ``purge`` removes them.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
+import subprocess
+import sys
 import threading
 import time
 import uuid
-from contextlib import closing
 from typing import Any
 
 import asyncpg
@@ -22,9 +22,9 @@ import pytest
 from meetkai_mka1 import SDK, utils
 from openai import OpenAI
 
-from .conftest import BASE_PATH, KEY_A, RunningServer, auth_headers
+from .conftest import BASE_PATH, KEY_A, RunningServer, auth_headers, serve_app
+from .conftest import test_settings as settings_for
 from .processes import cli_env, run_cli
-from .test_semantics import db_rows, owner_key
 
 
 def _key() -> str:
@@ -190,46 +190,54 @@ def test_both_sdks_send_a_key(server: RunningServer, user: str) -> None:
         assert _texts(http, conversation.id) == ["sdk", "mka1"]
 
 
-def test_receipts_expire_and_purge_removes_them(
-    server: RunningServer, http: httpx.Client, user: str
-) -> None:
+def test_receipts_expire_and_purge_removes_them(database_url: str) -> None:
+    """On a database of its own: the receipts are aged by another process (a connection closed
+    in the server's own process would drop SQLite's locks of the server's connections), and
+    ``purge`` (a process of its own) runs beside the server."""
+    user = "expiring"
     key = _key()
-    first = http.post(BASE_PATH, json=_message("old"), headers={"Idempotency-Key": key})
-    assert first.status_code == 200
-    day_ago = int(time.time()) - 24 * 3600 - 10
-    _set_receipt_time(server, owner_key(user), key, day_ago)
-    # Past the retention the key is free: the same request is a new write.
-    again = http.post(BASE_PATH, json=_message("old"), headers={"Idempotency-Key": key})
-    assert again.status_code == 200 and again.json()["id"] != first.json()["id"]
-    _set_receipt_time(server, owner_key(user), key, day_ago)
-    purged = run_cli("purge", "--deleted-before", "30d", env=cli_env(server.database_url))
-    assert purged.returncode == 0, purged.stderr
-    left = db_rows(
-        server, "SELECT count(*) FROM request_receipts WHERE owner_id = ?", owner_key(user)
-    )
-    assert left == [(0,)]
+    with (
+        serve_app(settings_for(database_url)) as url,
+        httpx.Client(base_url=url, headers=auth_headers(KEY_A, user)) as http,
+    ):
+        first = http.post(BASE_PATH, json=_message("old"), headers={"Idempotency-Key": key})
+        assert first.status_code == 200
+        day_ago = int(time.time()) - 24 * 3600 - 10
+        _age_receipts(database_url, day_ago)
+        # Past the retention the key is free: the same request is a new write.
+        again = http.post(BASE_PATH, json=_message("old"), headers={"Idempotency-Key": key})
+        assert again.status_code == 200 and again.json()["id"] != first.json()["id"]
+        _age_receipts(database_url, day_ago)
+        purged = run_cli("purge", "--deleted-before", "30d", env=cli_env(database_url))
+        assert purged.returncode == 0, purged.stderr
+        assert _age_receipts(database_url, day_ago) == 0  # nothing left to age
 
 
-def _set_receipt_time(server: RunningServer, owner: str, key: str, created_at: int) -> None:
-    if server.backend == "sqlite":
-        with closing(sqlite3.connect(server.database_url[len("sqlite:///") :])) as db:
-            db.execute(
-                "UPDATE request_receipts SET created_at = ? WHERE owner_id = ? AND key = ?",
-                (created_at, owner, key),
-            )
-            db.commit()
-        return
+_AGE = """
+import sys, sqlite3
+db = sqlite3.connect(sys.argv[1])
+print(db.execute("UPDATE request_receipts SET created_at = ?", (int(sys.argv[2]),)).rowcount)
+db.commit()
+"""
 
-    async def update() -> None:
-        conn = await asyncpg.connect(server.database_url)
+
+def _age_receipts(database_url: str, created_at: int) -> int:
+    """Set every receipt's creation time; how many there were."""
+    if database_url.startswith("sqlite"):
+        aged = subprocess.run(
+            [sys.executable, "-c", _AGE, database_url[len("sqlite:///") :], str(created_at)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return int(aged.stdout)
+
+    async def update() -> int:
+        conn = await asyncpg.connect(database_url)
         try:
-            await conn.execute(
-                "UPDATE request_receipts SET created_at = $1 WHERE owner_id = $2 AND key = $3",
-                created_at,
-                owner,
-                key,
-            )
+            status = await conn.execute("UPDATE request_receipts SET created_at = $1", created_at)
+            return int(status.rsplit(" ", 1)[1])
         finally:
             await conn.close()
 
-    asyncio.run(update())
+    return asyncio.run(update())
