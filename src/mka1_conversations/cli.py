@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import os
 import re
-import secrets
 import shutil
 import sys
 import time
@@ -19,8 +18,8 @@ from typing import IO, Any, TypeVar
 from .app import migrate_database, open_store
 from .domain.errors import ServiceError
 from .domain.identity import validate_account_id
+from .domain.keys import hash_key, new_api_key
 from .domain.store import ApiKeyRecord, KeyStore
-from .http.auth import hash_key
 from .logs import configure_logging
 from .metrics import prepare_multiproc_dir
 from .serving import granian_options, uvicorn_options
@@ -38,10 +37,6 @@ R = TypeVar("R")
 def _fail(message: str) -> int:
     print(f"mka1-conversations: {message}", file=sys.stderr)
     return 1
-
-
-def new_api_key() -> str:
-    return "mk-" + secrets.token_urlsafe(32)
 
 
 async def _create_key(keys: KeyStore, account: str, name: str) -> str:

@@ -12,7 +12,6 @@ minute and written by a background task (``KeyRing.flush``), never on the reques
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -21,10 +20,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..domain.errors import RateLimited, ServiceError, Unauthorized
 from ..domain.identity import Owner, parse_on_behalf_of
+from ..domain.keys import hash_key
 from .errors import send_error
 from .ratelimit import TokenBuckets
 
-__all__ = ["LAST_USED_RESOLUTION_SECONDS", "AuthMiddleware", "KeyRing", "hash_key"]
+__all__ = ["LAST_USED_RESOLUTION_SECONDS", "AuthMiddleware", "KeyRing"]
 
 _MISSING_KEY = (
     "You didn't provide an API key. You need to provide your API key in an Authorization header "
@@ -34,11 +34,6 @@ _BAD_KEY = "Incorrect API key provided."
 _CACHE_ENTRIES = 10_000
 LAST_USED_RESOLUTION_SECONDS = 60
 """A key's ``last_used_at`` is recorded at most once per this many seconds per process."""
-
-
-def hash_key(key: str) -> str:
-    """How keys are stored and compared: SHA-256 hex of the key's UTF-8 bytes."""
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 class KeyRing:

@@ -23,11 +23,11 @@ from ..domain.conversations import (
     UpdateConversationInput,
 )
 from ..domain.identity import Owner
+from ..domain.limits import ITEM_LIST_LIMIT
 from ..domain.service import ConversationService
 from ..domain.store import ItemPage
 from .body import read_json
 from .params import (
-    ITEM_LIST_LIMIT,
     parse_after,
     parse_conversation_query,
     parse_limit,
