@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from mka1_conversations.domain.keys import hash_key
-from mka1_conversations.http.auth import LAST_USED_RESOLUTION_SECONDS, KeyRing
+from mka1_conversations.http.keyring import LAST_USED_RESOLUTION_SECONDS, KeyRing
 from mka1_conversations.store import open_storage
 
 from .conftest import BASE_PATH, fresh_database, migrated_database

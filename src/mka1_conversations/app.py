@@ -14,21 +14,21 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 from starlette.routing import Router
 from starlette.types import ASGIApp
 
 from . import store
 from .domain.service import ConversationService
-from .domain.store import MaintenanceStore
-from .http.auth import AuthMiddleware, KeyRing
+from .http.auth import AuthMiddleware
 from .http.edge import EdgeMiddleware
+from .http.keyring import KeyRing
 from .http.observe import ObserveMiddleware, RouteIndex
 from .http.openapi import docs_routes, is_docs_path
 from .http.operational import OperationalRoutes
 from .http.ratelimit import TokenBuckets
 from .http.routes import OPERATIONS, ConversationRoutes
+from .http.services import Services, lifespan_state
 from .logs import RequestLog, configure_logging
 from .metrics import Metrics
 from .settings import Settings
@@ -59,28 +59,6 @@ async def migrate_database(settings: Settings) -> list[Migration]:
     return await store.migrate_database(settings.database_url)
 
 
-@dataclass(slots=True)
-class _Running:
-    """What exists only between start-up and shutdown."""
-
-    settings: Settings
-    service_: ConversationService | None = None
-    keyring_: KeyRing | None = None
-    store_: MaintenanceStore | None = None
-
-    def store(self) -> MaintenanceStore:
-        assert self.store_ is not None, "the app has not started (lifespan not run)"
-        return self.store_
-
-    def service(self) -> ConversationService:
-        assert self.service_ is not None, "the app has not started (lifespan not run)"
-        return self.service_
-
-    def keyring(self) -> KeyRing:
-        assert self.keyring_ is not None, "the app has not started (lifespan not run)"
-        return self.keyring_
-
-
 _KEY_USE_FLUSH_SECONDS = 15.0
 
 
@@ -94,6 +72,21 @@ async def _record_key_uses(keyring: KeyRing) -> None:
             logger.warning("could not record API key use; will retry")
 
 
+def _services(settings: Settings, storage: Storage) -> Services:
+    """What requests use, standing on the open ``storage``."""
+    keyring = KeyRing(
+        settings.api_keys,
+        storage.keys.account_for_key,
+        cache_seconds=settings.key_cache_seconds,
+        record_use=storage.keys.record_key_use,
+    )
+    return Services(
+        conversations=ConversationService(storage.conversations, settings.identity_mode),
+        keyring=keyring,
+        maintenance=storage.maintenance,
+    )
+
+
 def _is_public(path: str) -> bool:
     return path in OperationalRoutes.PATHS or is_docs_path(path)
 
@@ -101,43 +94,32 @@ def _is_public(path: str) -> bool:
 def create_app(settings: Settings | None = None) -> ASGIApp:
     """The ASGI app. The Store is opened at start-up (lifespan) and closed at shutdown."""
     settings = settings or Settings.from_env()
-    running = _Running(settings)
     index = RouteIndex(OPERATIONS, {**OperationalRoutes.OPERATIONS, **_DOCS_PATHS}, _DOCS_PREFIXES)
     metrics = Metrics(index.operations, multiproc_dir=settings.metrics_multiproc_dir)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: object) -> AsyncIterator[None]:
+    async def lifespan(app: object) -> AsyncIterator[dict[str, Services]]:
         storage = await open_store(
             settings, Instruments(metrics.db_call, metrics.items_written.inc)
         )
-        running.store_ = storage.maintenance
-        running.service_ = ConversationService(storage.conversations, settings.identity_mode)
-        keyring = KeyRing(
-            settings.api_keys,
-            storage.keys.account_for_key,
-            cache_seconds=settings.key_cache_seconds,
-            record_use=storage.keys.record_key_use,
-        )
-        running.keyring_ = keyring
-        background = [asyncio.create_task(_record_key_uses(keyring))]
+        running = _services(settings, storage)
+        background = [asyncio.create_task(_record_key_uses(running.keyring))]
         if metrics.multiproc_dir is not None:
             background.append(asyncio.create_task(metrics.flush_every(1.0)))
         try:
-            yield
+            yield lifespan_state(running)
         finally:
             for task in background:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             with contextlib.suppress(Exception):
-                await keyring.flush()
+                await running.keyring.flush()
             await storage.close()
             metrics.process_exited()
 
-    api = ConversationRoutes(
-        running.service, settings.max_body_bytes, settings.read_timeout_seconds
-    )
-    operational = OperationalRoutes(running.store, metrics, settings.metrics_token)
+    api = ConversationRoutes(settings.max_body_bytes, settings.read_timeout_seconds)
+    operational = OperationalRoutes(metrics, settings.metrics_token)
     # Starlette's router, for routing and lifespan only: no Starlette application around it
     # (its two exception middlewares would wrap every request); errors are answered by
     # EdgeMiddleware, in the envelope.
@@ -148,7 +130,6 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     )
     authenticated = AuthMiddleware(
         router,
-        keyring=running.keyring,
         public=_is_public,
         limiter=(
             TokenBuckets(settings.rate_limit, settings.rate_limit_burst)

@@ -12,9 +12,7 @@ minute and written by a background task (``KeyRing.flush``), never on the reques
 
 from __future__ import annotations
 
-import hmac
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -23,94 +21,15 @@ from ..domain.identity import Owner, parse_on_behalf_of
 from ..domain.keys import hash_key
 from .errors import send_error
 from .ratelimit import TokenBuckets
+from .services import services
 
-__all__ = ["LAST_USED_RESOLUTION_SECONDS", "AuthMiddleware", "KeyRing"]
+__all__ = ["AuthMiddleware"]
 
 _MISSING_KEY = (
     "You didn't provide an API key. You need to provide your API key in an Authorization header "
     "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
 )
 _BAD_KEY = "Incorrect API key provided."
-_CACHE_ENTRIES = 10_000
-LAST_USED_RESOLUTION_SECONDS = 60
-"""A key's ``last_used_at`` is recorded at most once per this many seconds per process."""
-
-
-class KeyRing:
-    """Resolves a Bearer key (by its digest) to its account, and remembers database keys' use."""
-
-    def __init__(
-        self,
-        env_keys: Mapping[str, str],
-        lookup: Callable[[str], Awaitable[str | None]],
-        *,
-        cache_seconds: float = 5.0,
-        record_use: Callable[[dict[str, int]], Awaitable[None]] | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._env = [(hash_key(k).encode(), account) for k, account in env_keys.items()]
-        self._lookup = lookup
-        self._cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[str, float]] = {}
-        self._record_use = record_use
-        self._clock = clock
-        self._wall_clock = wall_clock
-        self._recorded: dict[str, int] = {}
-        self._pending: dict[str, int] = {}
-
-    def _env_account(self, digest: str) -> str | None:
-        """Compare with every configured digest, in constant time, without stopping early."""
-        wanted = digest.encode()
-        found: str | None = None
-        for candidate, account in self._env:
-            if hmac.compare_digest(candidate, wanted):
-                found = account
-        return found
-
-    async def account(self, key: str) -> str | None:
-        return await self.account_for_digest(hash_key(key))
-
-    async def account_for_digest(self, digest: str) -> str | None:
-        account = self._env_account(digest)
-        if account is not None:
-            return account
-        now = self._clock()
-        hit = self._cache.get(digest)
-        if hit is not None and hit[1] > now:
-            account = hit[0]
-        else:
-            account = await self._lookup(digest)
-            if account is None:
-                self._cache.pop(digest, None)
-                return None
-            if self._cache_seconds > 0:
-                if len(self._cache) >= _CACHE_ENTRIES:
-                    self._cache.clear()
-                self._cache[digest] = (account, now + self._cache_seconds)
-        self._note_use(digest)
-        return account
-
-    def _note_use(self, digest: str) -> None:
-        second = int(self._wall_clock())
-        last = self._recorded.get(digest)
-        if last is None or second - last >= LAST_USED_RESOLUTION_SECONDS:
-            if len(self._recorded) >= _CACHE_ENTRIES:
-                self._recorded.clear()
-            self._recorded[digest] = second
-            self._pending[digest] = second
-
-    async def flush(self) -> None:
-        """Write the remembered uses (one batched statement); kept for the next flush on error."""
-        if not self._pending or self._record_use is None:
-            return
-        pending, self._pending = self._pending, {}
-        try:
-            await self._record_use(pending)
-        except BaseException:
-            for digest, second in pending.items():
-                self._pending[digest] = max(second, self._pending.get(digest, 0))
-            raise
 
 
 class AuthMiddleware:
@@ -118,12 +37,10 @@ class AuthMiddleware:
         self,
         app: ASGIApp,
         *,
-        keyring: Callable[[], KeyRing],
         public: Callable[[str], bool],
         limiter: TokenBuckets | None = None,
     ) -> None:
         self.app = app
-        self.keyring = keyring
         self.public = public
         self.limiter = limiter
 
@@ -155,7 +72,7 @@ class AuthMiddleware:
         except UnicodeDecodeError:
             raise Unauthorized(_BAD_KEY) from None
         digest = hash_key(key)
-        account = await self.keyring().account_for_digest(digest)
+        account = await services(scope).keyring.account_for_digest(digest)
         if account is None:
             raise Unauthorized(_BAD_KEY)
         if self.limiter is not None:

@@ -35,6 +35,7 @@ from .params import (
     path_ids,
     query_params,
 )
+from .services import services
 
 __all__ = ["BASE_PATH", "OPERATIONS", "ConversationRoutes"]
 
@@ -114,11 +115,14 @@ def _owner(request: Request) -> Owner:
     return owner
 
 
+def _service(request: Request) -> ConversationService:
+    return services(request.scope).conversations
+
+
 @dataclass(slots=True)
 class ConversationRoutes:
-    """The routes, bound to the service (set once the app has started) and the body limits."""
+    """The routes, bound to the body limits; the service comes from the running app's state."""
 
-    service: Callable[[], ConversationService]
     max_body_bytes: int
     read_timeout_seconds: float = 30.0
 
@@ -138,12 +142,12 @@ class ConversationRoutes:
 
     async def create_conversation(self, request: Request) -> bytes:
         body = await self._body(request, CreateConversationInput)
-        return _encode(await self.service().create(_owner(request), body))
+        return _encode(await _service(request).create(_owner(request), body))
 
     async def list_conversations(self, request: Request) -> bytes:
         query = parse_conversation_query(query_params(request.scope["query_string"]))
         owner = _owner(request)
-        service = self.service()
+        service = _service(request)
         page = await service.list(owner, query)
         return _list_envelope(
             [_encode(service.present(owner, c)) for c in page.conversations],
@@ -153,21 +157,21 @@ class ConversationRoutes:
 
     async def get_conversation(self, request: Request) -> bytes:
         conversation_id, _ = path_ids(request.path_params)
-        return _encode(await self.service().get(_owner(request), conversation_id))
+        return _encode(await _service(request).get(_owner(request), conversation_id))
 
     async def update_conversation(self, request: Request) -> bytes:
         body = await self._body(request, UpdateConversationInput)
         conversation_id, _ = path_ids(request.path_params)
-        return _encode(await self.service().update(_owner(request), conversation_id, body))
+        return _encode(await _service(request).update(_owner(request), conversation_id, body))
 
     async def delete_conversation(self, request: Request) -> bytes:
         conversation_id, _ = path_ids(request.path_params)
-        return _encode(await self.service().delete(_owner(request), conversation_id))
+        return _encode(await _service(request).delete(_owner(request), conversation_id))
 
     async def create_items(self, request: Request) -> bytes:
         body = await self._body(request, CreateItemsInput)
         conversation_id, _ = path_ids(request.path_params)
-        page = await self.service().create_items(_owner(request), conversation_id, body)
+        page = await _service(request).create_items(_owner(request), conversation_id, body)
         return item_list_bytes(page)
 
     async def list_items(self, request: Request) -> bytes:
@@ -176,23 +180,23 @@ class ConversationRoutes:
         order = parse_order(query)
         after = parse_after(query)
         conversation_id, _ = path_ids(request.path_params)
-        page = await self.service().list_items(
+        page = await _service(request).list_items(
             _owner(request), conversation_id, after=after, limit=limit, order=order
         )
         return item_list_bytes(page)
 
     async def get_item(self, request: Request) -> bytes:
         conversation_id, item_id = path_ids(request.path_params)
-        data = await self.service().get_item(_owner(request), conversation_id, item_id)
+        data = await _service(request).get_item(_owner(request), conversation_id, item_id)
         return data
 
     async def delete_item(self, request: Request) -> bytes:
         conversation_id, item_id = path_ids(request.path_params)
-        conversation = await self.service().delete_item(_owner(request), conversation_id, item_id)
-        return _encode(conversation)
+        service = _service(request)
+        return _encode(await service.delete_item(_owner(request), conversation_id, item_id))
 
     async def delete_items(self, request: Request) -> bytes:
         body = await self._body(request, DeleteItemsInput)
         conversation_id, _ = path_ids(request.path_params)
-        conversation = await self.service().delete_items(_owner(request), conversation_id, body)
+        conversation = await _service(request).delete_items(_owner(request), conversation_id, body)
         return _encode(conversation)
