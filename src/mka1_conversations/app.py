@@ -13,21 +13,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 
-from starlette.routing import Router
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Router
 from starlette.types import ASGIApp
 
 from . import store
 from .domain.service import ConversationService
-from .http.auth import AuthMiddleware
+from .http.auth import AuthMiddleware, unknown_path
 from .http.edge import EdgeMiddleware
 from .http.keyring import KeyRing
-from .http.observe import ObserveMiddleware, RouteIndex
-from .http.openapi import docs_routes, is_docs_path
+from .http.observe import ObserveMiddleware, operation_names
+from .http.openapi import DOCS_OPERATIONS, docs_routes
 from .http.operational import OperationalRoutes
 from .http.ratelimit import TokenBuckets
-from .http.routes import OPERATIONS, ConversationRoutes
+from .http.routes import ConversationRoutes
 from .http.services import Services, lifespan_state
 from .logs import RequestLog, configure_logging
 from .metrics import Metrics
@@ -38,10 +39,6 @@ from .store.migrate import Migration
 __all__ = ["create_app", "create_app_from_env", "migrate_database", "open_store"]
 
 logger = logging.getLogger("mka1_conversations")
-
-#: The interactive docs and the OpenAPI document, as operations in metrics and logs.
-_DOCS_PATHS = {"/docs": {"GET": "docs"}, "/openapi.json": {"GET": "openapi"}}
-_DOCS_PREFIXES = {"/docs/": "docs"}
 
 
 async def open_store(settings: Settings, instruments: Instruments | None = None) -> Storage:
@@ -87,15 +84,20 @@ def _services(settings: Settings, storage: Storage) -> Services:
     )
 
 
-def _is_public(path: str) -> bool:
-    return path in OperationalRoutes.PATHS or is_docs_path(path)
+def _check_operations(routes: Sequence[BaseRoute], operations: Mapping[str, object]) -> None:
+    """Every route has its row in the operation table (metrics and logs would call its requests
+    ``unmatched`` otherwise)."""
+    missing = [path for r in routes if (path := getattr(r, "path", None)) not in operations]
+    if missing:
+        raise RuntimeError(f"routes without an operation: {missing}")
 
 
 def create_app(settings: Settings | None = None) -> ASGIApp:
     """The ASGI app. The Store is opened at start-up (lifespan) and closed at shutdown."""
     settings = settings or Settings.from_env()
-    index = RouteIndex(OPERATIONS, {**OperationalRoutes.OPERATIONS, **_DOCS_PATHS}, _DOCS_PREFIXES)
-    metrics = Metrics(index.operations, multiproc_dir=settings.metrics_multiproc_dir)
+    api = ConversationRoutes(settings.max_body_bytes, settings.read_timeout_seconds)
+    operations = {**api.operations, **OperationalRoutes.OPERATIONS, **DOCS_OPERATIONS}
+    metrics = Metrics(operation_names(operations), multiproc_dir=settings.metrics_multiproc_dir)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: object) -> AsyncIterator[dict[str, Services]]:
@@ -118,29 +120,33 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             await storage.close()
             metrics.process_exited()
 
-    api = ConversationRoutes(settings.max_body_bytes, settings.read_timeout_seconds)
     operational = OperationalRoutes(metrics, settings.metrics_token)
     # Starlette's router, for routing and lifespan only: no Starlette application around it
     # (its two exception middlewares would wrap every request); errors are answered by
     # EdgeMiddleware, in the envelope.
+    limiter = (
+        TokenBuckets(settings.rate_limit, settings.rate_limit_burst)
+        if settings.rate_limit > 0
+        else None
+    )
+    # Authentication runs after routing, on the API routes only: an unknown path or method is
+    # answered before any key is looked at (docs/api.md, "Status order").
+    routes = [
+        *api.routes(middleware=[Middleware(AuthMiddleware, limiter=limiter)]),
+        *operational.routes(),
+        *docs_routes(),
+    ]
+    _check_operations(routes, operations)
     router = Router(
-        routes=[*api.routes(), *operational.routes(), *docs_routes()],
+        routes=routes,
         redirect_slashes=False,  # a 307 on a POST surprises clients: 404 instead
+        default=unknown_path,
         lifespan=lifespan,
     )
-    authenticated = AuthMiddleware(
-        router,
-        public=_is_public,
-        limiter=(
-            TokenBuckets(settings.rate_limit, settings.rate_limit_burst)
-            if settings.rate_limit > 0
-            else None
-        ),
-    )
     return ObserveMiddleware(
-        EdgeMiddleware(authenticated, max_header_bytes=settings.max_header_bytes),
+        EdgeMiddleware(router, max_header_bytes=settings.max_header_bytes),
         metrics=metrics,
-        routes=index,
+        operations=operations,
         request_log=RequestLog.for_process(settings.log_format),
     )
 

@@ -26,6 +26,7 @@ __all__ = [
     "error_response",
     "send_error",
     "service_error",
+    "unknown_url",
 ]
 
 
@@ -65,6 +66,11 @@ async def send_error(send: Send, err: ServiceError) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def unknown_url(scope: Scope) -> NotFound:
+    """The 404 of a path no route serves (OpenAI's wording)."""
+    return NotFound(f"Invalid URL ({scope.get('method')} {scope.get('path')}).", code="unknown_url")
+
+
 def service_error(exc: Exception, scope: Scope) -> ServiceError | None:
     """The error a request that raised ``exc`` answers with; None for an unexpected one (a 500,
     logged by the caller). The router raises its 404 and 405 as HTTPException."""
@@ -72,10 +78,10 @@ def service_error(exc: Exception, scope: Scope) -> ServiceError | None:
         return exc
     if not isinstance(exc, HTTPException):
         return None
-    method, path = scope.get("method"), scope.get("path")
     if exc.status_code == 404:
-        return NotFound(f"Invalid URL ({method} {path}).", code="unknown_url")
+        return unknown_url(scope)
     if exc.status_code == 405:
+        method, path = scope.get("method"), scope.get("path")
         err = MethodNotAllowed(f"Method {method} is not allowed on {path}.")
         if exc.headers and "Allow" in exc.headers:
             err.headers = {**err.headers, "Allow": exc.headers["Allow"]}

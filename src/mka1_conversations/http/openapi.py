@@ -33,7 +33,7 @@ from ..domain.limits import (
 from .errors import ErrorEnvelope
 from .routes import BASE_PATH
 
-__all__ = ["build_document", "docs_routes", "is_docs_path"]
+__all__ = ["DOCS_OPERATIONS", "build_document", "docs_routes"]
 
 _REF = "#/components/schemas/{name}"
 
@@ -434,8 +434,12 @@ async def _docs(request: Request) -> Response:
     return HTMLResponse(_DOCS_HTML)
 
 
-def is_docs_path(path: str) -> bool:
-    return path in ("/openapi.json", "/docs") or path.startswith("/docs/")
+#: Path → method → operation (for metrics and logs) of the routes below.
+DOCS_OPERATIONS = {
+    "/openapi.json": {"GET": "openapi"},
+    "/docs": {"GET": "docs"},
+    "/docs/assets": {"GET": "docs"},
+}
 
 
 def docs_routes() -> list[BaseRoute]:

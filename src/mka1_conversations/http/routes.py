@@ -7,11 +7,12 @@ never decoded and re-encoded.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 import msgspec
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
@@ -26,6 +27,7 @@ from ..domain.identity import Owner
 from ..domain.limits import ITEM_LIST_LIMIT
 from ..domain.service import ConversationService
 from ..domain.store import ItemPage
+from .auth import CALLER
 from .body import read_json
 from .params import (
     parse_after,
@@ -96,11 +98,10 @@ class _Endpoint:
     No Request/Response machinery beyond the Request a handler reads; an exception propagates to
     EdgeMiddleware, which answers it with the error envelope."""
 
-    __slots__ = ("handlers", "operations")
+    __slots__ = ("handlers",)
 
-    def __init__(self, handlers: dict[str, Handler], operations: dict[str, str]) -> None:
+    def __init__(self, handlers: dict[str, Handler]) -> None:
         self.handlers = handlers
-        self.operations = operations  # method → operation, for metrics and logs (observe.py)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
@@ -111,7 +112,7 @@ class _Endpoint:
 
 
 def _owner(request: Request) -> Owner:
-    owner: Owner = request.scope["mka1.owner"]
+    owner: Owner = request.scope[CALLER]
     return owner
 
 
@@ -126,13 +127,18 @@ class ConversationRoutes:
     max_body_bytes: int
     read_timeout_seconds: float = 30.0
 
-    def routes(self) -> list[Route]:
-        """One Route per path, dispatching on the method (so a 405 lists every allowed one)."""
+    operations: ClassVar[Mapping[str, Mapping[str, str]]] = OPERATIONS
+    """Path template → method → operation, for metrics and logs."""
+
+    def routes(self, middleware: Sequence[Middleware] = ()) -> list[Route]:
+        """One Route per path, dispatching on the method (so a 405 lists every allowed one),
+        each wrapped in ``middleware`` (which runs after routing, for that route only)."""
         return [
             Route(
                 path,
-                _Endpoint({m: getattr(self, o) for m, o in ops.items()}, ops),
+                _Endpoint({m: getattr(self, o) for m, o in ops.items()}),
                 methods=list(ops),
+                middleware=middleware,
             )
             for path, ops in OPERATIONS.items()
         ]
