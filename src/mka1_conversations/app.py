@@ -1,11 +1,14 @@
-"""The app: ``create_app(settings)`` wires the Store, the service, the routes and the middleware.
+"""The app: ``create_app(settings)`` wires the storage, the service, the routes and the
+middleware; the lifespan opens what lives only while the app runs (``http/services.py``).
 
-Request path: ObserveMiddleware (metrics, the request's log line) → EdgeMiddleware (request id,
-every error → envelope) → AuthMiddleware (Owner) → Starlette's Router (routing, lifespan) →
-ConversationRoutes → ConversationService → the storage (one transaction, timed by its backend).
+A request's way: ObserveMiddleware (request id, metrics, the log line) → ErrorEnvelopeMiddleware
+(every error → envelope) → HeadLimitMiddleware (431) → Starlette's Router (routing, once) →
+AuthMiddleware on the API routes (the caller) → ConversationRoutes (parse, encode) →
+ConversationService (rules) → the storage (one transaction, timed by its backend).
 
-Operational endpoints, without an API key: ``/healthz`` (the process answers), ``/readyz`` (the
-database answers and is migrated), ``/metrics`` (Prometheus; its own token when configured).
+Operational routes, without an API key: ``/healthz`` (the process answers), ``/readyz`` (the
+database answers and is migrated), ``/metrics`` (Prometheus; its own token when configured);
+and the docs, ``/openapi.json`` and ``/docs``.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from starlette.types import ASGIApp
 from . import store
 from .domain.service import ConversationService
 from .http.auth import AuthMiddleware, unknown_path
-from .http.edge import EdgeMiddleware
+from .http.errors import ErrorEnvelopeMiddleware
+from .http.head_limit import HeadLimitMiddleware
 from .http.keyring import KeyRing
 from .http.observe import ObserveMiddleware, operation_names
 from .http.openapi import DOCS_OPERATIONS, docs_routes
@@ -121,9 +125,6 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             metrics.process_exited()
 
     operational = OperationalRoutes(metrics, settings.metrics_token)
-    # Starlette's router, for routing and lifespan only: no Starlette application around it
-    # (its two exception middlewares would wrap every request); errors are answered by
-    # EdgeMiddleware, in the envelope.
     limiter = (
         TokenBuckets(settings.rate_limit, settings.rate_limit_burst)
         if settings.rate_limit > 0
@@ -137,6 +138,9 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         *docs_routes(),
     ]
     _check_operations(routes, operations)
+    # Starlette's router, for routing and lifespan only: no Starlette application around it
+    # (its two exception middlewares would wrap every request); errors are answered by
+    # ErrorEnvelopeMiddleware, in the envelope.
     router = Router(
         routes=routes,
         redirect_slashes=False,  # a 307 on a POST surprises clients: 404 instead
@@ -144,7 +148,9 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         lifespan=lifespan,
     )
     return ObserveMiddleware(
-        EdgeMiddleware(router, max_header_bytes=settings.max_header_bytes),
+        ErrorEnvelopeMiddleware(
+            HeadLimitMiddleware(router, max_header_bytes=settings.max_header_bytes)
+        ),
         metrics=metrics,
         operations=operations,
         request_log=RequestLog.for_process(settings.log_format),

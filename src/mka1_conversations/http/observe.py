@@ -1,4 +1,8 @@
-"""Pure-ASGI middleware, outermost: every request is counted, timed and logged, once.
+"""Pure-ASGI middleware, outermost: every request is identified, counted, timed and logged, once.
+
+Identified: ``X-Request-ID`` on every response, the client's value when it is 1–200 visible
+ASCII characters, a new random one otherwise. Its send wrapper (the one of the whole chain) adds
+it and notes the status sent in ``scope[RESPONSE_STATUS]``, which the error middleware reads.
 
 Metrics: the request counter by operation and status, the latency histogram by operation, the
 in-flight gauge (``metrics.py``). Log: one line per request (``logs.RequestLog``) with the
@@ -16,6 +20,7 @@ response (client gone) is counted as status 499.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,11 +32,18 @@ from ..domain.identity import Owner
 from ..logs import RequestLog
 from ..metrics import Metrics, OperationSeries
 from .auth import CALLER
+from .errors import RESPONSE_STATUS
 
 __all__ = ["UNMATCHED", "ObserveMiddleware", "account_hash", "operation_names"]
 
 UNMATCHED = "unmatched"
 _clock = time.perf_counter
+_REQUEST_ID = b"x-request-id"
+
+
+def _usable(request_id: bytes) -> bool:
+    """A client's X-Request-ID is echoed when it is 1–200 visible ASCII characters."""
+    return 1 <= len(request_id) <= 200 and all(0x21 <= b <= 0x7E for b in request_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,27 +105,36 @@ class ObserveMiddleware:
             await self.app(scope, receive, send)
             return
         started = _clock()
-        status = 499
+        request_id = b""
+        for name, value in scope["headers"]:
+            if name == _REQUEST_ID:
+                request_id = value
+                break
+        if not _usable(request_id):
+            request_id = os.urandom(16).hex().encode()
 
-        async def send_and_note(message: Message) -> None:
-            nonlocal status
+        async def send_noted(message: Message) -> None:
             if message["type"] == "http.response.start":
-                status = message["status"]
+                scope[RESPONSE_STATUS] = message["status"]
+                message["headers"] = [*message.get("headers", ()), (_REQUEST_ID, request_id)]
             await send(message)
 
         metrics = self.metrics
         metrics.in_flight += 1
         try:
-            await self.app(scope, receive, send_and_note)
+            await self.app(scope, receive, send_noted)
         finally:
             metrics.in_flight -= 1
             elapsed = _clock() - started
+            status = scope.get(RESPONSE_STATUS, 499)
             operation = self._operation(scope)
             operation.series.latency.observe(elapsed)
             operation.series.count(status)
             metrics.answered()
             if self.request_log is not None:
-                self.request_log.write(_request_fields(scope, operation, status, elapsed))
+                fields = _request_fields(scope, operation, status, elapsed)
+                fields["request_id"] = request_id.decode()
+                self.request_log.write(fields)
 
     def _operation(self, scope: Scope) -> _Operation:
         route = scope.get("route")
@@ -130,7 +151,7 @@ def _request_fields(
     owner: Owner | None = scope.get(CALLER)
     fields: dict[str, Any] = {
         "event": "request",
-        "request_id": scope.get("mka1.request_id"),
+        "request_id": None,
         "operation": operation.name,
         "method": scope["method"],
         "path": operation.template,

@@ -96,7 +96,7 @@ class _Endpoint:
     """One path's ASGI app: picks the handler by method, sends the bytes it returns as JSON.
 
     No Request/Response machinery beyond the Request a handler reads; an exception propagates to
-    EdgeMiddleware, which answers it with the error envelope."""
+    ErrorEnvelopeMiddleware, which answers it with the error envelope."""
 
     __slots__ = ("handlers",)
 
