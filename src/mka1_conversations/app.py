@@ -106,7 +106,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     @contextlib.asynccontextmanager
     async def lifespan(app: object) -> AsyncIterator[dict[str, Services]]:
         storage = await open_store(
-            settings, Instruments(metrics.db_call, metrics.items_written.inc)
+            settings, Instruments(metrics.db_timer, metrics.items_written.inc)
         )
         running = _services(settings, storage)
         background = [asyncio.create_task(_record_key_uses(running.keyring))]

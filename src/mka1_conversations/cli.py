@@ -174,7 +174,7 @@ KEY_ID_CHARS = 12
 _MIN_KEY_ID_CHARS = 8
 
 
-def _when(seconds: int | None) -> str:
+def _utc_time(seconds: int | None) -> str:
     if seconds is None:
         return "-"
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -187,9 +187,9 @@ def _key_table(keys: Sequence[ApiKeyRecord]) -> str:
             k.key_hash[:KEY_ID_CHARS],
             k.account,
             k.name or "-",
-            _when(k.created_at),
-            _when(k.last_used_at),
-            _when(k.revoked_at),
+            _utc_time(k.created_at),
+            _utc_time(k.last_used_at),
+            _utc_time(k.revoked_at),
         )
         for k in keys
     ]
@@ -291,7 +291,7 @@ def cmd_purge(settings: Settings, deleted_before: str, batch_size: int, pause: f
         return _fail(f"purge stopped (what was purged so far stays purged): {exc}")
     print(
         f"purged {conversations} conversation(s) deleted before "
-        f"{_when(cutoff)}, with {items} item(s)"
+        f"{_utc_time(cutoff)}, with {items} item(s)"
     )
     return 0
 

@@ -113,14 +113,14 @@ class RequestLog:
         size = 0
         for line in pending:
             if chunk and size + len(line) > _ATOMIC_WRITE:
-                self._out(b"".join(chunk))
+                self._write_out(b"".join(chunk))
                 chunk, size = [], 0
             chunk.append(line)
             size += len(line)
         if chunk:
-            self._out(b"".join(chunk))
+            self._write_out(b"".join(chunk))
 
-    def _out(self, data: bytes) -> None:
+    def _write_out(self, data: bytes) -> None:
         try:  # noqa: SIM105 (no context manager on the hot path)
             os.write(self._fd, data)
         except OSError:  # standard error is gone or full: a request never fails for its log

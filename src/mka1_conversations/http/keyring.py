@@ -36,7 +36,7 @@ class KeyRing:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self._env = [(hash_key(k).encode(), account) for k, account in env_keys.items()]
+        self._env_digests = [(hash_key(k).encode(), account) for k, account in env_keys.items()]
         self._lookup = lookup
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[str, float]] = {}
@@ -50,7 +50,7 @@ class KeyRing:
         """Compare with every configured digest, in constant time, without stopping early."""
         wanted = digest.encode()
         found: str | None = None
-        for candidate, account in self._env:
+        for candidate, account in self._env_digests:
             if hmac.compare_digest(candidate, wanted):
                 found = account
         return found

@@ -41,7 +41,7 @@ _clock = time.perf_counter
 _REQUEST_ID = b"x-request-id"
 
 
-def _usable(request_id: bytes) -> bool:
+def _usable_request_id(request_id: bytes) -> bool:
     """A client's X-Request-ID is echoed when it is 1–200 visible ASCII characters."""
     return 1 <= len(request_id) <= 200 and all(0x21 <= b <= 0x7E for b in request_id)
 
@@ -110,7 +110,7 @@ class ObserveMiddleware:
             if name == _REQUEST_ID:
                 request_id = value
                 break
-        if not _usable(request_id):
+        if not _usable_request_id(request_id):
             request_id = os.urandom(16).hex().encode()
 
         async def send_noted(message: Message) -> None:

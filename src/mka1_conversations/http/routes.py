@@ -111,7 +111,7 @@ class _Endpoint:
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
 
 
-def _owner(request: Request) -> Owner:
+def _caller(request: Request) -> Owner:
     owner: Owner = request.scope[CALLER]
     return owner
 
@@ -148,11 +148,11 @@ class ConversationRoutes:
 
     async def create_conversation(self, request: Request) -> bytes:
         body = await self._body(request, CreateConversationInput)
-        return _encode(await _service(request).create(_owner(request), body))
+        return _encode(await _service(request).create(_caller(request), body))
 
     async def list_conversations(self, request: Request) -> bytes:
         query = parse_conversation_query(query_params(request.scope["query_string"]))
-        owner = _owner(request)
+        owner = _caller(request)
         service = _service(request)
         page = await service.list(owner, query)
         return _list_envelope(
@@ -163,21 +163,21 @@ class ConversationRoutes:
 
     async def get_conversation(self, request: Request) -> bytes:
         conversation_id, _ = path_ids(request.path_params)
-        return _encode(await _service(request).get(_owner(request), conversation_id))
+        return _encode(await _service(request).get(_caller(request), conversation_id))
 
     async def update_conversation(self, request: Request) -> bytes:
         body = await self._body(request, UpdateConversationInput)
         conversation_id, _ = path_ids(request.path_params)
-        return _encode(await _service(request).update(_owner(request), conversation_id, body))
+        return _encode(await _service(request).update(_caller(request), conversation_id, body))
 
     async def delete_conversation(self, request: Request) -> bytes:
         conversation_id, _ = path_ids(request.path_params)
-        return _encode(await _service(request).delete(_owner(request), conversation_id))
+        return _encode(await _service(request).delete(_caller(request), conversation_id))
 
     async def create_items(self, request: Request) -> bytes:
         body = await self._body(request, CreateItemsInput)
         conversation_id, _ = path_ids(request.path_params)
-        page = await _service(request).create_items(_owner(request), conversation_id, body)
+        page = await _service(request).create_items(_caller(request), conversation_id, body)
         return item_list_bytes(page)
 
     async def list_items(self, request: Request) -> bytes:
@@ -187,22 +187,22 @@ class ConversationRoutes:
         after = parse_after(query)
         conversation_id, _ = path_ids(request.path_params)
         page = await _service(request).list_items(
-            _owner(request), conversation_id, after=after, limit=limit, order=order
+            _caller(request), conversation_id, after=after, limit=limit, order=order
         )
         return item_list_bytes(page)
 
     async def get_item(self, request: Request) -> bytes:
         conversation_id, item_id = path_ids(request.path_params)
-        data = await _service(request).get_item(_owner(request), conversation_id, item_id)
+        data = await _service(request).get_item(_caller(request), conversation_id, item_id)
         return data
 
     async def delete_item(self, request: Request) -> bytes:
         conversation_id, item_id = path_ids(request.path_params)
         service = _service(request)
-        return _encode(await service.delete_item(_owner(request), conversation_id, item_id))
+        return _encode(await service.delete_item(_caller(request), conversation_id, item_id))
 
     async def delete_items(self, request: Request) -> bytes:
         body = await self._body(request, DeleteItemsInput)
         conversation_id, _ = path_ids(request.path_params)
-        conversation = await _service(request).delete_items(_owner(request), conversation_id, body)
+        conversation = await _service(request).delete_items(_caller(request), conversation_id, body)
         return _encode(conversation)
