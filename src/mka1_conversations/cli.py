@@ -1,5 +1,7 @@
 """The command line: ``mka1-conversations serve | migrate | export | import | purge | keys``
-(``keys create | list | revoke``)."""
+(``keys create | list | revoke``). Each command opens the database through the app's entry
+points (``app.open_store``, ``app.migrate_database``); ``serve`` runs Granian or uvicorn with
+the bounds of ``serving.py``."""
 
 from __future__ import annotations
 

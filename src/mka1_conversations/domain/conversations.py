@@ -1,5 +1,5 @@
 """Conversations: the request bodies (input), the stored record, the objects returned (output),
-and the metadata rules (≤16 pairs, keys ≤64 characters, string values ≤512 characters)."""
+and the metadata rules (their bounds are in ``limits.py``)."""
 
 from __future__ import annotations
 
