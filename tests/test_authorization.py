@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from mka1_conversations.app import open_store
-from mka1_conversations.http.auth import hash_key
+from mka1_conversations.domain.keys import hash_key
 from mka1_conversations.settings import Settings
 
 from .conftest import BASE_PATH, KEY_A, KEY_B, RunningServer, conversation_state

@@ -700,8 +700,9 @@ def test_unauthorized(server: RunningServer, user: str, authorization: str | byt
             client.post(BASE_PATH, json={"metadata": {"m": marker}}, headers=headers),
             client.get(BASE_PATH, headers=headers),
             client.get(f"{BASE_PATH}/conv_x/items", headers=headers),
-            client.get("/api/v1/llm/nowhere", headers=headers),
+            client.delete(f"{BASE_PATH}/conv_x/items/msg_x", headers=headers),
         ]
+        # A path no route serves is a 404 whatever the key: tests/test_status_order.py.
     for response in responses:
         assert_error(response, 401, "invalid_api_key", None)
     with httpx.Client(base_url=server.url, headers=auth_headers(KEY_A, user)) as owner:

@@ -1,5 +1,7 @@
 """The command line: ``mka1-conversations serve | migrate | export | import | purge | keys``
-(``keys create | list | revoke``)."""
+(``keys create | list | revoke``). Each command opens the database through the app's entry
+points (``app.open_store``, ``app.migrate_database``); ``serve`` runs Granian or uvicorn with
+the bounds of ``serving.py``."""
 
 from __future__ import annotations
 
@@ -8,7 +10,6 @@ import asyncio
 import contextlib
 import os
 import re
-import secrets
 import shutil
 import sys
 import time
@@ -19,8 +20,8 @@ from typing import IO, Any, TypeVar
 from .app import migrate_database, open_store
 from .domain.errors import ServiceError
 from .domain.identity import validate_account_id
+from .domain.keys import hash_key, new_api_key
 from .domain.store import ApiKeyRecord, KeyStore
-from .http.auth import hash_key
 from .logs import configure_logging
 from .metrics import prepare_multiproc_dir
 from .serving import granian_options, uvicorn_options
@@ -38,10 +39,6 @@ R = TypeVar("R")
 def _fail(message: str) -> int:
     print(f"mka1-conversations: {message}", file=sys.stderr)
     return 1
-
-
-def new_api_key() -> str:
-    return "mk-" + secrets.token_urlsafe(32)
 
 
 async def _create_key(keys: KeyStore, account: str, name: str) -> str:
@@ -179,7 +176,7 @@ KEY_ID_CHARS = 12
 _MIN_KEY_ID_CHARS = 8
 
 
-def _when(seconds: int | None) -> str:
+def _utc_time(seconds: int | None) -> str:
     if seconds is None:
         return "-"
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -192,9 +189,9 @@ def _key_table(keys: Sequence[ApiKeyRecord]) -> str:
             k.key_hash[:KEY_ID_CHARS],
             k.account,
             k.name or "-",
-            _when(k.created_at),
-            _when(k.last_used_at),
-            _when(k.revoked_at),
+            _utc_time(k.created_at),
+            _utc_time(k.last_used_at),
+            _utc_time(k.revoked_at),
         )
         for k in keys
     ]
@@ -296,7 +293,7 @@ def cmd_purge(settings: Settings, deleted_before: str, batch_size: int, pause: f
         return _fail(f"purge stopped (what was purged so far stays purged): {exc}")
     print(
         f"purged {conversations} conversation(s) deleted before "
-        f"{_when(cutoff)}, with {items} item(s)"
+        f"{_utc_time(cutoff)}, with {items} item(s)"
     )
     return 0
 

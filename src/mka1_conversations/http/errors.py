@@ -1,17 +1,20 @@
-"""Renders every failure as the OpenAI error envelope ``{"error": {message, type, param, code}}``.
+"""Every failure as the OpenAI error envelope ``{"error": {message, type, param, code}}``.
 
-The hierarchy itself lives in ``domain.errors`` (the storage raises it too); this module turns
-it into answers: ``service_error`` maps what a request raised (a ServiceError, or the router's
-404/405) to the error it answers, which the pure-ASGI middleware sends (``send_error``), and
-handlers that answer an error themselves use ``error_response``. A 500 never carries internals.
+The errors themselves are ``domain.errors`` (the storage raises them too). Here they become
+answers: ``service_error`` maps what a request raised (a ServiceError, or the router's 404 and
+405) to the error it answers with; :class:`ErrorEnvelopeMiddleware` catches whatever the app
+raised and sends that error (``send_error``); routes that answer an error themselves use
+``error_response``. A 500 never carries internals: the exception is logged, not shown.
 """
 
 from __future__ import annotations
 
+import logging
+
 import msgspec
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
-from starlette.types import Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..domain.errors import (
     MethodNotAllowed,
@@ -20,13 +23,23 @@ from ..domain.errors import (
 )
 
 __all__ = [
+    "RESPONSE_STATUS",
     "ErrorBody",
     "ErrorEnvelope",
+    "ErrorEnvelopeMiddleware",
     "error_bytes",
     "error_response",
     "send_error",
     "service_error",
+    "unknown_url",
 ]
+
+
+logger = logging.getLogger("mka1_conversations")
+
+RESPONSE_STATUS = "mka1.status"
+"""Scope key: the status of the response, once its start has been sent (ObserveMiddleware's send
+wrapper sets it); after that, nothing else can be answered."""
 
 
 class ErrorBody(msgspec.Struct):
@@ -65,6 +78,11 @@ async def send_error(send: Send, err: ServiceError) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def unknown_url(scope: Scope) -> NotFound:
+    """The 404 of a path no route serves (OpenAI's wording)."""
+    return NotFound(f"Invalid URL ({scope.get('method')} {scope.get('path')}).", code="unknown_url")
+
+
 def service_error(exc: Exception, scope: Scope) -> ServiceError | None:
     """The error a request that raised ``exc`` answers with; None for an unexpected one (a 500,
     logged by the caller). The router raises its 404 and 405 as HTTPException."""
@@ -72,12 +90,41 @@ def service_error(exc: Exception, scope: Scope) -> ServiceError | None:
         return exc
     if not isinstance(exc, HTTPException):
         return None
-    method, path = scope.get("method"), scope.get("path")
     if exc.status_code == 404:
-        return NotFound(f"Invalid URL ({method} {path}).", code="unknown_url")
+        return unknown_url(scope)
     if exc.status_code == 405:
+        method, path = scope.get("method"), scope.get("path")
         err = MethodNotAllowed(f"Method {method} is not allowed on {path}.")
         if exc.headers and "Allow" in exc.headers:
             err.headers = {**err.headers, "Allow": exc.headers["Allow"]}
         return err
     return ServiceError(str(exc.detail))
+
+
+class ErrorEnvelopeMiddleware:
+    """Pure-ASGI middleware: an error raised anywhere inside is answered here, in the envelope.
+
+    A ServiceError with its status; the router's 404 and 405 (it raises them, as
+    ``scope["app"]`` is set) as ``unknown_url`` and ``method_not_allowed`` with ``Allow``;
+    anything else as a 500, logged. Nothing escapes to the server, which would drop the
+    keep-alive connection (the client's next request on it would fail). Once the response has
+    started (``scope[RESPONSE_STATUS]`` is set) nothing more can be sent: an unexpected
+    exception is logged, and the response is left as it is. No send wrapper of its own."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        scope["app"] = self.app  # the router raises its 404 and 405 (answered below)
+        try:
+            await self.app(scope, receive, send)
+        except Exception as exc:
+            err = service_error(exc, scope)
+            if err is None:
+                logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+                err = ServiceError()
+            if RESPONSE_STATUS not in scope:
+                await send_error(send, err)

@@ -24,11 +24,16 @@ from ..domain.conversations import (
     UpdateConversationInput,
 )
 from ..domain.items import ITEM_TYPES
+from ..domain.limits import (
+    CONVERSATION_LIST_LIMIT,
+    DEFAULT_LIST_LIMIT,
+    ITEM_LIST_LIMIT,
+    MAX_SEARCH_CHARS,
+)
 from .errors import ErrorEnvelope
-from .params import CONVERSATION_LIST_LIMIT, ITEM_LIST_LIMIT, MAX_SEARCH_CHARS
 from .routes import BASE_PATH
 
-__all__ = ["build_document", "docs_routes", "is_docs_path"]
+__all__ = ["DOCS_OPERATIONS", "build_document", "docs_routes"]
 
 _REF = "#/components/schemas/{name}"
 
@@ -212,8 +217,12 @@ def _limit(maximum: int) -> dict[str, Any]:
             {"type": "integer", "minimum": 1, "maximum": maximum},
             {"type": "string", "const": ""},
         ],
-        "default": 20,
+        "default": DEFAULT_LIST_LIMIT,
     }
+
+
+def _limit_text(maximum: int) -> str:
+    return f"1-{maximum}, default {DEFAULT_LIST_LIMIT}."
 
 
 _INCLUDE = _query(
@@ -283,7 +292,7 @@ def build_document() -> dict[str, Any]:
                 "ConversationList",
                 params=(
                     _query("after", {"type": "string"}, "Conversation id to list after."),
-                    _query("limit", limit_convs, "1-50, default 20."),
+                    _query("limit", limit_convs, _limit_text(CONVERSATION_LIST_LIMIT)),
                     _query("order", _ORDER, "By last update: asc (oldest first) or desc."),
                     _query(
                         "metadata",
@@ -351,7 +360,7 @@ def build_document() -> dict[str, Any]:
                 params=(
                     _CONVERSATION_ID,
                     _query("after", {"type": "string"}, "Item id to list after."),
-                    _query("limit", limit_items, "1-100, default 20."),
+                    _query("limit", limit_items, _limit_text(ITEM_LIST_LIMIT)),
                     _query("order", _ORDER, "asc (oldest first) or desc."),
                     _INCLUDE,
                 ),
@@ -425,8 +434,12 @@ async def _docs(request: Request) -> Response:
     return HTMLResponse(_DOCS_HTML)
 
 
-def is_docs_path(path: str) -> bool:
-    return path in ("/openapi.json", "/docs") or path.startswith("/docs/")
+#: Path → method → operation (for metrics and logs) of the routes below.
+DOCS_OPERATIONS = {
+    "/openapi.json": {"GET": "openapi"},
+    "/docs": {"GET": "docs"},
+    "/docs/assets": {"GET": "docs"},
+}
 
 
 def docs_routes() -> list[BaseRoute]:

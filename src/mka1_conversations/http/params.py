@@ -11,11 +11,15 @@ from starlette.datastructures import QueryParams
 from ..domain.conversations import validate_metadata
 from ..domain.errors import InvalidRequest, NotFound
 from ..domain.ids import is_possible_id
+from ..domain.limits import (
+    CONVERSATION_LIST_LIMIT,
+    DEFAULT_LIST_LIMIT,
+    MAX_SEARCH_CHARS,
+)
 from ..domain.store import ConversationQuery, Order
 
 __all__ = [
     "CONVERSATION_LIST_PARAMS",
-    "ITEM_LIST_LIMIT",
     "parse_after",
     "parse_conversation_query",
     "parse_limit",
@@ -24,11 +28,7 @@ __all__ = [
     "query_params",
 ]
 
-ITEM_LIST_LIMIT = 100
-CONVERSATION_LIST_LIMIT = 50
-DEFAULT_LIMIT = 20
 CONVERSATION_LIST_PARAMS = frozenset({"after", "limit", "order", "metadata", "search"})
-MAX_SEARCH_CHARS = 16_384
 
 _decode_object = msgspec.json.Decoder(dict[str, object]).decode
 
@@ -43,7 +43,7 @@ def query_params(query_string: bytes) -> QueryParams:
     return QueryParams([(k, v) for k, _, v in pairs])
 
 
-def parse_limit(query: QueryParams, *, maximum: int, default: int = DEFAULT_LIMIT) -> int:
+def parse_limit(query: QueryParams, *, maximum: int, default: int = DEFAULT_LIST_LIMIT) -> int:
     raw = query.get("limit")
     if raw is None or raw == "":
         return default

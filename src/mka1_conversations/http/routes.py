@@ -7,11 +7,12 @@ never decoded and re-encoded.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 import msgspec
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
@@ -23,11 +24,12 @@ from ..domain.conversations import (
     UpdateConversationInput,
 )
 from ..domain.identity import Owner
+from ..domain.limits import ITEM_LIST_LIMIT
 from ..domain.service import ConversationService
 from ..domain.store import ItemPage
+from .auth import CALLER
 from .body import read_json
 from .params import (
-    ITEM_LIST_LIMIT,
     parse_after,
     parse_conversation_query,
     parse_limit,
@@ -35,6 +37,7 @@ from .params import (
     path_ids,
     query_params,
 )
+from .services import services
 
 __all__ = ["BASE_PATH", "OPERATIONS", "ConversationRoutes"]
 
@@ -93,13 +96,12 @@ class _Endpoint:
     """One path's ASGI app: picks the handler by method, sends the bytes it returns as JSON.
 
     No Request/Response machinery beyond the Request a handler reads; an exception propagates to
-    EdgeMiddleware, which answers it with the error envelope."""
+    ErrorEnvelopeMiddleware, which answers it with the error envelope."""
 
-    __slots__ = ("handlers", "operations")
+    __slots__ = ("handlers",)
 
-    def __init__(self, handlers: dict[str, Handler], operations: dict[str, str]) -> None:
+    def __init__(self, handlers: dict[str, Handler]) -> None:
         self.handlers = handlers
-        self.operations = operations  # method → operation, for metrics and logs (observe.py)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
@@ -109,26 +111,34 @@ class _Endpoint:
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
 
 
-def _owner(request: Request) -> Owner:
-    owner: Owner = request.scope["mka1.owner"]
+def _caller(request: Request) -> Owner:
+    owner: Owner = request.scope[CALLER]
     return owner
+
+
+def _service(request: Request) -> ConversationService:
+    return services(request.scope).conversations
 
 
 @dataclass(slots=True)
 class ConversationRoutes:
-    """The routes, bound to the service (set once the app has started) and the body limits."""
+    """The routes, bound to the body limits; the service comes from the running app's state."""
 
-    service: Callable[[], ConversationService]
     max_body_bytes: int
     read_timeout_seconds: float = 30.0
 
-    def routes(self) -> list[Route]:
-        """One Route per path, dispatching on the method (so a 405 lists every allowed one)."""
+    operations: ClassVar[Mapping[str, Mapping[str, str]]] = OPERATIONS
+    """Path template → method → operation, for metrics and logs."""
+
+    def routes(self, middleware: Sequence[Middleware] = ()) -> list[Route]:
+        """One Route per path, dispatching on the method (so a 405 lists every allowed one),
+        each wrapped in ``middleware`` (which runs after routing, for that route only)."""
         return [
             Route(
                 path,
-                _Endpoint({m: getattr(self, o) for m, o in ops.items()}, ops),
+                _Endpoint({m: getattr(self, o) for m, o in ops.items()}),
                 methods=list(ops),
+                middleware=middleware,
             )
             for path, ops in OPERATIONS.items()
         ]
@@ -138,12 +148,12 @@ class ConversationRoutes:
 
     async def create_conversation(self, request: Request) -> bytes:
         body = await self._body(request, CreateConversationInput)
-        return _encode(await self.service().create(_owner(request), body))
+        return _encode(await _service(request).create(_caller(request), body))
 
     async def list_conversations(self, request: Request) -> bytes:
         query = parse_conversation_query(query_params(request.scope["query_string"]))
-        owner = _owner(request)
-        service = self.service()
+        owner = _caller(request)
+        service = _service(request)
         page = await service.list(owner, query)
         return _list_envelope(
             [_encode(service.present(owner, c)) for c in page.conversations],
@@ -153,21 +163,21 @@ class ConversationRoutes:
 
     async def get_conversation(self, request: Request) -> bytes:
         conversation_id, _ = path_ids(request.path_params)
-        return _encode(await self.service().get(_owner(request), conversation_id))
+        return _encode(await _service(request).get(_caller(request), conversation_id))
 
     async def update_conversation(self, request: Request) -> bytes:
         body = await self._body(request, UpdateConversationInput)
         conversation_id, _ = path_ids(request.path_params)
-        return _encode(await self.service().update(_owner(request), conversation_id, body))
+        return _encode(await _service(request).update(_caller(request), conversation_id, body))
 
     async def delete_conversation(self, request: Request) -> bytes:
         conversation_id, _ = path_ids(request.path_params)
-        return _encode(await self.service().delete(_owner(request), conversation_id))
+        return _encode(await _service(request).delete(_caller(request), conversation_id))
 
     async def create_items(self, request: Request) -> bytes:
         body = await self._body(request, CreateItemsInput)
         conversation_id, _ = path_ids(request.path_params)
-        page = await self.service().create_items(_owner(request), conversation_id, body)
+        page = await _service(request).create_items(_caller(request), conversation_id, body)
         return item_list_bytes(page)
 
     async def list_items(self, request: Request) -> bytes:
@@ -176,23 +186,23 @@ class ConversationRoutes:
         order = parse_order(query)
         after = parse_after(query)
         conversation_id, _ = path_ids(request.path_params)
-        page = await self.service().list_items(
-            _owner(request), conversation_id, after=after, limit=limit, order=order
+        page = await _service(request).list_items(
+            _caller(request), conversation_id, after=after, limit=limit, order=order
         )
         return item_list_bytes(page)
 
     async def get_item(self, request: Request) -> bytes:
         conversation_id, item_id = path_ids(request.path_params)
-        data = await self.service().get_item(_owner(request), conversation_id, item_id)
+        data = await _service(request).get_item(_caller(request), conversation_id, item_id)
         return data
 
     async def delete_item(self, request: Request) -> bytes:
         conversation_id, item_id = path_ids(request.path_params)
-        conversation = await self.service().delete_item(_owner(request), conversation_id, item_id)
-        return _encode(conversation)
+        service = _service(request)
+        return _encode(await service.delete_item(_caller(request), conversation_id, item_id))
 
     async def delete_items(self, request: Request) -> bytes:
         body = await self._body(request, DeleteItemsInput)
         conversation_id, _ = path_ids(request.path_params)
-        conversation = await self.service().delete_items(_owner(request), conversation_id, body)
+        conversation = await _service(request).delete_items(_caller(request), conversation_id, body)
         return _encode(conversation)
