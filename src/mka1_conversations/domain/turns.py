@@ -1,0 +1,340 @@
+"""Model turns: ``POST /responses`` and the stored responses, over a ResponseStore and a
+ModelServer.
+
+A turn: validate the request; read its context (the conversation's live items, taking the
+conversation's lease, or the previous response's context); ask the model server; then, in one
+store transaction, save the response and append the turn's input and output items to the
+conversation, before the client is told the response is complete. Nothing is appended when any
+step fails; with ``store: false`` nothing is written at all. Every error before the model server
+has started answering is raised (an HTTP error); once a stream has started, a failure is its last
+event, ``response.failed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from .errors import NotFound, ServiceError, UpstreamError, UpstreamNotConfigured
+from .identity import Owner
+from .ids import is_possible_id, new_id
+from .items import prepare_items
+from .model_server import ModelAnswer, ModelServer
+from .response_events import (
+    ResponseCompleted,
+    ResponseCreated,
+    ResponseFailed,
+    ResponseIncomplete,
+    ResponseInProgress,
+    StreamEvent,
+)
+from .response_request import ConversationRef, CreateResponseInput
+from .response_rules import TurnRequest, validate_create
+from .response_store import ResponsePage, ResponseRecord, ResponseStore
+from .responses import (
+    RESPONSE_PREFIX,
+    IncompleteDetails,
+    ResponseDeleted,
+    ResponseObject,
+    error_of,
+)
+from .store import ItemPage, Order
+
+__all__ = ["DEFAULT_LEASE_SECONDS", "TurnService"]
+
+DEFAULT_LEASE_SECONDS = 30
+"""How long a conversation stays locked by a turn that stopped renewing its lease (a crash)."""
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+@dataclass(slots=True)
+class _Turn:
+    """One running turn."""
+
+    owner: Owner
+    request: TurnRequest
+    model: ModelServer
+    items: list[dict[str, Any]]
+    """The context, then the input: what the model server is sent."""
+    response: ResponseObject
+    """The response as it stands (``in_progress`` until the turn ends)."""
+    leased: bool
+    """Whether the turn holds its conversation's lease (and must give it back)."""
+
+
+@dataclass(slots=True)
+class TurnService:
+    """Create a response (whole or streamed); get, delete and list stored responses."""
+
+    store: ResponseStore
+    model: ModelServer | None
+    """None when no model server is configured: every operation answers 503."""
+    clock: Callable[[], int] = field(default=_now)
+    lease_seconds: int = DEFAULT_LEASE_SECONDS
+
+    # --- create -----------------------------------------------------------------------------
+
+    async def create(self, owner: Owner, body: CreateResponseInput) -> ResponseObject:
+        """Run a turn and return its finished response; raises what failed."""
+        turn = await self._begin(owner, body)
+        try:
+            async with self._lease_kept(turn):
+                answer = await turn.model.answer(turn.request, turn.items)
+            return await self._finish(turn, answer)
+        except ServiceError as exc:
+            await self._fail(turn, exc)
+            raise
+        finally:
+            await self._release(turn)
+
+    async def create_stream(
+        self, owner: Owner, body: CreateResponseInput
+    ) -> AsyncIterator[StreamEvent]:
+        """Start a turn whose events are streamed. Raises (an HTTP error) what fails before the
+        model server has started answering; the returned events end with the response's last
+        state: ``response.completed``, ``response.incomplete`` or ``response.failed``."""
+        turn = await self._begin(owner, body)
+        try:
+            events = await turn.model.answer_streamed(turn.request, turn.items)
+        except ServiceError as exc:
+            await self._fail(turn, exc)
+            await self._release(turn)
+            raise
+        except BaseException:
+            await self._release(turn)
+            raise
+        return self._stream(turn, events)
+
+    async def _stream(self, turn: _Turn, events: AsyncIterator[Any]) -> AsyncIterator[StreamEvent]:
+        number = itertools.count()
+        last: StreamEvent
+        try:
+            yield ResponseCreated(sequence_number=next(number), response=turn.response)
+            yield ResponseInProgress(sequence_number=next(number), response=turn.response)
+            answer: ModelAnswer | None = None
+            async with self._lease_kept(turn):
+                async for event in events:
+                    if isinstance(event, ModelAnswer):
+                        answer = event
+                        break
+                    event.sequence_number = next(number)
+                    yield event
+            if answer is None:
+                raise UpstreamError("The model server's stream ended before its answer did.")
+            response = await self._finish(turn, answer)
+            if response.status == "incomplete":
+                last = ResponseIncomplete(sequence_number=next(number), response=response)
+            else:
+                last = ResponseCompleted(sequence_number=next(number), response=response)
+        except ServiceError as exc:
+            last = ResponseFailed(
+                sequence_number=next(number), response=await self._fail(turn, exc)
+            )
+        finally:
+            aclose = getattr(events, "aclose", None)
+            if aclose is not None:
+                await aclose()
+            await self._release(turn)
+        yield last
+
+    # --- the steps of a turn ----------------------------------------------------------------
+
+    async def _begin(self, owner: Owner, body: CreateResponseInput) -> _Turn:
+        model = self._model()
+        request = validate_create(body, response_id=new_id(RESPONSE_PREFIX))
+        now = self.clock()
+        leased = False
+        if request.conversation_id is not None and request.store:
+            context = await self.store.begin_turn(
+                owner,
+                request.conversation_id,
+                request.id,
+                now=now,
+                lease_seconds=self.lease_seconds,
+            )
+            leased = True
+        elif request.conversation_id is not None:
+            context = await self.store.conversation_items(owner, request.conversation_id)
+        elif request.previous_response_id is not None:
+            context = await self.store.response_context(owner, request.previous_response_id)
+        else:
+            context = []
+        items = [_decode(data) for data in context]
+        items += [_decode(item.data) for item in request.input_items]
+        return _Turn(owner, request, model, items, _in_progress(request, now), leased)
+
+    async def _finish(self, turn: _Turn, answer: ModelAnswer) -> ResponseObject:
+        """The finished response, stored (and the turn's items appended) when ``store``."""
+        request = turn.request
+        incomplete = answer.incomplete
+        response = msgspec.structs.replace(
+            turn.response,
+            status="incomplete" if incomplete else "completed",
+            completed_at=None if incomplete else self.clock(),
+            incomplete_details=IncompleteDetails(reason=incomplete) if incomplete else None,
+            output=answer.output,
+            usage=answer.usage,
+        )
+        if request.store:
+            output_items = prepare_items(
+                [msgspec.to_builtins(item) for item in answer.output],
+                param="output",
+                response_id=request.id,
+            )
+            append = request.conversation_id is not None
+            await self.store.save_response(
+                turn.owner, self._record(turn, response, output_items, append), now=self.clock()
+            )
+            turn.leased = turn.leased and not append
+        turn.response = response
+        return response
+
+    async def _fail(self, turn: _Turn, exc: ServiceError) -> ResponseObject:
+        """The failed response, stored when ``store`` (never appended); a failure to store it
+        leaves the original error to report."""
+        response = msgspec.structs.replace(turn.response, status="failed", error=error_of(exc))
+        turn.response = response
+        if turn.request.store:
+            with suppress(ServiceError):
+                await self.store.save_response(
+                    turn.owner, self._record(turn, response, [], False), now=self.clock()
+                )
+        return response
+
+    async def _release(self, turn: _Turn) -> None:
+        """Give the conversation's lease back, if the turn still holds it (best effort: the
+        lease runs out anyway)."""
+        if not turn.leased or turn.request.conversation_id is None:
+            return
+        turn.leased = False
+        with suppress(ServiceError):
+            await self.store.end_turn(turn.owner, turn.request.conversation_id, turn.request.id)
+
+    @asynccontextmanager
+    async def _lease_kept(self, turn: _Turn) -> AsyncIterator[None]:
+        """Renew the turn's lease while the model server answers."""
+        if not turn.leased:
+            yield
+            return
+        renewal = asyncio.create_task(self._renew(turn))
+        try:
+            yield
+        finally:
+            renewal.cancel()
+            with suppress(asyncio.CancelledError):
+                await renewal
+
+    async def _renew(self, turn: _Turn) -> None:
+        conversation_id = turn.request.conversation_id
+        assert conversation_id is not None
+        while True:
+            await asyncio.sleep(max(1.0, self.lease_seconds / 3))
+            try:
+                held = await self.store.renew_turn(
+                    turn.owner,
+                    conversation_id,
+                    turn.request.id,
+                    now=self.clock(),
+                    lease_seconds=self.lease_seconds,
+                )
+            except ServiceError:
+                continue  # the database is unavailable for now: try again next period
+            if not held:
+                return
+
+    def _record(
+        self, turn: _Turn, response: ResponseObject, output_items: list[Any], append: bool
+    ) -> ResponseRecord:
+        request = turn.request
+        return ResponseRecord(
+            id=request.id,
+            data=_encode(response),
+            status=response.status,
+            created_at=response.created_at,
+            conversation_id=request.conversation_id,
+            previous_response_id=request.previous_response_id,
+            input_items=request.input_items,
+            output_items=output_items,
+            append=append,
+        )
+
+    def _model(self) -> ModelServer:
+        if self.model is None:
+            raise UpstreamNotConfigured()
+        return self.model
+
+    # --- stored responses -------------------------------------------------------------------
+
+    async def get(self, owner: Owner, response_id: str) -> bytes:
+        self._model()
+        _check_id(response_id)
+        return await self.store.get_response(owner, response_id)
+
+    async def delete(self, owner: Owner, response_id: str) -> ResponseDeleted:
+        self._model()
+        _check_id(response_id)
+        await self.store.delete_response(owner, response_id)
+        return ResponseDeleted(id=response_id)
+
+    async def list(
+        self, owner: Owner, *, after: str | None, limit: int, order: Order
+    ) -> ResponsePage:
+        self._model()
+        return await self.store.list_responses(owner, after=after, limit=limit, order=order)
+
+    async def list_input_items(
+        self, owner: Owner, response_id: str, *, after: str | None, limit: int, order: Order
+    ) -> ItemPage:
+        self._model()
+        _check_id(response_id)
+        return await self.store.list_input_items(
+            owner, response_id, after=after, limit=limit, order=order
+        )
+
+
+def _check_id(response_id: str) -> None:
+    if not is_possible_id(response_id):
+        raise NotFound.response(response_id)
+
+
+def _in_progress(request: TurnRequest, created_at: int) -> ResponseObject:
+    """The response as it starts: the request's parameters as this service applies them."""
+    body = request.body
+    conversation = request.conversation_id
+    return ResponseObject(
+        id=request.id,
+        created_at=created_at,
+        status="in_progress",
+        conversation=ConversationRef(id=conversation) if conversation is not None else None,
+        instructions=body.instructions,
+        max_output_tokens=body.max_output_tokens,
+        max_tool_calls=body.max_tool_calls,
+        metadata=request.metadata,
+        model=body.model,
+        parallel_tool_calls=body.parallel_tool_calls is not False,
+        previous_response_id=request.previous_response_id,
+        prompt_cache_key=body.prompt_cache_key,
+        reasoning=request.reasoning,
+        safety_identifier=body.safety_identifier,
+        store=request.store,
+        temperature=body.temperature,
+        text=request.text,
+        tool_choice=request.tool_choice,
+        tools=request.tools,
+        top_p=body.top_p,
+        truncation=body.truncation or "disabled",
+        user=body.user,
+    )
