@@ -246,14 +246,20 @@ class Conflict(ServiceError):
 
     @classmethod
     def duplicate_item(
-        cls, conversation_id: str, ids: Sequence[str], taken: Container[str]
+        cls,
+        conversation_id: str,
+        ids: Sequence[str],
+        taken: Container[str],
+        *,
+        param: str = "items",
     ) -> Conflict:
-        """The request's first item whose id is ``taken`` in the conversation."""
+        """The request's first item whose id is ``taken`` in the conversation (the items are
+        the body's ``param``)."""
         index = next((n for n, i in enumerate(ids) if i in taken), 0)
         return cls(
             f"An item with id '{_shown(ids[index])}' already exists in conversation "
             f"'{_shown(conversation_id)}'. Item ids must be unique within a conversation.",
-            param=f"items[{index}].id",
+            param=f"{param}[{index}].id",
         )
 
 

@@ -22,12 +22,13 @@ from typing import Any
 
 import msgspec
 
-from .errors import NotFound, ServiceError, UpstreamError, UpstreamNotConfigured
+from .errors import Conflict, NotFound, ServiceError, UpstreamError, UpstreamNotConfigured
 from .identity import Owner
 from .ids import is_possible_id, new_id
 from .items import prepare_items
 from .model_server import ModelAnswer, ModelServer
 from .response_events import (
+    OutputEvent,
     ResponseCompleted,
     ResponseCreated,
     ResponseFailed,
@@ -98,14 +99,15 @@ class TurnService:
             await self._fail(turn, exc)
             raise
         finally:
-            await self._release(turn)
+            await asyncio.shield(self._release(turn))
 
     async def create_stream(
         self, owner: Owner, body: CreateResponseInput
     ) -> AsyncIterator[StreamEvent]:
         """Start a turn whose events are streamed. Raises (an HTTP error) what fails before the
         model server has started answering; the returned events end with the response's last
-        state: ``response.completed``, ``response.incomplete`` or ``response.failed``."""
+        state: ``response.completed``, ``response.incomplete`` or ``response.failed``. Iterate
+        them to the end or close them: that is what ends the turn."""
         turn = await self._begin(owner, body)
         try:
             events = await turn.model.answer_streamed(turn.request, turn.items)
@@ -114,11 +116,13 @@ class TurnService:
             await self._release(turn)
             raise
         except BaseException:
-            await self._release(turn)
+            await asyncio.shield(self._release(turn))
             raise
         return self._stream(turn, events)
 
-    async def _stream(self, turn: _Turn, events: AsyncIterator[Any]) -> AsyncIterator[StreamEvent]:
+    async def _stream(
+        self, turn: _Turn, events: AsyncIterator[OutputEvent | ModelAnswer]
+    ) -> AsyncIterator[StreamEvent]:
         number = itertools.count()
         last: StreamEvent
         try:
@@ -144,11 +148,19 @@ class TurnService:
                 sequence_number=next(number), response=await self._fail(turn, exc)
             )
         finally:
+            # Also when the client went away: the task may be cancelled (repeatedly, under
+            # anyio), so the clean-up runs on its own.
+            await asyncio.shield(self._close(turn, events))
+        yield last
+
+    async def _close(self, turn: _Turn, events: AsyncIterator[OutputEvent | ModelAnswer]) -> None:
+        """Close the model server's answer (if still open) and give the lease back."""
+        try:
             aclose = getattr(events, "aclose", None)
             if aclose is not None:
                 await aclose()
+        finally:
             await self._release(turn)
-        yield last
 
     # --- the steps of a turn ----------------------------------------------------------------
 
@@ -173,8 +185,22 @@ class TurnService:
         else:
             context = []
         items = [_decode(data) for data in context]
+        turn = _Turn(owner, request, model, items, _in_progress(request, now), leased)
+        if leased:
+            await self._refuse_taken_ids(turn)
         items += [_decode(item.data) for item in request.input_items]
-        return _Turn(owner, request, model, items, _in_progress(request, now), leased)
+        return turn
+
+    async def _refuse_taken_ids(self, turn: _Turn) -> None:
+        """An input item whose id the conversation already has could not be appended: refuse
+        it (409) before the model server is asked (the store checks again when appending)."""
+        ids = [item.id for item in turn.request.input_items]
+        taken = {str(item.get("id")) for item in turn.items} & set(ids)
+        if taken:
+            await self._release(turn)
+            conversation_id = turn.request.conversation_id
+            assert conversation_id is not None
+            raise Conflict.duplicate_item(conversation_id, ids, taken, param="input")
 
     async def _finish(self, turn: _Turn, answer: ModelAnswer) -> ResponseObject:
         """The finished response, stored (and the turn's items appended) when ``store``."""

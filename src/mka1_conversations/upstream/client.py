@@ -11,7 +11,7 @@ answer that is not Chat Completions → ``UpstreamError`` (502).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any
 
 import httpx
@@ -115,7 +115,7 @@ class ChatCompletionsModel:
             raise _status_error(response)
         return translate_stream(self._chunks(response))
 
-    async def _chunks(self, response: httpx.Response) -> AsyncIterator[ChatChunk]:
+    async def _chunks(self, response: httpx.Response) -> AsyncGenerator[ChatChunk, None]:
         """The chunks of an SSE answer until ``data: [DONE]``; an answer that ends without it
         and without a finish reason was cut off."""
         finished = False

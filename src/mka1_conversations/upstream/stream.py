@@ -11,7 +11,8 @@ stopped early (``finish_reason: length``) ends ``incomplete``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -276,13 +277,15 @@ class StreamTranslator:
 
 
 async def translate_stream(
-    chunks: AsyncIterator[ChatChunk],
+    chunks: AsyncGenerator[ChatChunk, None],
 ) -> AsyncIterator[OutputEvent | ModelAnswer]:
-    """The output events of a streamed answer as its chunks arrive, then the ``ModelAnswer``."""
+    """The output events of a streamed answer as its chunks arrive, then the ``ModelAnswer``.
+    Closing it closes ``chunks`` (and so the model server's answer)."""
     translator = StreamTranslator()
-    async for chunk in chunks:
-        for event in translator.feed(chunk):
-            yield event
+    async with aclosing(chunks):
+        async for chunk in chunks:
+            for event in translator.feed(chunk):
+                yield event
     events, answer = translator.finish()
     for event in events:
         yield event
