@@ -3,7 +3,8 @@ against the loopback model server, its Response (JSON) or its event stream (SSE 
 ``http.sse``) is replayed by a loopback server, and the OpenAI SDK (strict validation, raw
 stream and its ``responses.stream`` helper) and the MKA1 SDK (``sdk.llm.responses``) parse it.
 
-Completed, incomplete and failed turns, with reasoning, text, function and custom tool calls."""
+Completed, incomplete and failed turns, with reasoning, text, function and custom tool calls;
+and an OpenAI Agents SDK run, whose request our rules accept."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from agents import Agent, OpenAIResponsesModel, RunConfig, Runner
 from meetkai_mka1 import SDK, models, utils
 from openai import AsyncOpenAI, OpenAI
 from openai.types.responses import (
@@ -23,6 +25,8 @@ from openai.types.responses import (
 )
 
 from mka1_conversations.domain.response_events import StreamEvent, event_type
+from mka1_conversations.domain.response_request import CreateResponseInput
+from mka1_conversations.domain.response_rules import validate_create
 from mka1_conversations.domain.turns import TurnService
 from mka1_conversations.http.sse import sse_stream
 
@@ -212,3 +216,30 @@ async def test_a_whole_response_parses_in_both_sdks(
     assert isinstance(made, models.ResponseObject) and isinstance(got, models.ResponseObject)
     assert made.status == got.status == scenario
     assert [type(i).__name__ for i in made.output] == [type(i).__name__ for i in got.output]
+
+
+async def test_the_agents_sdk_sends_what_we_accept_and_runs_on_our_response(
+    turns: TurnService, model_server: LoopbackModelServer, replay: ReplayServer
+) -> None:
+    model_server.script(Reply(text="Paris."))
+    response = await turns.create(OWNER, body(input="Capital of France?"))
+    replay.answer(Answer(msgspec.json.encode(response)))
+    client = AsyncOpenAI(
+        api_key="k", base_url=replay.url + "/v1", max_retries=0, _strict_response_validation=True
+    )
+    agent = Agent(
+        name="geo",
+        instructions="Answer in one word.",
+        model=OpenAIResponsesModel(model="qwen3-8b", openai_client=client),
+    )
+    result = await Runner.run(
+        agent,
+        "Capital of France?",
+        conversation_id="conv_1",
+        run_config=RunConfig(tracing_disabled=True),
+    )
+    await client.close()
+    assert result.final_output == "Paris."
+    sent = msgspec.convert(msgspec.json.decode(replay.asked[-1].body), CreateResponseInput)
+    accepted = validate_create(sent, response_id="resp_x")
+    assert accepted.conversation_id == "conv_1" and sent.instructions == "Answer in one word."

@@ -29,6 +29,7 @@ from mka1_conversations.domain.response_events import (
 )
 from mka1_conversations.domain.response_store import ResponseStore
 from mka1_conversations.domain.responses import FunctionCallItem, MessageItem
+from mka1_conversations.domain.stored_responses import StoredResponses
 from mka1_conversations.domain.turns import TurnService
 
 from ..turn_support import NOW, OWNER, UntouchableStore, body, storeless_turns
@@ -158,14 +159,15 @@ async def test_bad_input_is_refused_before_the_model_server_is_asked(
 
 
 async def test_without_a_model_server_every_operation_is_503() -> None:
-    service = TurnService(cast(ResponseStore, UntouchableStore()), None)
+    store = cast(ResponseStore, UntouchableStore())
+    turns, stored = TurnService(store, None), StoredResponses(store, None)
     calls = [
-        service.create(OWNER, body(input="Hi")),
-        service.create_stream(OWNER, body(stream=True)),
-        service.get(OWNER, "resp_1"),
-        service.delete(OWNER, "resp_1"),
-        service.list(OWNER, after=None, limit=20, order="desc"),
-        service.list_input_items(OWNER, "resp_1", after=None, limit=20, order="asc"),
+        turns.create(OWNER, body(input="Hi")),
+        turns.create_stream(OWNER, body(stream=True)),
+        stored.get(OWNER, "resp_1"),
+        stored.delete(OWNER, "resp_1"),
+        stored.list(OWNER, after=None, limit=20, order="desc"),
+        stored.list_input_items(OWNER, "resp_1", after=None, limit=20, order="asc"),
     ]
     for call in calls:
         with pytest.raises(UpstreamNotConfigured) as caught:

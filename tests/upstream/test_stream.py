@@ -180,3 +180,55 @@ async def test_translate_stream_yields_events_as_chunks_arrive() -> None:
             assert seen[-1]["choices"][0]["delta"]["content"] == event.delta
         if isinstance(event, ModelAnswer):
             assert len(seen) == len(raw)
+
+
+def feed_raw(
+    *deltas: dict[str, Any], finish: str = "stop"
+) -> tuple[list[OutputEvent], ModelAnswer]:
+    translator = StreamTranslator()
+    events: list[OutputEvent] = []
+    for delta in deltas:
+        events += translator.feed(msgspec.convert({"choices": [{"delta": delta}]}, ChatChunk))
+    events += translator.feed(
+        msgspec.convert({"choices": [{"delta": {}, "finish_reason": finish}]}, ChatChunk)
+    )
+    last, answer = translator.finish()
+    return events + last, answer
+
+
+def test_text_after_tool_calls_is_a_new_message() -> None:
+    events, answer = feed_raw(
+        {"content": "First."},
+        {"tool_calls": [{"index": 0, "id": "c1", "function": {"name": "f", "arguments": "{}"}}]},
+        {"content": "Then."},
+    )
+    kinds = [type(item) for item in answer.output]
+    assert kinds == [MessageItem, FunctionCallItem, MessageItem]
+    assert [e.output_index for e in events if isinstance(e, OutputItemDone)] == [0, 1, 2]
+
+
+def test_a_tool_call_whose_name_comes_late_and_without_an_id() -> None:
+    events, answer = feed_raw(
+        {"tool_calls": [{"index": 0, "function": {"arguments": '{"a":'}}]},
+        {"tool_calls": [{"index": 0, "function": {"name": "f", "arguments": "1}"}}]},
+        finish="tool_calls",
+    )
+    [call] = answer.output
+    assert isinstance(call, FunctionCallItem) and call.name == "f" and call.arguments == '{"a":1}'
+    added = events[0]
+    assert isinstance(added, OutputItemAdded) and isinstance(added.item, FunctionCallItem)
+    assert added.item.call_id == call.call_id and call.call_id.startswith("call_")
+
+
+def test_other_choices_are_ignored() -> None:
+    translator = StreamTranslator()
+    chunk = {
+        "choices": [
+            {"index": 1, "delta": {"content": "other"}},
+            {"index": 0, "delta": {"content": "mine"}},
+        ]
+    }
+    translator.feed(msgspec.convert(chunk, ChatChunk))
+    _, answer = translator.finish()
+    [message] = answer.output
+    assert isinstance(message, MessageItem) and message.content[0].text == "mine"  # type: ignore[union-attr]

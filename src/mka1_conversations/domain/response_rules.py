@@ -31,6 +31,7 @@ from .response_request import (
     ToolChoice,
     ToolChoiceMode,
 )
+from .responses import ResponseObject
 from .validation import english_list, from_msgspec
 
 __all__ = ["TurnRequest", "validate_create"]
@@ -83,6 +84,35 @@ class TurnRequest:
     text: TextConfig
     reasoning: ReasoningConfig
     metadata: dict[str, str]
+
+    def in_progress(self, created_at: int) -> ResponseObject:
+        """The response as it starts: the request's parameters as this service applies them."""
+        body = self.body
+        conversation = self.conversation_id
+        return ResponseObject(
+            id=self.id,
+            created_at=created_at,
+            status="in_progress",
+            conversation=ConversationRef(id=conversation) if conversation is not None else None,
+            instructions=body.instructions,
+            max_output_tokens=body.max_output_tokens,
+            max_tool_calls=body.max_tool_calls,
+            metadata=self.metadata,
+            model=body.model,
+            parallel_tool_calls=body.parallel_tool_calls is not False,
+            previous_response_id=self.previous_response_id,
+            prompt_cache_key=body.prompt_cache_key,
+            reasoning=self.reasoning,
+            safety_identifier=body.safety_identifier,
+            store=self.store,
+            temperature=body.temperature,
+            text=self.text,
+            tool_choice=self.tool_choice,
+            tools=self.tools,
+            top_p=body.top_p,
+            truncation=body.truncation or "disabled",
+            user=body.user,
+        )
 
 
 def validate_create(body: CreateResponseInput, *, response_id: str) -> TurnRequest:

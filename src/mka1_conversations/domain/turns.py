@@ -22,9 +22,9 @@ from typing import Any
 
 import msgspec
 
-from .errors import Conflict, NotFound, ServiceError, UpstreamError, UpstreamNotConfigured
+from .errors import Conflict, ServiceError, UpstreamError, UpstreamNotConfigured
 from .identity import Owner
-from .ids import is_possible_id, new_id
+from .ids import new_id
 from .items import prepare_items
 from .model_server import ModelAnswer, ModelServer
 from .response_events import (
@@ -36,17 +36,15 @@ from .response_events import (
     ResponseInProgress,
     StreamEvent,
 )
-from .response_request import ConversationRef, CreateResponseInput
+from .response_request import CreateResponseInput
 from .response_rules import TurnRequest, validate_create
-from .response_store import ResponsePage, ResponseRecord, ResponseStore
+from .response_store import ResponseRecord, ResponseStore
 from .responses import (
     RESPONSE_PREFIX,
     IncompleteDetails,
-    ResponseDeleted,
     ResponseObject,
     error_of,
 )
-from .store import ItemPage, Order
 
 __all__ = ["DEFAULT_LEASE_SECONDS", "TurnService"]
 
@@ -78,7 +76,7 @@ class _Turn:
 
 @dataclass(slots=True)
 class TurnService:
-    """Create a response (whole or streamed); get, delete and list stored responses."""
+    """Create a response, whole or streamed."""
 
     store: ResponseStore
     model: ModelServer | None
@@ -185,7 +183,7 @@ class TurnService:
         else:
             context = []
         items = [_decode(data) for data in context]
-        turn = _Turn(owner, request, model, items, _in_progress(request, now), leased)
+        turn = _Turn(owner, request, model, items, request.in_progress(now), leased)
         if leased:
             await self._refuse_taken_ids(turn)
         items += [_decode(item.data) for item in request.input_items]
@@ -301,66 +299,3 @@ class TurnService:
         if self.model is None:
             raise UpstreamNotConfigured()
         return self.model
-
-    # --- stored responses -------------------------------------------------------------------
-
-    async def get(self, owner: Owner, response_id: str) -> bytes:
-        self._model()
-        _check_id(response_id)
-        return await self.store.get_response(owner, response_id)
-
-    async def delete(self, owner: Owner, response_id: str) -> ResponseDeleted:
-        self._model()
-        _check_id(response_id)
-        await self.store.delete_response(owner, response_id)
-        return ResponseDeleted(id=response_id)
-
-    async def list(
-        self, owner: Owner, *, after: str | None, limit: int, order: Order
-    ) -> ResponsePage:
-        self._model()
-        return await self.store.list_responses(owner, after=after, limit=limit, order=order)
-
-    async def list_input_items(
-        self, owner: Owner, response_id: str, *, after: str | None, limit: int, order: Order
-    ) -> ItemPage:
-        self._model()
-        _check_id(response_id)
-        return await self.store.list_input_items(
-            owner, response_id, after=after, limit=limit, order=order
-        )
-
-
-def _check_id(response_id: str) -> None:
-    if not is_possible_id(response_id):
-        raise NotFound.response(response_id)
-
-
-def _in_progress(request: TurnRequest, created_at: int) -> ResponseObject:
-    """The response as it starts: the request's parameters as this service applies them."""
-    body = request.body
-    conversation = request.conversation_id
-    return ResponseObject(
-        id=request.id,
-        created_at=created_at,
-        status="in_progress",
-        conversation=ConversationRef(id=conversation) if conversation is not None else None,
-        instructions=body.instructions,
-        max_output_tokens=body.max_output_tokens,
-        max_tool_calls=body.max_tool_calls,
-        metadata=request.metadata,
-        model=body.model,
-        parallel_tool_calls=body.parallel_tool_calls is not False,
-        previous_response_id=request.previous_response_id,
-        prompt_cache_key=body.prompt_cache_key,
-        reasoning=request.reasoning,
-        safety_identifier=body.safety_identifier,
-        store=request.store,
-        temperature=body.temperature,
-        text=request.text,
-        tool_choice=request.tool_choice,
-        tools=request.tools,
-        top_p=body.top_p,
-        truncation=body.truncation or "disabled",
-        user=body.user,
-    )
