@@ -1,5 +1,4 @@
-"""Model turns: ``POST /responses`` and the stored responses, over a ResponseStore and a
-ModelServer.
+"""Model turns: ``POST /responses``, whole or streamed, over a ResponseStore and a ModelServer.
 
 A turn: validate the request; read its context (the conversation's live items, taking the
 conversation's lease, or the previous response's context); ask the model server; then, in one
@@ -83,8 +82,6 @@ class TurnService:
     """None when no model server is configured: every operation answers 503."""
     clock: Callable[[], int] = field(default=_now)
     lease_seconds: int = DEFAULT_LEASE_SECONDS
-
-    # --- create -----------------------------------------------------------------------------
 
     async def create(self, owner: Owner, body: CreateResponseInput) -> ResponseObject:
         """Run a turn and return its finished response; raises what failed."""
