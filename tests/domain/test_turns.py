@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
+import msgspec
 import pytest
 
 from mka1_conversations.domain.errors import (
@@ -30,10 +31,11 @@ from mka1_conversations.domain.response_events import (
 from mka1_conversations.domain.response_store import ResponseStore
 from mka1_conversations.domain.responses import FunctionCallItem, MessageItem
 from mka1_conversations.domain.stored_responses import StoredResponses
-from mka1_conversations.domain.turns import TurnService
+from mka1_conversations.domain.turns import TurnService, stored_output
 
 from ..turn_support import NOW, OWNER, UntouchableStore, body, storeless_turns
 from ..upstream_server import Call, LoopbackModelServer, Reply, chunks
+from .test_responses import every_kind_of_output
 
 
 @pytest.fixture
@@ -173,3 +175,23 @@ async def test_without_a_model_server_every_operation_is_503() -> None:
         with pytest.raises(UpstreamNotConfigured) as caught:
             await call
         assert caught.value.status == 503 and "MKA1_UPSTREAM_URL" in caught.value.message
+
+
+def test_output_items_are_stored_as_the_conversation_items_they_are() -> None:
+    output = every_kind_of_output()
+    items = stored_output(output, "resp_7")
+    assert [i.type for i in items] == [
+        "reasoning",
+        "message",
+        "function_call",
+        "custom_tool_call",
+    ]
+    assert [i.id for i in items] == [o.id for o in output]
+    for item, original in zip(items, output, strict=True):
+        data = msgspec.json.decode(item.data)
+        assert data["response_id"] == "resp_7"
+        assert {k: v for k, v in data.items() if k != "response_id"} == msgspec.to_builtins(
+            original
+        )
+    assert items[1].search_text == "hello not that though"
+    assert items[2].search_text == "get weather city paris"

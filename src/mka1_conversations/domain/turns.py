@@ -24,7 +24,7 @@ import msgspec
 from .errors import Conflict, ServiceError, UpstreamError, UpstreamNotConfigured
 from .identity import Owner
 from .ids import new_id
-from .items import prepare_items
+from .items import NewItem, prepare_items
 from .model_server import ModelAnswer, ModelServer
 from .response_events import (
     OutputEvent,
@@ -41,11 +41,12 @@ from .response_store import ResponseRecord, ResponseStore
 from .responses import (
     RESPONSE_PREFIX,
     IncompleteDetails,
+    OutputItem,
     ResponseObject,
     error_of,
 )
 
-__all__ = ["DEFAULT_LEASE_SECONDS", "TurnService"]
+__all__ = ["DEFAULT_LEASE_SECONDS", "TurnService", "stored_output"]
 
 DEFAULT_LEASE_SECONDS = 30
 """How long a conversation stays locked by a turn that stopped renewing its lease (a crash)."""
@@ -56,6 +57,14 @@ _decode = msgspec.json.Decoder().decode
 
 def _now() -> int:
     return int(time.time())
+
+
+def stored_output(output: list[OutputItem], response_id: str) -> list[NewItem]:
+    """A turn's output items as conversation items (validated by the item table, like any
+    item), each with the turn's ``response_id``."""
+    return prepare_items(
+        [msgspec.to_builtins(item) for item in output], param="output", response_id=response_id
+    )
 
 
 @dataclass(slots=True)
@@ -210,11 +219,7 @@ class TurnService:
             usage=answer.usage,
         )
         if request.store:
-            output_items = prepare_items(
-                [msgspec.to_builtins(item) for item in answer.output],
-                param="output",
-                response_id=request.id,
-            )
+            output_items = stored_output(answer.output, request.id)
             append = request.conversation_id is not None
             await self.store.save_response(
                 turn.owner, self._record(turn, response, output_items, append), now=self.clock()
@@ -277,7 +282,7 @@ class TurnService:
                 return
 
     def _record(
-        self, turn: _Turn, response: ResponseObject, output_items: list[Any], append: bool
+        self, turn: _Turn, response: ResponseObject, output_items: list[NewItem], append: bool
     ) -> ResponseRecord:
         request = turn.request
         return ResponseRecord(
