@@ -17,6 +17,7 @@ DEFAULT_KEY_CACHE_SECONDS = 5.0
 DEFAULT_RATE_LIMIT_BURST = 20
 DEFAULT_READ_TIMEOUT_SECONDS = 30.0
 DEFAULT_MAX_HEADER_BYTES = 64 * 1024
+DEFAULT_UPSTREAM_TIMEOUT_SECONDS = 300.0
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 LogFormat = Literal["json", "text"]
@@ -77,6 +78,18 @@ def _integer(env: Mapping[str, str], name: str, default: int, low: int, high: in
     if not raw.isdigit() or not low <= int(raw) <= high:
         raise SettingsError(f"{name} must be an integer from {low} to {high}, not {raw!r}")
     return int(raw)
+
+
+def _upstream_url(env: Mapping[str, str]) -> str | None:
+    raw = env.get("MKA1_UPSTREAM_URL", "").strip()
+    if not raw:
+        return None
+    if not raw.startswith(("http://", "https://")) or len(raw) <= len("https://"):
+        raise SettingsError(
+            f"MKA1_UPSTREAM_URL must be an http:// or https:// base URL such as "
+            f"http://127.0.0.1:8001/v1, not {raw!r}"
+        )
+    return raw.rstrip("/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +209,35 @@ class Settings:
         },
     )
 
+    upstream_url: str | None = field(
+        default=None,
+        metadata={
+            "env": "MKA1_UPSTREAM_URL",
+            "doc": "Base URL of the OpenAI-compatible model server that answers Responses "
+            "turns, e.g. `http://127.0.0.1:8001/v1` (the service calls `POST "
+            "{MKA1_UPSTREAM_URL}/chat/completions`). Unset: the Responses operations answer "
+            "503 (docs/responses.md).",
+        },
+    )
+    upstream_api_key: str | None = field(
+        default=None,
+        repr=False,
+        metadata={
+            "env": "MKA1_UPSTREAM_API_KEY",
+            "doc": "Sent to the model server as `Authorization: Bearer <key>`; unset: no "
+            "`Authorization` header.",
+        },
+    )
+    upstream_timeout_seconds: float = field(
+        default=DEFAULT_UPSTREAM_TIMEOUT_SECONDS,
+        metadata={
+            "env": "MKA1_UPSTREAM_TIMEOUT",
+            "doc": "Longest wait, in seconds, to connect to the model server (at most 10) and "
+            "for each read from it: a whole answer, or the next chunk of a streamed one (504 or "
+            "`response.failed` after it).",
+        },
+    )
+
     @property
     def database_kind(self) -> Literal["sqlite", "postgresql"]:
         if self.database_url.startswith("sqlite:///"):
@@ -250,6 +292,11 @@ class Settings:
             ),
             max_header_bytes=_integer(
                 env, "MKA1_MAX_HEADER_BYTES", DEFAULT_MAX_HEADER_BYTES, 8192, 16 * 1024 * 1024
+            ),
+            upstream_url=_upstream_url(env),
+            upstream_api_key=env.get("MKA1_UPSTREAM_API_KEY", "").strip() or None,
+            upstream_timeout_seconds=_number(
+                env, "MKA1_UPSTREAM_TIMEOUT", DEFAULT_UPSTREAM_TIMEOUT_SECONDS, 1, 3600
             ),
         )
         _ = settings.database_kind  # fail early on an unsupported URL

@@ -5,6 +5,7 @@ nothing else leaves the service on failure. The hierarchy::
 
     ServiceError                      (500, server_error)      never carries internals
      ├── InvalidRequest               (400, invalid_request_error)  bad input: code + param
+     │    └── UpstreamRejected        (400)  the model server refused the turn (4xx): its message
      ├── Unauthorized                 (401)  missing or unknown API key
      ├── NotFound                     (404)  unknown, foreign or deleted: never an existence oracle
      ├── MethodNotAllowed             (405)
@@ -14,7 +15,12 @@ nothing else leaves the service on failure. The hierarchy::
      ├── UnsupportedMediaType         (415)
      ├── HeadersTooLarge              (431)  the request head is over MKA1_MAX_HEADER_BYTES
      ├── RateLimited                  (429, requests)  over the key's rate; carries Retry-After
-     └── ServiceUnavailable           (503)  the database is unreachable; carries Retry-After
+     ├── UpstreamRateLimited          (429, requests)  the model server is rate limiting us
+     ├── UpstreamError                (502)  the model server failed (5xx) or answered garbage
+     │    ├── UpstreamUnreachable     (502)  no connection to the model server
+     │    └── UpstreamTimeout         (504)  the model server did not answer in time
+     ├── ServiceUnavailable           (503)  the database is unreachable; carries Retry-After
+     └── UpstreamNotConfigured        (503)  no model server configured (MKA1_UPSTREAM_URL)
 """
 
 from __future__ import annotations
@@ -38,6 +44,12 @@ __all__ = [
     "ServiceUnavailable",
     "Unauthorized",
     "UnsupportedMediaType",
+    "UpstreamError",
+    "UpstreamNotConfigured",
+    "UpstreamRateLimited",
+    "UpstreamRejected",
+    "UpstreamTimeout",
+    "UpstreamUnreachable",
 ]
 
 ErrorType = Literal[
@@ -64,6 +76,11 @@ ErrorCode = Literal[
     "property_name_above_max_length",
     "duplicate_value",
     "invalid_header",
+    "unsupported_parameter",
+    "unsupported_value",
+    "conversation_locked",
+    "mutually_exclusive_parameters",
+    "upstream_rejected",
     # 401 / 404 / 405 / 409 / 413 / 415 / 5xx
     "invalid_api_key",
     "not_found",
@@ -77,7 +94,15 @@ ErrorCode = Literal[
     "request_timeout",
     "internal_error",
     "database_unavailable",
+    "upstream_error",
+    "upstream_unreachable",
+    "upstream_timeout",
+    "upstream_not_configured",
 ]
+
+
+_UPSTREAM_MESSAGE_CHARS = 1000
+"""How much of a model server's error message is passed on."""
 
 
 def _shown(value: str) -> str:
@@ -123,6 +148,48 @@ class InvalidRequest(ServiceError):
             param="after",
         )
 
+    @classmethod
+    def unsupported_parameter(cls, param: str, why: str) -> InvalidRequest:
+        """A parameter this service cannot honour (OpenAI's wording)."""
+        return cls(
+            f"Unsupported parameter: '{param}' is not supported by this server: {why}",
+            code="unsupported_parameter",
+            param=param,
+        )
+
+    @classmethod
+    def unsupported_value(cls, param: str, value: object, why: str) -> InvalidRequest:
+        """A value of a parameter this service cannot honour (OpenAI's wording)."""
+        shown = f"'{_shown(value)}'" if isinstance(value, str) else repr(value)
+        return cls(
+            f"Unsupported value: '{param}' does not support {shown} on this server: {why}",
+            code="unsupported_value",
+            param=param,
+        )
+
+    @classmethod
+    def conversation_locked(cls) -> InvalidRequest:
+        """Another turn holds the conversation (OpenAI's code and wording)."""
+        return cls(
+            "Another process is currently operating on this conversation. Please retry in a "
+            "few seconds.",
+            code="conversation_locked",
+            param="conversation",
+        )
+
+
+class UpstreamRejected(InvalidRequest):
+    """The model server answered 4xx (an unknown model, a context that is too long, ...): the
+    request cannot succeed as sent. The message carries the model server's own."""
+
+    def __init__(self, upstream_status: int, upstream_message: str) -> None:
+        super().__init__(
+            f"The model server rejected the request (HTTP {upstream_status}): "
+            f"{upstream_message[:_UPSTREAM_MESSAGE_CHARS]}",
+            code="upstream_rejected",
+        )
+        self.upstream_status = upstream_status
+
 
 class Unauthorized(ServiceError):
     status = 401
@@ -142,6 +209,10 @@ class NotFound(ServiceError):
     @classmethod
     def item(cls, item_id: str, *, param: str | None = None) -> NotFound:
         return cls(f"Item with id '{_shown(item_id)}' not found in conversation.", param=param)
+
+    @classmethod
+    def response(cls, response_id: str, *, param: str | None = None) -> NotFound:
+        return cls(f"Response with id '{_shown(response_id)}' not found.", param=param)
 
 
 class MethodNotAllowed(ServiceError):
@@ -175,14 +246,20 @@ class Conflict(ServiceError):
 
     @classmethod
     def duplicate_item(
-        cls, conversation_id: str, ids: Sequence[str], taken: Container[str]
+        cls,
+        conversation_id: str,
+        ids: Sequence[str],
+        taken: Container[str],
+        *,
+        param: str = "items",
     ) -> Conflict:
-        """The request's first item whose id is ``taken`` in the conversation."""
+        """The request's first item whose id is ``taken`` in the conversation (the items are
+        the body's ``param``)."""
         index = next((n for n, i in enumerate(ids) if i in taken), 0)
         return cls(
             f"An item with id '{_shown(ids[index])}' already exists in conversation "
             f"'{_shown(conversation_id)}'. Item ids must be unique within a conversation.",
-            param=f"items[{index}].id",
+            param=f"{param}[{index}].id",
         )
 
 
@@ -236,3 +313,56 @@ class ServiceUnavailable(ServiceError):
 
     def __init__(self, message: str = "The database is unavailable; retry shortly.") -> None:
         super().__init__(message, headers={"Retry-After": "1"})
+
+
+class UpstreamRateLimited(ServiceError):
+    """The model server answered 429: the SDKs retry it, with its ``Retry-After`` when given."""
+
+    status = 429
+    type = "requests"
+    default_code = "rate_limit_exceeded"
+
+    def __init__(self, upstream_message: str, retry_after: str | None = None) -> None:
+        super().__init__(
+            "The model server is rate limiting requests: "
+            f"{upstream_message[:_UPSTREAM_MESSAGE_CHARS]}",
+            headers={"Retry-After": retry_after} if retry_after else None,
+        )
+
+
+class UpstreamError(ServiceError):
+    """The model server failed: a 5xx, a broken stream, or an answer that is not Chat
+    Completions. The message says which, never our internals."""
+
+    status = 502
+    type = "server_error"
+    default_code: ClassVar[ErrorCode] = "upstream_error"
+
+
+class UpstreamUnreachable(UpstreamError):
+    default_code: ClassVar[ErrorCode] = "upstream_unreachable"
+
+    def __init__(self) -> None:
+        super().__init__("The model server could not be reached.")
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    default_code: ClassVar[ErrorCode] = "upstream_timeout"
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"The model server did not answer within {seconds:g} seconds.")
+
+
+class UpstreamNotConfigured(ServiceError):
+    """Responses need a model server; none is configured. Not transient: no Retry-After."""
+
+    status = 503
+    type = "server_error"
+    default_code = "upstream_not_configured"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Responses are not available: no model server is configured. Set MKA1_UPSTREAM_URL "
+            "to the base URL of an OpenAI-compatible API (e.g. http://127.0.0.1:8001/v1)."
+        )

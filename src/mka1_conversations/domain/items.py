@@ -743,7 +743,9 @@ def item_type_of(raw: dict[str, Any], param: str) -> ItemType:
         ) from None
 
 
-def _normalise(raw: dict[str, Any], spec: ItemType, item_id: str) -> dict[str, Any]:
+def _normalise(
+    raw: dict[str, Any], spec: ItemType, item_id: str, response_id: str | None
+) -> dict[str, Any]:
     out: dict[str, Any] = {"id": item_id, "type": spec.name}
     for key, value in raw.items():
         if key not in ("id", "type", "response_id"):
@@ -758,7 +760,7 @@ def _normalise(raw: dict[str, Any], spec: ItemType, item_id: str) -> dict[str, A
             out["content"] = [
                 {"type": "input_text", "text": p} if isinstance(p, str) else p for p in content
             ]
-    out["response_id"] = None
+    out["response_id"] = response_id
     return out
 
 
@@ -784,9 +786,15 @@ def search_text(data: dict[str, Any], spec: ItemType) -> str:
 
 
 def prepare_items(
-    raw_items: Sequence[Any], *, param: str = "items", make_id: Callable[[str], str] = new_id
+    raw_items: Sequence[Any],
+    *,
+    param: str = "items",
+    make_id: Callable[[str], str] = new_id,
+    response_id: str | None = None,
 ) -> list[NewItem]:
-    """Validate and normalise a request's items; the first bad one raises InvalidRequest."""
+    """Validate and normalise a request's items; the first bad one raises InvalidRequest.
+
+    ``response_id`` is the model turn that wrote the items (null for items written directly)."""
     prepared: list[NewItem] = []
     seen: dict[str, int] = {}
     for index, raw in enumerate(raw_items):
@@ -813,6 +821,6 @@ def prepare_items(
                 param=f"{where}.id",
             )
         seen[item_id] = index
-        data = _normalise(raw, spec, item_id)
+        data = _normalise(raw, spec, item_id, response_id)
         prepared.append(NewItem(item_id, spec.name, _encode(data), search_text(data, spec)))
     return prepared
