@@ -143,6 +143,11 @@ class NotFound(ServiceError):
     def item(cls, item_id: str, *, param: str | None = None) -> NotFound:
         return cls(f"Item with id '{_shown(item_id)}' not found in conversation.", param=param)
 
+    @classmethod
+    def url(cls, method: str, path: str) -> NotFound:
+        """A path no route serves (OpenAI's wording)."""
+        return cls(f"Invalid URL ({method} {_shown(path)})", code="unknown_url")
+
 
 class MethodNotAllowed(ServiceError):
     status = 405
