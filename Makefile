@@ -20,9 +20,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# serve sets up a new SQLite file itself; --migrate also brings an existing one up to date.
 run: install
-	$(BIN)/mka1-conversations migrate
-	MKA1_LOG_FORMAT=$(MKA1_LOG_FORMAT) $(BIN)/mka1-conversations serve --host $(HOST) --port $(PORT)
+	MKA1_LOG_FORMAT=$(MKA1_LOG_FORMAT) $(BIN)/mka1-conversations serve --migrate --host $(HOST) --port $(PORT)
 
 # The example chat backend (examples/README.md): starts the service on a temporary SQLite file
 # and the backend on 127.0.0.1:8080, in one command.

@@ -135,11 +135,15 @@ async def main(n: int, rounds: int, log: bool, v1: bool) -> None:
         "healthz": request_scope("GET", "/healthz"),
         "unknown path": request_scope("GET", "/api/v1/llm/nowhere/at/all"),
     }
-    if v1:
-        cases["v1 get-item"] = request_scope("GET", f"/v1/conversations/{conv}/items/{item}")
-        cases["v1 list-items"] = request_scope(
-            "GET", f"/v1/conversations/{conv}/items", b"limit=20&order=desc"
-        )
+    if v1:  # each beside its /api/v1/llm twin, so that drift over the run hits both alike
+        cases = {
+            "get-item": cases["get-item"],
+            "v1 get-item": request_scope("GET", f"/v1/conversations/{conv}/items/{item}"),
+            "list-items": cases["list-items"],
+            "v1 list-items": request_scope(
+                "GET", f"/v1/conversations/{conv}/items", b"limit=20&order=desc"
+            ),
+        }
     for name, scope in cases.items():
         for _ in range(200):  # warm: caches, the key ring, the statement cache
             await harness.call(scope)
@@ -161,6 +165,8 @@ if __name__ == "__main__":
     parser.add_argument("--n", type=int, default=20_000, help="calls per round and case")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--log", action="store_true", help="with the request log line on")
-    parser.add_argument("--v1", action="store_true", help="also the OpenAI face under /v1")
+    parser.add_argument(
+        "--v1", action="store_true", help="the hot reads on both faces, /api/v1/llm and /v1"
+    )
     args = parser.parse_args()
     asyncio.run(main(args.n, args.rounds, args.log, args.v1))

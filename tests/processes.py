@@ -7,7 +7,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -33,12 +33,19 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
 
 
 @contextmanager
-def serving(*args: str, env: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
-    """Start ``serve`` on a free port; yield its URL and its stderr lines so far (live list)."""
+def serving(
+    *args: str,
+    env: dict[str, str],
+    command: Sequence[str] = CLI,
+    cwd: Path | None = None,
+) -> Iterator[tuple[str, list[str]]]:
+    """Start ``serve`` on a free port (with ``command``, the CLI of this interpreter by default);
+    yield its URL and its stderr lines so far (live list)."""
     port = free_port()
     process = subprocess.Popen(
-        [*CLI, "serve", "--port", str(port), *args],
+        [*command, "serve", "--port", str(port), *args],
         env=env,
+        cwd=cwd,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

@@ -80,3 +80,25 @@ def test_docs_page_loads_its_assets_from_this_server(server: RunningServer) -> N
     for source in sources:
         asset = httpx.get(server.url + source)
         assert asset.status_code == 200 and len(asset.content) > 1000, source
+
+
+def test_the_openai_face_has_its_own_document(server: RunningServer) -> None:
+    doc = httpx.get(server.url + "/v1/openapi.json").json()
+    found = {
+        (method, path): op["operationId"]
+        for path, ops in doc["paths"].items()
+        for method, op in ops.items()
+    }
+    mka1_only = {"conversations.list", "conversations.items.deleteMany"}
+    assert found == {
+        (method, path.replace("/api/v1/llm/", "/v1/")): op
+        for (method, path), op in OPERATIONS.items()
+        if op not in mka1_only
+    }
+    items = doc["paths"]["/v1/conversations/{conversation_id}/items"]["get"]
+    order = next(p for p in items["parameters"] if p["name"] == "order")
+    assert order["schema"]["default"] == "desc"  # OpenAI's default: newest first
+    links = doc["paths"]["/v1/conversations"]["post"]["responses"]["200"]["links"]
+    assert not set(links) & mka1_only
+    page = httpx.get(server.url + "/docs").text
+    assert '"/openapi.json"' in page and '"/v1/openapi.json"' in page

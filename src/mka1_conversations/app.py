@@ -25,6 +25,7 @@ from starlette.types import ASGIApp
 from . import store
 from .domain.service import ConversationService
 from .http.auth import AuthMiddleware, unknown_path
+from .http.dialects import DIALECTS
 from .http.errors import ErrorEnvelopeMiddleware
 from .http.head_limit import HeadLimitMiddleware
 from .http.keyring import KeyRing
@@ -32,7 +33,7 @@ from .http.observe import ObserveMiddleware, operation_names
 from .http.openapi import DOCS_OPERATIONS, docs_routes
 from .http.operational import OperationalRoutes
 from .http.ratelimit import TokenBuckets
-from .http.routes import ConversationRoutes
+from .http.routes import ConversationRoutes, mount
 from .http.services import Services, lifespan_state
 from .logs import RequestLog, configure_logging
 from .metrics import Metrics
@@ -97,10 +98,18 @@ def _check_operations(routes: Sequence[BaseRoute], operations: Mapping[str, obje
 
 
 def create_app(settings: Settings | None = None) -> ASGIApp:
-    """The ASGI app. The Store is opened at start-up (lifespan) and closed at shutdown."""
+    """The ASGI app. The storage is opened at start-up (lifespan) and closed at shutdown."""
     settings = settings or Settings.from_env()
-    api = ConversationRoutes(settings.max_body_bytes, settings.read_timeout_seconds)
-    operations = {**api.operations, **OperationalRoutes.OPERATIONS, **DOCS_OPERATIONS}
+    # The API's faces (MKA1's, OpenAI's): the same handlers, each bound to its dialect.
+    faces = [
+        ConversationRoutes(dialect, settings.max_body_bytes, settings.read_timeout_seconds)
+        for dialect in DIALECTS
+    ]
+    operations = {
+        **{path: ops for face in faces for path, ops in face.operations.items()},
+        **OperationalRoutes.OPERATIONS,
+        **DOCS_OPERATIONS,
+    }
     metrics = Metrics(operation_names(operations), multiproc_dir=settings.metrics_multiproc_dir)
 
     @contextlib.asynccontextmanager
@@ -133,7 +142,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     # Authentication runs after routing, on the API routes only: an unknown path or method is
     # answered before any key is looked at (docs/api.md, "Status order").
     routes = [
-        *api.routes(middleware=[Middleware(AuthMiddleware, limiter=limiter)]),
+        *mount(faces, middleware=[Middleware(AuthMiddleware, limiter=limiter)]),
         *operational.routes(),
         *docs_routes(),
     ]
@@ -149,7 +158,8 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     )
     return ObserveMiddleware(
         ErrorEnvelopeMiddleware(
-            HeadLimitMiddleware(router, max_header_bytes=settings.max_header_bytes)
+            HeadLimitMiddleware(router, max_header_bytes=settings.max_header_bytes),
+            dialects=DIALECTS,
         ),
         metrics=metrics,
         operations=operations,

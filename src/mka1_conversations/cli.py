@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import re
 import shutil
@@ -27,11 +28,14 @@ from .metrics import prepare_multiproc_dir
 from .serving import granian_options, uvicorn_options
 from .settings import Settings, SettingsError
 from .store import Storage
+from .store.migrate import describe
 from .store.transfer import Row, read_rows, write_rows
 
 __all__ = ["main"]
 
 DEV_ACCOUNT = "dev"
+
+logger = logging.getLogger("mka1_conversations")
 
 R = TypeVar("R")
 
@@ -84,17 +88,42 @@ def cmd_migrate(settings: Settings) -> int:
     return 0
 
 
-def cmd_serve(settings: Settings, host: str, port: int, workers: int, server: str) -> int:
+async def _prepare_database(settings: Settings, *, migrate: bool) -> None:
+    """Before serving: a SQLite file that does not exist yet is created and migrated (the
+    embedded default needs no set-up); with ``migrate``, any database gets its pending
+    migrations. Otherwise, and then, the database must be usable as it is (RuntimeError):
+    upgrading an existing one stays a deliberate ``migrate`` (or ``serve --migrate``)."""
+    path = settings.sqlite_path
+    if path is not None and not path.exists():
+        applied = await migrate_database(settings)
+        logger.info(
+            "created the database %s and applied its %d migrations (through %s)",
+            path,
+            len(applied),
+            describe(applied[-1:]),
+        )
+    elif migrate:
+        applied = await migrate_database(settings)
+        if applied:
+            logger.info("applied %d migrations: %s", len(applied), describe(applied))
+        else:
+            logger.info("the database is up to date")
+    await _check_and_ensure_a_key(settings)
+
+
+def cmd_serve(
+    settings: Settings, host: str, port: int, workers: int, server: str, *, migrate: bool = False
+) -> int:
     if settings.database_kind == "sqlite" and workers != 1:
         return _fail(
             "SQLite serves from one process (its single writer keeps the item order total); "
             "use --workers 1, or PostgreSQL for several processes"
         )
-    try:
-        asyncio.run(_check_and_ensure_a_key(settings))
+    log_config = configure_logging(settings)
+    try:  # in this process, before any server process starts: one migration run, no race
+        asyncio.run(_prepare_database(settings, migrate=migrate))
     except RuntimeError as exc:
         return _fail(str(exc))
-    log_config = configure_logging(settings)
     with _metrics_directory(settings, workers):
         _run_server(server, host, port, workers, settings, log_config)
     return 0
@@ -355,6 +384,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--server", choices=["granian", "uvicorn"], default="granian", help="HTTP server"
     )
+    serve.add_argument(
+        "--migrate",
+        action="store_true",
+        help="apply pending migrations before serving (a new SQLite file is always set up)",
+    )
     sub.add_parser("migrate", help="apply pending database migrations")
     export = sub.add_parser("export", help="write every row as JSON Lines (see docs/scaling.md)")
     export.add_argument("--output", "-o", default="-", help="file to write (default: stdout)")
@@ -393,7 +427,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "migrate":
         return cmd_migrate(settings)
     if args.command == "serve":
-        return cmd_serve(settings, args.host, args.port, args.workers, args.server)
+        return cmd_serve(
+            settings, args.host, args.port, args.workers, args.server, migrate=args.migrate
+        )
     if args.command == "export":
         return cmd_export(settings, args.output)
     if args.command == "import":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, TypeVar
 
 from .domain.identity import IdentityMode, validate_account_id
@@ -100,8 +101,9 @@ class Settings:
         default=DEFAULT_DATABASE_URL,
         metadata={
             "env": "MKA1_DATABASE_URL",
-            "doc": "Where data lives: `sqlite:///path/to/file.db` (the directory is created by "
-            "`migrate`) or `postgresql://user:password@host:5432/database` (docs/scaling.md).",
+            "doc": "Where data lives: `sqlite:///path/to/file.db` (a new file, and its "
+            "directory, is created by `serve` or `migrate`) or "
+            "`postgresql://user:password@host:5432/database` (docs/scaling.md).",
         },
     )
     api_keys: Mapping[str, str] = field(
@@ -248,6 +250,14 @@ class Settings:
             f"MKA1_DATABASE_URL={self.database_url!r}: expected sqlite:///path or "
             "postgresql://user@host:port/database"
         )
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The file of a ``sqlite:///path`` database (``sqlite:////abs`` is absolute); None for
+        PostgreSQL."""
+        if self.database_kind != "sqlite":
+            return None
+        return Path(self.database_url[len("sqlite:///") :])
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

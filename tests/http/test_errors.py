@@ -1,6 +1,7 @@
 """Error mapping and the envelope: what a request raised becomes which answer (a ServiceError as
 it is, the router's 404 and 405 in OpenAI's words with ``Allow``, anything else a logged 500
-that says nothing of it), sent once, and never after the response has started."""
+that says nothing of it), sent once, and never after the response has started. How each face
+shows them: tests/http/test_dialects.py."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from mka1_conversations.domain.errors import (
     RateLimited,
     ServiceError,
 )
+from mka1_conversations.http.dialects import DIALECTS
 from mka1_conversations.http.errors import (
     RESPONSE_STATUS,
     ErrorEnvelopeMiddleware,
@@ -38,7 +40,7 @@ def test_the_routers_404_is_unknown_url_in_openais_words() -> None:
     err = service_error(HTTPException(404), SCOPE)
     assert isinstance(err, NotFound)
     assert err.code == "unknown_url"
-    assert err.message == "Invalid URL (PATCH /api/v1/llm/conversations)."
+    assert err.message == "Invalid URL (PATCH /api/v1/llm/conversations)"
 
 
 def test_the_routers_405_lists_the_allowed_methods() -> None:
@@ -59,7 +61,7 @@ def test_an_unexpected_exception_has_no_mapping() -> None:
 
 
 def test_the_envelope_has_exactly_openais_four_fields() -> None:
-    body = json.loads(error_bytes(NotFound.conversation("conv_x")))
+    body = json.loads(error_bytes(NotFound.conversation("conv_x"), "not_found"))
     assert body == {
         "error": {
             "message": "Conversation with id 'conv_x' not found.",
@@ -92,13 +94,17 @@ class Sent:
 
 async def test_send_error_sends_json_with_its_length_and_headers() -> None:
     sent = Sent()
-    await send_error(sent, RateLimited(1.5))
+    await send_error(sent, RateLimited(1.5), "rate_limit_exceeded")
     assert sent.status == 429
     headers = sent.headers
     assert headers[b"content-type"] == b"application/json"
     assert int(headers[b"content-length"]) == len(sent.messages[1]["body"])
     assert headers[b"retry-after"] == b"2"  # header names in lower case, as ASGI wants
-    assert sent.body == json.loads(error_bytes(RateLimited(1.5)))
+    assert sent.body == json.loads(error_bytes(RateLimited(1.5), "rate_limit_exceeded"))
+
+
+def answering(app: ASGIApp) -> ErrorEnvelopeMiddleware:
+    return ErrorEnvelopeMiddleware(app, dialects=DIALECTS)
 
 
 async def _receive() -> Message:
@@ -117,9 +123,9 @@ def _raising(exc: Exception, *, start_first: bool = False) -> ASGIApp:
 
 async def test_the_middleware_answers_what_the_app_raised() -> None:
     sent = Sent()
-    await ErrorEnvelopeMiddleware(_raising(NotFound.item("msg_x")))(dict(SCOPE), _receive, sent)
+    await answering(_raising(NotFound.item("msg_x")))(dict(SCOPE), _receive, sent)
     assert sent.status == 404
-    assert sent.body == json.loads(error_bytes(NotFound.item("msg_x")))
+    assert sent.body == json.loads(error_bytes(NotFound.item("msg_x"), "not_found"))
 
 
 async def test_an_unexpected_exception_is_a_500_that_shows_nothing_and_is_logged(
@@ -127,10 +133,10 @@ async def test_an_unexpected_exception_is_a_500_that_shows_nothing_and_is_logged
 ) -> None:
     sent = Sent()
     with caplog.at_level(logging.ERROR, logger="mka1_conversations"):
-        app = ErrorEnvelopeMiddleware(_raising(KeyError("secret-internal")))
+        app = answering(_raising(KeyError("secret-internal")))
         await app(dict(SCOPE), _receive, sent)
     assert sent.status == 500
-    assert sent.body == json.loads(error_bytes(ServiceError()))
+    assert sent.body == json.loads(error_bytes(ServiceError(), "internal_error"))
     assert "secret-internal" not in str(sent.body)
     assert "secret-internal" in caplog.text  # the traceback is in the log
 
@@ -141,7 +147,7 @@ async def test_nothing_is_sent_after_the_response_has_started(
     sent = Sent()
     app = _raising(RuntimeError("mid-body"), start_first=True)
     with caplog.at_level(logging.ERROR, logger="mka1_conversations"):
-        await ErrorEnvelopeMiddleware(app)(dict(SCOPE), _receive, sent)
+        await answering(app)(dict(SCOPE), _receive, sent)
     assert [m["type"] for m in sent.messages] == ["http.response.start"]
     assert "mid-body" in caplog.text
 
@@ -152,6 +158,6 @@ async def test_the_router_is_told_to_raise_its_404_and_405() -> None:
     async def inner(scope: Scope, receive: Receive, send: Send) -> None:
         seen.append(scope.get("app"))
 
-    middleware = ErrorEnvelopeMiddleware(inner)
+    middleware = answering(inner)
     await middleware(dict(SCOPE), _receive, Sent())
     assert seen == [inner]  # Starlette's Router raises when scope["app"] is set

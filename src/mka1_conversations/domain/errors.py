@@ -214,6 +214,11 @@ class NotFound(ServiceError):
     def response(cls, response_id: str, *, param: str | None = None) -> NotFound:
         return cls(f"Response with id '{_shown(response_id)}' not found.", param=param)
 
+    @classmethod
+    def url(cls, method: str, path: str) -> NotFound:
+        """A path no route serves (OpenAI's wording)."""
+        return cls(f"Invalid URL ({method} {_shown(path)})", code="unknown_url")
+
 
 class MethodNotAllowed(ServiceError):
     status = 405

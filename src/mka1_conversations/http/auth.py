@@ -16,10 +16,10 @@ from collections.abc import Iterable
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocketClose
 
-from ..domain.errors import RateLimited, ServiceError, Unauthorized
+from ..domain.errors import RateLimited, Unauthorized
 from ..domain.identity import Owner, parse_on_behalf_of
 from ..domain.keys import hash_key
-from .errors import send_error, unknown_url
+from .errors import unknown_url
 from .ratelimit import TokenBuckets
 from .services import services
 
@@ -41,11 +41,8 @@ class AuthMiddleware:
         self.limiter = limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            scope[CALLER] = await self._caller(scope)
-        except ServiceError as err:
-            await send_error(send, err)
-            return
+        # A refusal (401, 429, 400) is raised: the error middleware answers it, in the face's words.
+        scope[CALLER] = await self._caller(scope)
         await self.app(scope, receive, send)
 
     async def _caller(self, scope: Scope) -> Owner:

@@ -10,6 +10,7 @@ raised and sends that error (``send_error``); routes that answer an error themse
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import msgspec
 from starlette.exceptions import HTTPException
@@ -21,6 +22,7 @@ from ..domain.errors import (
     NotFound,
     ServiceError,
 )
+from .dialects import Dialect
 
 __all__ = [
     "RESPONSE_STATUS",
@@ -56,22 +58,25 @@ class ErrorEnvelope(msgspec.Struct):
 _encode = msgspec.json.Encoder().encode
 
 
-def error_bytes(err: ServiceError) -> bytes:
-    return _encode(ErrorEnvelope(ErrorBody(err.message, err.type, err.param, err.code)))
+def error_bytes(err: ServiceError, code: str | None) -> bytes:
+    """The envelope of ``err``, showing ``code`` (a face may show another code than the
+    error's own: dialects.py)."""
+    return _encode(ErrorEnvelope(ErrorBody(err.message, err.type, err.param, code)))
 
 
 def error_response(err: ServiceError) -> Response:
+    """For the operational routes, which belong to no face."""
     return Response(
-        error_bytes(err),
+        error_bytes(err, err.code),
         status_code=err.status,
         media_type="application/json",
         headers=err.headers,
     )
 
 
-async def send_error(send: Send, err: ServiceError) -> None:
+async def send_error(send: Send, err: ServiceError, code: str | None) -> None:
     """Answer from pure-ASGI middleware."""
-    body = error_bytes(err)
+    body = error_bytes(err, code)
     headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
     headers += [(k.lower().encode(), v.encode()) for k, v in err.headers.items()]
     await send({"type": "http.response.start", "status": err.status, "headers": headers})
@@ -79,8 +84,8 @@ async def send_error(send: Send, err: ServiceError) -> None:
 
 
 def unknown_url(scope: Scope) -> NotFound:
-    """The 404 of a path no route serves (OpenAI's wording)."""
-    return NotFound(f"Invalid URL ({scope.get('method')} {scope.get('path')}).", code="unknown_url")
+    """The 404 of a path no route serves."""
+    return NotFound.url(scope.get("method", ""), scope.get("path", ""))
 
 
 def service_error(exc: Exception, scope: Scope) -> ServiceError | None:
@@ -102,7 +107,8 @@ def service_error(exc: Exception, scope: Scope) -> ServiceError | None:
 
 
 class ErrorEnvelopeMiddleware:
-    """Pure-ASGI middleware: an error raised anywhere inside is answered here, in the envelope.
+    """Pure-ASGI middleware: an error raised anywhere inside is answered here, in the envelope,
+    in the words of the face whose path it is (``dialects.py``; a path of no face: the first).
 
     A ServiceError with its status; the router's 404 and 405 (it raises them, as
     ``scope["app"]`` is set) as ``unknown_url`` and ``method_not_allowed`` with ``Allow``;
@@ -111,8 +117,9 @@ class ErrorEnvelopeMiddleware:
     started (``scope[RESPONSE_STATUS]`` is set) nothing more can be sent: an unexpected
     exception is logged, and the response is left as it is. No send wrapper of its own."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, dialects: Sequence[Dialect]) -> None:
         self.app = app
+        self.dialects = dialects
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -122,9 +129,11 @@ class ErrorEnvelopeMiddleware:
         try:
             await self.app(scope, receive, send)
         except Exception as exc:
+            method, path = scope["method"], scope["path"]
             err = service_error(exc, scope)
             if err is None:
-                logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+                logger.exception("unhandled error on %s %s", method, path)
                 err = ServiceError()
             if RESPONSE_STATUS not in scope:
-                await send_error(send, err)
+                face = next((d for d in self.dialects if d.mounts(path)), self.dialects[0])
+                await send_error(send, *face.shown(err, method, path))

@@ -73,9 +73,11 @@ def parse_limit(query: QueryParams, *, maximum: int, default: int = DEFAULT_LIST
     return value
 
 
-def parse_order(query: QueryParams) -> Order:
+def parse_order(query: QueryParams, *, default: Order = "asc") -> Order:
     raw = query.get("order")
-    if raw is None or raw == "" or raw == "asc":
+    if raw is None or raw == "":
+        return default
+    if raw == "asc":
         return "asc"
     if raw == "desc":
         return "desc"

@@ -1,15 +1,18 @@
-"""The ten operations: parse the request, call the service, return the answer's bytes. No SQL,
-no rules. Each path is one small ASGI endpoint that sends those bytes as JSON.
+"""The conversation operations: parse the request, call the service, return the answer's bytes.
+No SQL, no rules. Each path is one small ASGI endpoint that sends those bytes as JSON.
 
-Stored items are spliced into the list envelope as the bytes the Store returned: an item page is
-never decoded and re-encoded.
+One table (``OPERATIONS``) lists them; each face of the API (``dialects.py``) mounts the rows its
+dialect serves under its prefix, with the same handlers, bound to that dialect. Stored items are
+spliced into the list envelope as the bytes the storage returned: an item page is never decoded
+and re-encoded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import itertools
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, TypeVar
+from typing import TypeVar
 
 import msgspec
 from starlette.middleware import Middleware
@@ -29,6 +32,7 @@ from ..domain.service import ConversationService
 from ..domain.store import ItemPage
 from .auth import CALLER
 from .body import read_json
+from .dialects import Dialect
 from .params import (
     parse_after,
     parse_conversation_query,
@@ -39,28 +43,32 @@ from .params import (
 )
 from .services import services
 
-__all__ = ["BASE_PATH", "OPERATIONS", "ConversationRoutes"]
-
-BASE_PATH = "/api/v1/llm/conversations"
+__all__ = ["OPERATIONS", "ConversationRoutes", "mount"]
 
 T = TypeVar("T")
 
 _encode = msgspec.json.Encoder().encode
 
-_CONVERSATION = BASE_PATH + "/{conversation_id}"
-_ITEMS = _CONVERSATION + "/items"
-
-#: Path template → method → operation: the name of its handler below, and of the operation in
-#: metrics and logs. The router tries the paths in this order: the hottest (items) first.
+#: Path (under a face's prefix) → method → operation: the name of its handler below, and of the
+#: operation in metrics and logs. Every face serves every row its dialect does not leave out, so
+#: an operation added here is served by both faces. The router tries the paths in this order:
+#: the hottest (items) first.
 OPERATIONS: dict[str, dict[str, str]] = {
-    _ITEMS + "/{item_id}": {"GET": "get_item", "DELETE": "delete_item"},
-    _ITEMS: {"POST": "create_items", "GET": "list_items", "DELETE": "delete_items"},
-    _CONVERSATION: {
+    "/conversations/{conversation_id}/items/{item_id}": {
+        "GET": "get_item",
+        "DELETE": "delete_item",
+    },
+    "/conversations/{conversation_id}/items": {
+        "POST": "create_items",
+        "GET": "list_items",
+        "DELETE": "delete_items",
+    },
+    "/conversations/{conversation_id}": {
         "GET": "get_conversation",
         "POST": "update_conversation",
         "DELETE": "delete_conversation",
     },
-    BASE_PATH: {"POST": "create_conversation", "GET": "list_conversations"},
+    "/conversations": {"POST": "create_conversation", "GET": "list_conversations"},
 }
 
 
@@ -120,15 +128,25 @@ def _service(request: Request) -> ConversationService:
     return services(request.scope).conversations
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class ConversationRoutes:
-    """The routes, bound to the body limits; the service comes from the running app's state."""
+    """One face's routes: the operations its dialect serves, under its prefix, bound to the body
+    limits; the service comes from the running app's state."""
 
+    dialect: Dialect
     max_body_bytes: int
     read_timeout_seconds: float = 30.0
 
-    operations: ClassVar[Mapping[str, Mapping[str, str]]] = OPERATIONS
-    """Path template → method → operation, for metrics and logs."""
+    @property
+    def operations(self) -> dict[str, dict[str, str]]:
+        """Path template (prefix included) → method → operation, for the paths this face
+        serves: the routes below, and the table metrics and logs read."""
+        out: dict[str, dict[str, str]] = {}
+        for path, methods in OPERATIONS.items():
+            served = {m: op for m, op in methods.items() if self.dialect.serves(op)}
+            if served:
+                out[self.dialect.prefix + path] = served
+        return out
 
     def routes(self, middleware: Sequence[Middleware] = ()) -> list[Route]:
         """One Route per path, dispatching on the method (so a 405 lists every allowed one),
@@ -136,11 +154,11 @@ class ConversationRoutes:
         return [
             Route(
                 path,
-                _Endpoint({m: getattr(self, o) for m, o in ops.items()}),
+                _Endpoint({m: getattr(self, op) for m, op in ops.items()}),
                 methods=list(ops),
                 middleware=middleware,
             )
-            for path, ops in OPERATIONS.items()
+            for path, ops in self.operations.items()
         ]
 
     async def _body(self, request: Request, model: type[T]) -> T:
@@ -183,7 +201,7 @@ class ConversationRoutes:
     async def list_items(self, request: Request) -> bytes:
         query = query_params(request.scope["query_string"])
         limit = parse_limit(query, maximum=ITEM_LIST_LIMIT)
-        order = parse_order(query)
+        order = parse_order(query, default=self.dialect.item_order)
         after = parse_after(query)
         conversation_id, _ = path_ids(request.path_params)
         page = await _service(request).list_items(
@@ -206,3 +224,10 @@ class ConversationRoutes:
         conversation_id, _ = path_ids(request.path_params)
         conversation = await _service(request).delete_items(_caller(request), conversation_id, body)
         return _encode(conversation)
+
+
+def mount(faces: Sequence[ConversationRoutes], middleware: Sequence[Middleware]) -> list[Route]:
+    """Every face's routes, path by path in the table's order and face by face within a path,
+    so that a request of any face reaches its route after as few others as possible."""
+    per_face = [face.routes(middleware) for face in faces]
+    return [route for level in itertools.zip_longest(*per_face) for route in level if route]
