@@ -156,7 +156,16 @@ def serve_app(settings: Settings) -> Iterator[str]:
 def serve_asgi(app: ASGIApp) -> Iterator[str]:
     """Serve any ASGI app with uvicorn in a thread, lifespan included; yield its base URL."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    # A long keep-alive: on a loaded machine a client may idle past uvicorn's 5 s default just as
+    # the server closes the connection, and the next request would fail (not the app's doing).
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        timeout_keep_alive=120,
+    )
     uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
