@@ -23,7 +23,7 @@ from .domain.store import ApiKeyRecord, KeyStore
 from .http.auth import hash_key
 from .logs import configure_logging
 from .metrics import prepare_multiproc_dir
-from .serving import granian_options, uvicorn_options
+from .serving import granian_options, raise_open_file_limit, uvicorn_options
 from .settings import Settings, SettingsError
 from .store import Storage
 from .store.transfer import Row, read_rows, write_rows
@@ -123,6 +123,7 @@ def _run_server(
     server: str, host: str, port: int, workers: int, settings: Settings, log_config: dict[str, Any]
 ) -> None:
     target = "mka1_conversations.app:create_app_from_env"
+    open_files = raise_open_file_limit()  # each connection is an open file
     if server == "uvicorn":
         import uvicorn
 
@@ -152,7 +153,7 @@ def _run_server(
         log_dictconfig=log_config,
         log_level=LogLevels(settings.log_level),
         log_access=False,  # our request line replaces it
-        **granian_options(settings),
+        **granian_options(settings, open_files),
     ).serve()
 
 

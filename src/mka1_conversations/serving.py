@@ -1,13 +1,15 @@
-"""How ``serve`` configures the HTTP servers so that no client can hold them: the largest request
-head, the time allowed to send it, keep-alive and graceful-shutdown bounds, for Granian (the
-default) and uvicorn alike. The body's own limits (size, read time) are enforced by the app
-(``http/body.py``), whichever server runs it.
+"""How ``serve`` configures the HTTP servers so that no client can hold them, for Granian (the
+default) and uvicorn alike: how many connections a worker holds, the time allowed to send a
+request head (which also closes idle connections), keep-alive and graceful-shutdown bounds, and
+the largest head the server reads. The body's own limits (size, read time) are enforced by the
+app (``http/body.py``), whichever server runs it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import resource
 from typing import Any
 
 import h11
@@ -15,18 +17,56 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .settings import Settings
 
-__all__ = ["SHUTDOWN_GRACE_SECONDS", "HeadTimeoutH11Protocol", "granian_options", "uvicorn_options"]
+__all__ = [
+    "SHUTDOWN_GRACE_SECONDS",
+    "HeadTimeoutH11Protocol",
+    "granian_options",
+    "raise_open_file_limit",
+    "uvicorn_options",
+]
 
 SHUTDOWN_GRACE_SECONDS = 30
 """On SIGTERM: how long in-flight requests may take to finish before the workers are stopped."""
 KEEP_ALIVE_SECONDS = 5
-"""An idle keep-alive connection is closed after this long."""
+"""uvicorn: an idle keep-alive connection is closed after this long. (Granian closes one after
+the read timeout: its head timer runs from the end of the previous response.)"""
+OPEN_FILES_WANTED = 65_536
+"""``serve`` raises its soft open-file limit to this (or to the hard limit, if lower): every
+connection is an open file."""
+FILES_RESERVED = 128
+"""Open files a worker keeps for other uses than connections (besides its database pool)."""
 
 
-def granian_options(settings: Settings) -> dict[str, Any]:
+def raise_open_file_limit(wanted: int = OPEN_FILES_WANTED) -> int:
+    """Raise this process's soft limit of open files (inherited by the workers) towards
+    ``wanted``, within the hard limit; return the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):  # not allowed here: keep what we have
+            pass
+    return wanted if soft == resource.RLIM_INFINITY else soft
+
+
+def granian_options(settings: Settings, open_files: int) -> dict[str, Any]:
+    """HTTP/1 only: Granian's automatic HTTP/2 detection waits for a first byte with no time
+    limit, so a connection that never sends one would be held forever; with HTTP/1 alone the
+    head timer runs from the connection's start (and from the end of each response, which closes
+    idle keep-alive connections). ``backpressure`` is how many connections a worker holds at
+    once (Granian's default, 1,024 ÷ workers, let a thousand idle sockets stop all service):
+    every file the worker may open except those its database and itself need, so that a worker
+    never stops accepting before the operating system would. No WebSocket upgrade (on either
+    server): the service has no WebSocket endpoint."""
+    from granian.constants import HTTPModes
     from granian.http import HTTP1Settings
 
     return {
+        "http": HTTPModes.http1,
+        "websockets": False,
+        "backpressure": max(128, open_files - settings.db_pool_size - FILES_RESERVED),
         "http1_settings": HTTP1Settings(
             header_read_timeout=int(settings.read_timeout_seconds * 1000),
             max_buffer_size=settings.max_header_bytes,
@@ -38,6 +78,7 @@ def granian_options(settings: Settings) -> dict[str, Any]:
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     return {
         "http": HeadTimeoutH11Protocol,
+        "ws": "none",
         "h11_max_incomplete_event_size": settings.max_header_bytes,
         "timeout_keep_alive": KEEP_ALIVE_SECONDS,
         "timeout_graceful_shutdown": SHUTDOWN_GRACE_SECONDS,
