@@ -73,5 +73,11 @@ class EdgeMiddleware:
             if err is None:
                 logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
                 err = ServiceError()
-            if not started:
-                await send_error(send_with_id, err)
+            try:
+                if not started:
+                    await send_error(send_with_id, err)
+            finally:
+                # ``err`` may be the exception itself, whose traceback holds this frame: a cycle
+                # that would keep the request (and under Granian its body reader, so the
+                # connection) alive until the garbage collector runs. A 408 must close now.
+                del err
