@@ -1,4 +1,5 @@
-"""The OpenAPI document describes every operation, and /docs works with no internet access."""
+"""The OpenAPI document describes every operation and every status the service answers, and
+/docs works with no internet access."""
 
 from __future__ import annotations
 
@@ -80,3 +81,15 @@ def test_docs_page_loads_its_assets_from_this_server(server: RunningServer) -> N
     for source in sources:
         asset = httpx.get(server.url + source)
         assert asset.status_code == 200 and len(asset.content) > 1000, source
+
+
+def test_every_status_the_service_answers_is_documented(server: RunningServer) -> None:
+    """Those of the service, and those an HTTP server answers before it (400, 414, 431)."""
+    doc = httpx.get(server.url + "/openapi.json").json()
+    for ops in doc["paths"].values():
+        for op in ops.values():
+            assert {"400", "401", "404", "408", "413", "414", "415", "429", "431"} <= set(
+                op["responses"]
+            ), op["operationId"]
+            for status in ("400", "414", "431"):
+                assert "Granian" in op["responses"][status]["description"]  # its empty answers

@@ -1,7 +1,8 @@
-"""Request bodies: the size limit (413), the read timeout (408), the media type (415), and JSON
-decoding into the input Structs with OpenAI-style errors (400 ``invalid_json`` and the
-validator's codes). A body is read as a stream and refused as soon as it is known to be over the
-limit, so an oversized body never sits in memory."""
+"""Request bodies: the size limit (413), the read timeout (408), a body that ends early or is
+badly framed (400 ``malformed_request``), the media type (415), and JSON decoding into the input
+Structs with OpenAI-style errors (400 ``invalid_json`` and the validator's codes). A body is read
+as a stream and refused as soon as it is known to be over the limit, so an oversized body never
+sits in memory."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import asyncio
 from typing import TypeVar
 
 import msgspec
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from ..domain.errors import InvalidRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 from ..domain.validation import from_msgspec
@@ -25,6 +26,12 @@ _INVALID_JSON = (
 )
 
 
+_INCOMPLETE = (
+    "Invalid body: the request body ended before its declared length, or its chunked encoding "
+    "was malformed."
+)
+
+
 def _too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"Request body too large: the limit is {limit} bytes.")
 
@@ -33,7 +40,7 @@ async def read_body(request: Request, limit: int, seconds: float) -> bytes:
     """The whole body, refusing (413) as soon as it is known to exceed ``limit`` bytes, and (408)
     if it has not all arrived within ``seconds`` (a slow client holds no more)."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
@@ -46,6 +53,12 @@ async def read_body(request: Request, limit: int, seconds: float) -> bytes:
                 chunks.append(chunk)
     except TimeoutError:
         raise RequestTimeout(seconds) from None
+    except ClientDisconnect:
+        # The server saw the body end early (the client closed, or half-closed, its side) or
+        # could not decode its framing (a bad chunk): the client's fault, never a 500.
+        raise InvalidRequest(
+            _INCOMPLETE, code="malformed_request", headers={"connection": "close"}
+        ) from None
     return b"".join(chunks)
 
 

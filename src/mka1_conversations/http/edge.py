@@ -2,9 +2,10 @@
 
 - ``X-Request-ID`` on every response: the client's value when it is 1–200 visible ASCII
   characters, a new random one otherwise.
-- A request head (path, query and headers) over ``max_header_bytes`` is answered 431 before
-  anything reads it further. Servers bound the head too (``serving.py``), but one that arrives
-  whole in one read may pass their incremental check; this is the bound every server shares.
+- A request target (path and query) over ``max_header_bytes`` or 65,534 bytes, whichever is
+  less, is answered 414, and a request head (request line and headers) over ``max_header_bytes``
+  431, before anything reads it further. The servers read heads up to twice that
+  (``serving.py``), so that these answers, in the envelope, are the ones clients meet.
 - Every error raised inside is answered here, in the error envelope: a ServiceError with its
   status, the router's 404 and 405 (it raises them, as ``scope["app"]`` is set) as
   ``unknown_url`` and ``method_not_allowed`` with ``Allow``, anything else as a 500, logged.
@@ -20,7 +21,7 @@ import os
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..domain.errors import HeadersTooLarge, ServiceError
+from ..domain.errors import HeadersTooLarge, ServiceError, UriTooLong
 from .errors import send_error, service_error
 
 __all__ = ["EdgeMiddleware"]
@@ -28,6 +29,8 @@ __all__ = ["EdgeMiddleware"]
 logger = logging.getLogger("mka1_conversations")
 
 _HEADER = b"x-request-id"
+#: Granian's HTTP parser (hyper) refuses a longer request target itself (414, without a body).
+MAX_URL_BYTES = 65_534
 
 
 def _usable(value: bytes) -> bool:
@@ -38,13 +41,18 @@ class EdgeMiddleware:
     def __init__(self, app: ASGIApp, *, max_header_bytes: int | None = None) -> None:
         self.app = app
         self.max_header_bytes = max_header_bytes
+        self.max_url_bytes = (
+            None if max_header_bytes is None else min(max_header_bytes, MAX_URL_BYTES)
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         request_id = b""
-        size = len(scope.get("raw_path") or b"") + len(scope["query_string"]) + 16
+        query = len(scope["query_string"])
+        url = len(scope.get("raw_path") or b"") + (query + 1 if query else 0)
+        size = url + 16
         for name, value in scope["headers"]:
             size += len(name) + len(value) + 4
             if name == _HEADER and not request_id:
@@ -61,6 +69,9 @@ class EdgeMiddleware:
                 message["headers"] = [*message.get("headers", ()), (_HEADER, request_id)]
             await send(message)
 
+        if self.max_url_bytes is not None and url > self.max_url_bytes:
+            await send_error(send_with_id, UriTooLong(self.max_url_bytes))
+            return
         if self.max_header_bytes is not None and size > self.max_header_bytes:
             await send_error(send_with_id, HeadersTooLarge(self.max_header_bytes))
             return

@@ -100,15 +100,24 @@ def _item_reference_schema(components: dict[str, Any]) -> None:
 
 
 _ERRORS = {
-    "400": "Invalid request (OpenAI error envelope with code and param).",
+    "400": "Invalid request (OpenAI error envelope with code and param), or one that could not "
+    "be parsed as HTTP.",
     "401": "Missing or unknown API key.",
     "404": "Unknown, foreign or deleted conversation or item.",
     "408": "The request body did not arrive within the read timeout.",
     "413": "Request body too large.",
+    "414": "The URL (path and query) is over the limit.",
     "415": "Body sent with a media type other than JSON.",
-    "431": "The request line and headers are over the server's limit.",
+    "431": "The request line and headers are over the limit.",
     "429": "Rate limited (when MKA1_RATE_LIMIT is set): retry after the Retry-After seconds.",
 }
+#: Answered by the HTTP server itself for a request it refuses before the service sees it
+#: (docs/security.md): under Granian with no body at all (hence no media type here), under plain
+#: uvicorn (not ``serve``) as text/plain.
+_SERVER_ANSWERS = ("400", "414", "431")
+_SERVER_NOTE = (
+    " Without a body when Granian's HTTP parser refuses the request itself (docs/security.md)."
+)
 
 
 _CONVERSATION_OPERATIONS = (
@@ -156,9 +165,8 @@ def _responses(ok: str, *, extra: tuple[str, ...] = (), links: str | None = None
             "description": text,
             "content": {"application/json": {"schema": _ref("ErrorEnvelope")}},
         }
-    # A request the HTTP server cannot parse, or whose head is far over its limit, is refused by
-    # the server itself before the service sees it: a short text/plain 400 (or 431).
-    for code in ("400", "431"):
+    for code in _SERVER_ANSWERS:
+        out[code]["description"] += _SERVER_NOTE
         out[code]["content"]["text/plain"] = {"schema": {"type": "string"}}
     return out
 
