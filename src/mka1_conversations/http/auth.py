@@ -7,7 +7,8 @@ the digest (cached for ``MKA1_KEY_CACHE_SECONDS``: the bound on how long a revok
 working in a running process). A database key's use is remembered in memory at most once a
 minute and written by a background task (``KeyRing.flush``), never on the request path. With a
 ``limiter``, each key's requests then take a token from its bucket (429 when empty). Paths in
-``public`` (health, OpenAPI, docs) need no key.
+``public`` (health, OpenAPI, docs) need no key. Either header sent twice is refused (400), never
+resolved to one of its values: a proxy that reads the other must not disagree about the caller.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..domain.errors import RateLimited, ServiceError, Unauthorized
-from ..domain.identity import Owner, parse_on_behalf_of
+from ..domain.errors import InvalidRequest, RateLimited, ServiceError, Unauthorized
+from ..domain.identity import ON_BEHALF_OF_HEADER, Owner, parse_on_behalf_of
 from .errors import send_error
 from .ratelimit import TokenBuckets
 
@@ -34,6 +35,14 @@ _BAD_KEY = "Incorrect API key provided."
 _CACHE_ENTRIES = 10_000
 LAST_USED_RESOLUTION_SECONDS = 60
 """A key's ``last_used_at`` is recorded at most once per this many seconds per process."""
+
+
+def _repeated(header: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"Invalid '{header}' header: sent more than once. Send it once.",
+        code="invalid_header",
+        param=header,
+    )
 
 
 def hash_key(key: str) -> str:
@@ -146,10 +155,14 @@ class AuthMiddleware:
     async def _owner(self, scope: Scope) -> Owner:
         authorization: bytes | None = None
         on_behalf_of: bytes | None = None
+        on_behalf_of_repeated = False
         for name, value in scope["headers"]:
             if name == b"authorization":
+                if authorization is not None:
+                    raise _repeated("Authorization")
                 authorization = value
             elif name == b"x-on-behalf-of":
+                on_behalf_of_repeated = on_behalf_of is not None
                 on_behalf_of = value
         scheme, _, token = (authorization or b"").partition(b" ")
         token = token.strip()
@@ -167,6 +180,8 @@ class AuthMiddleware:
             wait = self.limiter.take(digest)
             if wait > 0:
                 raise RateLimited(wait)
+        if on_behalf_of_repeated:  # like its other faults, told only to a caller with a key
+            raise _repeated(ON_BEHALF_OF_HEADER)
         if on_behalf_of is None:
             return Owner(account)
         try:
