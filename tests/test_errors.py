@@ -627,6 +627,45 @@ def test_list_conversations_bad_query(
     assert conversation_ids(http) == [conv]
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("1_0", id="underscore"),
+        pytest.param("\u0663", id="arabic-indic-3"),
+        pytest.param("\uff15", id="fullwidth-5"),
+        pytest.param("+5", id="plus"),
+        pytest.param(" 5", id="leading-space"),
+        pytest.param("5 ", id="trailing-space"),
+        pytest.param("5\u00a0", id="nbsp"),
+        pytest.param("0x10", id="hex"),
+        pytest.param("1e1", id="exponent"),
+        pytest.param("--5", id="two-signs"),
+    ],
+)
+@pytest.mark.parametrize("listing", ["items", "conversations"])
+def test_integer_parameters_are_ascii_digits_only(
+    http: httpx.Client, conv: str, listing: str, value: str
+) -> None:
+    """Not what Python's ``int`` takes: only an optional ``-`` and ASCII digits (no sign ``+``,
+    space, ``_`` or other script's digit), or the usual 400."""
+    path = f"{BASE_PATH}/{conv}/items" if listing == "items" else BASE_PATH
+    response = http.get(path, params={"limit": value})
+    message = assert_error(response, 400, "invalid_type", "limit")
+    assert message.startswith("Invalid type for 'limit': expected an integer")
+
+
+@pytest.mark.parametrize("listing", ["items", "conversations"])
+def test_integer_parameters_of_any_length(http: httpx.Client, conv: str, listing: str) -> None:
+    """Leading zeros are digits too; a value with thousands of digits is a value above the
+    maximum (or below the minimum), not a parse error."""
+    path = f"{BASE_PATH}/{conv}/items" if listing == "items" else BASE_PATH
+    assert len(http.get(path, params={"limit": "0001"}).json()["data"]) == 1
+    huge = http.get(path, params={"limit": "9" * 5000})
+    assert_error(huge, 400, "integer_above_max_value", "limit")
+    tiny = http.get(path, params={"limit": "-" + "9" * 5000})
+    assert_error(tiny, 400, "integer_below_min_value", "limit")
+
+
 # --- 400: X-On-Behalf-Of --------------------------------------------------------------------
 
 
