@@ -1113,6 +1113,45 @@ def test_deeply_nested_json_is_a_400(http: httpx.Client, template: str, depth: i
     assert conversation_ids(http) == []
 
 
+MAX_DEPTH = 128  # http/body.py
+
+
+def _parse_deep_in_the_stack(text: str, frames: int) -> Any:
+    """``json.loads`` as a client whose own call stack is ``frames`` deep (a test runner, a web
+    framework) would run it: Python's parser shares the interpreter's recursion limit."""
+    if frames:
+        return _parse_deep_in_the_stack(text, frames - 1)
+    return json.loads(text)
+
+
+@pytest.mark.parametrize("where", ["item", "item-list"])
+def test_json_nesting_is_bounded_so_every_answer_parses(http: httpx.Client, where: str) -> None:
+    """A body may nest up to 128 levels of arrays and objects (an item's own fields up to 125,
+    inside ``{"items": [...]}``); deeper is refused (400 ``invalid_json``) rather than stored
+    and answered back nested deeper than a client's JSON parser may read."""
+    item = '{"type": "function_call_output", "call_id": "c", "output": "o", "extra": %s}'
+    body = '{"items": [%s]}'
+    fits = body % (item % ("[" * (MAX_DEPTH - 3) + "]" * (MAX_DEPTH - 3)))
+    created = http.post(BASE_PATH, content=fits.encode())
+    assert created.status_code == 200, created.text
+    conversation = created.json()["id"]
+    listed = http.get(f"{BASE_PATH}/{conversation}/items")
+    if where == "item":
+        listed = http.get(f"{BASE_PATH}/{conversation}/items/{listed.json()['data'][0]['id']}")
+    assert listed.status_code == 200
+    _parse_deep_in_the_stack(listed.text, 800)
+    # Any deeper, even by one level and however it is spread, is refused and stores nothing.
+    for deeper in (
+        body % (item % ("[" * (MAX_DEPTH - 2) + "]" * (MAX_DEPTH - 2))),
+        body % (item % ("[" * 900 + "]" * 900)),
+        # Brackets inside strings do not count, many shallow ones do not help.
+        body % (item % ('["a]", {"b": "}}}"}, ' + "{}, " * 200 + "[" * 126 + "]" * 126 + "]")),
+    ):
+        response = http.post(BASE_PATH, content=deeper.encode())
+        assert_error(response, 400, "invalid_json", None, fragments=("nested deeper than 128",))
+    assert conversation_ids(http) == [conversation]
+
+
 def test_error_messages_name_no_internals(http: httpx.Client) -> None:
     """Messages never leak SQL, file paths or Python names."""
     responses = [

@@ -38,18 +38,37 @@ def _ref(name: str) -> dict[str, str]:
 
 
 def _item_schemas(components: dict[str, Any]) -> None:
-    """``InputItem`` (request union) and ``Item`` (response union: each variant with id)."""
-    names = [t.model.__name__ for t in ITEM_TYPES]
+    """``InputItem`` (request union) and ``Item`` (response union: each variant with id), one
+    variant per ``type``, so that exactly one variant fits any item (a validator never has to
+    choose): both message models are one variant, ``Message`` (the service reads a message as an
+    output message when it has an output message's shape, as an input message otherwise). In
+    ``Item`` the ``type`` is required and names its variant (the discriminator)."""
+    models: dict[str, list[str]] = {}
+    for t in ITEM_TYPES:
+        models.setdefault(t.name, []).append(t.model.__name__)
+    names: dict[str, str] = {}  # type → the variant's schema name
+    for type_name, members in models.items():
+        if len(members) == 1:
+            names[type_name] = members[0]
+            continue
+        names[type_name] = "Message"
+        components["Message"] = {
+            "description": (
+                "An input message, or an output message (`role: assistant` with an `id`, a "
+                "`status` and only `output_text`/`refusal` parts)."
+            ),
+            "anyOf": [_ref(m) for m in members],
+        }
     components["InputItem"] = {
         "description": (
             "One of the item types. `type` may be omitted for input messages (and item "
             "references); a `message` with `role: assistant`, an `id`, a `status` and only "
             "`output_text`/`refusal` parts is an output message."
         ),
-        "oneOf": [_ref(n) for n in names],
+        "oneOf": [_ref(n) for n in names.values()],
     }
-    variants = []
-    for name in names:
+    mapping = {}
+    for type_name, name in names.items():
         with_id = f"{name}WithId"
         components[with_id] = {
             "allOf": [
@@ -59,13 +78,17 @@ def _item_schemas(components: dict[str, Any]) -> None:
                     "required": ["id", "type"],
                     "properties": {
                         "id": {"type": "string"},
+                        "type": {"const": type_name},
                         "response_id": {"type": ["string", "null"]},
                     },
                 },
             ]
         }
-        variants.append(_ref(with_id))
-    components["Item"] = {"oneOf": variants}
+        mapping[type_name] = _REF.format(name=with_id)
+    components["Item"] = {
+        "oneOf": [{"$ref": ref} for ref in mapping.values()],
+        "discriminator": {"propertyName": "type", "mapping": mapping},
+    }
     for list_name, element in (("ItemList", "Item"), ("ConversationList", "ConversationObject")):
         components[list_name] = {
             "type": "object",
