@@ -25,7 +25,7 @@ from .domain.keys import hash_key, new_api_key
 from .domain.store import ApiKeyRecord, KeyStore
 from .logs import configure_logging
 from .metrics import prepare_multiproc_dir
-from .serving import granian_options, uvicorn_options
+from .serving import granian_options, raise_open_file_limit, uvicorn_options
 from .settings import Settings, SettingsError
 from .store import Storage
 from .store.migrate import describe
@@ -149,6 +149,7 @@ def _run_server(
     server: str, host: str, port: int, workers: int, settings: Settings, log_config: dict[str, Any]
 ) -> None:
     target = "mka1_conversations.app:create_app_from_env"
+    open_files = raise_open_file_limit()  # each connection is an open file
     if server == "uvicorn":
         import uvicorn
 
@@ -178,7 +179,7 @@ def _run_server(
         log_dictconfig=log_config,
         log_level=LogLevels(settings.log_level),
         log_access=False,  # our request line replaces it
-        **granian_options(settings),
+        **granian_options(settings, open_files),
     ).serve()
 
 

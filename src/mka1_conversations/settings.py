@@ -199,15 +199,18 @@ class Settings:
         default=DEFAULT_READ_TIMEOUT_SECONDS,
         metadata={
             "env": "MKA1_READ_TIMEOUT_SECONDS",
-            "doc": "Longest time to receive a request's head (Granian, uvicorn) and its body "
-            "(408 after it).",
+            "doc": "Longest time to receive a request's head, from connecting or from the end "
+            "of the previous response (then the connection is closed: this is also how long an "
+            "idle connection is kept, under Granian), and its body (408 after it).",
         },
     )
     max_header_bytes: int = field(
         default=DEFAULT_MAX_HEADER_BYTES,
         metadata={
             "env": "MKA1_MAX_HEADER_BYTES",
-            "doc": "Largest request head (request line and headers) the server reads.",
+            "doc": "Largest request head (request line and headers) accepted (431 above; a "
+            "path and query over it, or over 65,534 bytes, 414). The servers read heads up to "
+            "twice this, so that the service answers.",
         },
     )
 

@@ -18,7 +18,13 @@ from mka1_conversations.domain.errors import (
     RequestTimeout,
     UnsupportedMediaType,
 )
-from mka1_conversations.http.body import check_media_type, read_body, read_json
+from mka1_conversations.http.body import (
+    MAX_JSON_DEPTH,
+    _too_deep,
+    check_media_type,
+    read_body,
+    read_json,
+)
 
 
 class Body(msgspec.Struct, forbid_unknown_fields=True):
@@ -134,3 +140,28 @@ async def test_json_that_does_not_fit_names_the_field(
     with pytest.raises(InvalidRequest) as bad:
         await read_json(request([body])[0], Body, 1024, 5)
     assert (bad.value.code, bad.value.param) == (code, param)
+
+
+# The nesting bound of request bodies: brackets outside strings, counted in one pass.
+
+
+def _nested(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+@pytest.mark.parametrize(
+    ("body", "deep"),
+    [
+        (_nested(MAX_JSON_DEPTH), False),
+        (_nested(MAX_JSON_DEPTH + 1), True),
+        (b'{"a": ' + _nested(MAX_JSON_DEPTH - 1) + b"}", False),
+        (b'{"a": ' + _nested(MAX_JSON_DEPTH) + b"}", True),
+        (b"[" + b",".join([_nested(MAX_JSON_DEPTH - 1)] * 50) + b"]", False),  # wide, not deep
+        (b'["' + b"[" * 1000 + b'"]', False),  # brackets in a string are text
+        (b'["\\"[[[", ' + _nested(MAX_JSON_DEPTH - 1) + b"]", False),  # an escaped quote
+        (b'["\\\\", ' + _nested(MAX_JSON_DEPTH) + b"]", True),  # an escaped backslash
+        (b'{"k": "}}}}", "v": [{}, {}, {"x": []}]}', False),
+    ],
+)
+def test_depth_counts_brackets_outside_strings(body: bytes, deep: bool) -> None:
+    assert _too_deep(body) is deep

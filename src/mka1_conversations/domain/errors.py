@@ -12,6 +12,7 @@ nothing else leaves the service on failure. The hierarchy::
      ├── RequestTimeout               (408)  the body did not arrive within the read timeout
      ├── Conflict                     (409)  duplicate item id; sent with x-should-retry: false
      ├── PayloadTooLarge              (413)
+     ├── UriTooLong                   (414)  the request target is over the URL limit
      ├── UnsupportedMediaType         (415)
      ├── HeadersTooLarge              (431)  the request head is over MKA1_MAX_HEADER_BYTES
      ├── RateLimited                  (429, requests)  over the key's rate; carries Retry-After
@@ -50,6 +51,7 @@ __all__ = [
     "UpstreamRejected",
     "UpstreamTimeout",
     "UpstreamUnreachable",
+    "UriTooLong",
 ]
 
 ErrorType = Literal[
@@ -81,6 +83,7 @@ ErrorCode = Literal[
     "conversation_locked",
     "mutually_exclusive_parameters",
     "upstream_rejected",
+    "malformed_request",
     # 401 / 404 / 405 / 409 / 413 / 415 / 5xx
     "invalid_api_key",
     "not_found",
@@ -88,6 +91,7 @@ ErrorCode = Literal[
     "method_not_allowed",
     "duplicate_item_id",
     "request_too_large",
+    "uri_too_long",
     "unsupported_media_type",
     "request_header_fields_too_large",
     "rate_limit_exceeded",
@@ -272,6 +276,18 @@ class PayloadTooLarge(ServiceError):
     status = 413
     type = "invalid_request_error"
     default_code = "request_too_large"
+
+
+class UriTooLong(ServiceError):
+    status = 414
+    type = "invalid_request_error"
+    default_code = "uri_too_long"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"Request URL too long: the limit is {limit} bytes for the path and query together.",
+            headers={"connection": "close"},
+        )
 
 
 class UnsupportedMediaType(ServiceError):

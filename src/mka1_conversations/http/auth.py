@@ -5,7 +5,9 @@ which pass it to every Store call.
 It runs after routing, on the API routes only (operational routes and the docs need no key), so
 an unknown path or a method its path does not allow is answered (404, 405) before any key is
 looked at. The key is resolved by the running app's key ring (``keyring.py``); with a
-``limiter``, each key's requests then take a token from its bucket (429 when empty).
+``limiter``, each key's requests then take a token from its bucket (429 when empty). Either
+header sent twice is refused (400), never resolved to one of its values: a proxy that reads the
+other must not disagree about who the caller is.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from collections.abc import Iterable
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocketClose
 
-from ..domain.errors import RateLimited, Unauthorized
-from ..domain.identity import Owner, parse_on_behalf_of
+from ..domain.errors import InvalidRequest, RateLimited, Unauthorized
+from ..domain.identity import ON_BEHALF_OF_HEADER, Owner, parse_on_behalf_of
 from ..domain.keys import hash_key
 from .errors import unknown_url
 from .ratelimit import TokenBuckets
@@ -46,12 +48,14 @@ class AuthMiddleware:
         await self.app(scope, receive, send)
 
     async def _caller(self, scope: Scope) -> Owner:
-        authorization, on_behalf_of = _credentials(scope["headers"])
+        authorization, on_behalf_of, on_behalf_of_repeated = _credentials(scope["headers"])
         account, digest = await _account(scope, authorization)
         if self.limiter is not None:
             wait = self.limiter.take(digest)
             if wait > 0:
                 raise RateLimited(wait)
+        if on_behalf_of_repeated:
+            raise _repeated(ON_BEHALF_OF_HEADER)
         if on_behalf_of is None:
             return Owner(account)
         try:
@@ -68,23 +72,39 @@ async def unknown_path(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] != "http":
         await WebSocketClose()(scope, receive, send)
         return
-    authorization, _ = _credentials(scope["headers"])
-    with contextlib.suppress(Unauthorized):
+    with contextlib.suppress(Unauthorized, InvalidRequest):
+        authorization, _, _ = _credentials(scope["headers"])
         account, _ = await _account(scope, authorization)
         scope[CALLER] = Owner(account)
     raise unknown_url(scope)
 
 
-def _credentials(headers: Iterable[tuple[bytes, bytes]]) -> tuple[bytes | None, bytes | None]:
-    """The ``Authorization`` and ``X-On-Behalf-Of`` headers (None when absent)."""
+def _repeated(header: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"Invalid '{header}' header: sent more than once. Send it once.",
+        code="invalid_header",
+        param=header,
+    )
+
+
+def _credentials(
+    headers: Iterable[tuple[bytes, bytes]],
+) -> tuple[bytes | None, bytes | None, bool]:
+    """The ``Authorization`` and ``X-On-Behalf-Of`` headers (None when absent), and whether the
+    latter came more than once (refused once the key is known); a repeated ``Authorization`` is
+    refused at once."""
     authorization: bytes | None = None
     on_behalf_of: bytes | None = None
+    on_behalf_of_repeated = False
     for name, value in headers:
         if name == b"authorization":
+            if authorization is not None:
+                raise _repeated("Authorization")
             authorization = value
         elif name == b"x-on-behalf-of":
+            on_behalf_of_repeated = on_behalf_of is not None
             on_behalf_of = value
-    return authorization, on_behalf_of
+    return authorization, on_behalf_of, on_behalf_of_repeated
 
 
 async def _account(scope: Scope, authorization: bytes | None) -> tuple[str, str]:

@@ -134,6 +134,12 @@ class ErrorEnvelopeMiddleware:
             if err is None:
                 logger.exception("unhandled error on %s %s", method, path)
                 err = ServiceError()
-            if RESPONSE_STATUS not in scope:
-                face = next((d for d in self.dialects if d.mounts(path)), self.dialects[0])
-                await send_error(send, *face.shown(err, method, path))
+            try:
+                if RESPONSE_STATUS not in scope:
+                    face = next((d for d in self.dialects if d.mounts(path)), self.dialects[0])
+                    await send_error(send, *face.shown(err, method, path))
+            finally:
+                # ``err`` may be the exception itself, whose traceback holds this frame: a cycle
+                # that would keep the request (and under Granian its body reader, so the
+                # connection) alive until the garbage collector runs. A 408 must close now.
+                del err

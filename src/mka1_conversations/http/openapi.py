@@ -46,18 +46,37 @@ def _ref(name: str) -> dict[str, str]:
 
 
 def _item_schemas(components: dict[str, Any]) -> None:
-    """``InputItem`` (request union) and ``Item`` (response union: each variant with id)."""
-    names = [t.model.__name__ for t in ITEM_TYPES]
+    """``InputItem`` (request union) and ``Item`` (response union: each variant with id), one
+    variant per ``type``, so that exactly one variant fits any item (a validator never has to
+    choose): both message models are one variant, ``Message`` (the service reads a message as an
+    output message when it has an output message's shape, as an input message otherwise). In
+    ``Item`` the ``type`` is required and names its variant (the discriminator)."""
+    models: dict[str, list[str]] = {}
+    for t in ITEM_TYPES:
+        models.setdefault(t.name, []).append(t.model.__name__)
+    names: dict[str, str] = {}  # type → the variant's schema name
+    for type_name, members in models.items():
+        if len(members) == 1:
+            names[type_name] = members[0]
+            continue
+        names[type_name] = "Message"
+        components["Message"] = {
+            "description": (
+                "An input message, or an output message (`role: assistant` with an `id`, a "
+                "`status` and only `output_text`/`refusal` parts)."
+            ),
+            "anyOf": [_ref(m) for m in members],
+        }
     components["InputItem"] = {
         "description": (
             "One of the item types. `type` may be omitted for input messages (and item "
             "references); a `message` with `role: assistant`, an `id`, a `status` and only "
             "`output_text`/`refusal` parts is an output message."
         ),
-        "oneOf": [_ref(n) for n in names],
+        "oneOf": [_ref(n) for n in names.values()],
     }
-    variants = []
-    for name in names:
+    mapping = {}
+    for type_name, name in names.items():
         with_id = f"{name}WithId"
         components[with_id] = {
             "allOf": [
@@ -67,13 +86,17 @@ def _item_schemas(components: dict[str, Any]) -> None:
                     "required": ["id", "type"],
                     "properties": {
                         "id": {"type": "string"},
+                        "type": {"const": type_name},
                         "response_id": {"type": ["string", "null"]},
                     },
                 },
             ]
         }
-        variants.append(_ref(with_id))
-    components["Item"] = {"oneOf": variants}
+        mapping[type_name] = _REF.format(name=with_id)
+    components["Item"] = {
+        "oneOf": [{"$ref": ref} for ref in mapping.values()],
+        "discriminator": {"propertyName": "type", "mapping": mapping},
+    }
     for list_name, element in (("ItemList", "Item"), ("ConversationList", "ConversationObject")):
         components[list_name] = {
             "type": "object",
@@ -108,15 +131,24 @@ def _item_reference_schema(components: dict[str, Any]) -> None:
 
 
 _ERRORS = {
-    "400": "Invalid request (OpenAI error envelope with code and param).",
+    "400": "Invalid request (OpenAI error envelope with code and param), or one that could not "
+    "be parsed as HTTP.",
     "401": "Missing or unknown API key.",
     "404": "Unknown, foreign or deleted conversation or item.",
     "408": "The request body did not arrive within the read timeout.",
     "413": "Request body too large.",
+    "414": "The URL (path and query) is over the limit.",
     "415": "Body sent with a media type other than JSON.",
-    "431": "The request line and headers are over the server's limit.",
+    "431": "The request line and headers are over the limit.",
     "429": "Rate limited (when MKA1_RATE_LIMIT is set): retry after the Retry-After seconds.",
 }
+#: Answered by the HTTP server itself for a request it refuses before the service sees it
+#: (docs/security.md): under Granian with no body at all (hence no media type here), under plain
+#: uvicorn (not ``serve``) as text/plain.
+_SERVER_ANSWERS = ("400", "414", "431")
+_SERVER_NOTE = (
+    " Without a body when Granian's HTTP parser refuses the request itself (docs/security.md)."
+)
 
 
 #: Our operation names → the operationIds of the document (OpenAI's SDK method names).
@@ -186,9 +218,8 @@ def _responses(
             "description": text,
             "content": {"application/json": {"schema": _ref("ErrorEnvelope")}},
         }
-    # A request the HTTP server cannot parse, or whose head is far over its limit, is refused by
-    # the server itself before the service sees it: a short text/plain 400 (or 431).
-    for code in ("400", "431"):
+    for code in _SERVER_ANSWERS:
+        out[code]["description"] += _SERVER_NOTE
         out[code]["content"]["text/plain"] = {"schema": {"type": "string"}}
     return out
 
