@@ -47,7 +47,7 @@ def test_the_fast_path_reads_what_starlette_reads(query: bytes) -> None:
 def test_limit_defaults_and_bounds() -> None:
     assert parse_limit(QueryParams(""), maximum=ITEM_LIST_LIMIT) == DEFAULT_LIST_LIMIT
     assert parse_limit(QueryParams("limit="), maximum=ITEM_LIST_LIMIT) == DEFAULT_LIST_LIMIT
-    assert parse_limit(QueryParams("limit=%2007%20"), maximum=ITEM_LIST_LIMIT) == 7
+    assert parse_limit(QueryParams("limit=007"), maximum=ITEM_LIST_LIMIT) == 7
     assert parse_limit(QueryParams(f"limit={ITEM_LIST_LIMIT}"), maximum=ITEM_LIST_LIMIT) == 100
 
 
@@ -59,6 +59,7 @@ def test_limit_defaults_and_bounds() -> None:
         (str(CONVERSATION_LIST_LIMIT + 1), "integer_above_max_value"),
         ("ten", "invalid_type"),
         ("1.5", "invalid_type"),
+        (" 07 ", "invalid_type"),  # ASCII digits only (issue 18, finding 12)
     ],
 )
 def test_a_bad_limit_names_the_parameter(raw: str, code: str) -> None:
