@@ -20,9 +20,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# serve sets up a new SQLite file itself; --migrate also brings an existing one up to date.
 run: install
-	$(BIN)/mka1-conversations migrate
-	MKA1_LOG_FORMAT=$(MKA1_LOG_FORMAT) $(BIN)/mka1-conversations serve --host $(HOST) --port $(PORT)
+	MKA1_LOG_FORMAT=$(MKA1_LOG_FORMAT) $(BIN)/mka1-conversations serve --migrate --host $(HOST) --port $(PORT)
 
 # The example chat backend (examples/README.md): starts the service on a temporary SQLite file
 # and the backend on 127.0.0.1:8080, in one command.
@@ -41,8 +41,10 @@ format: install
 test: install lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Schemathesis against /openapi.json on both backends, longer than in `make test` (which runs 25
-# examples per operation and mode): FUZZ_EXAMPLES per operation and mode, FUZZ_SCENARIOS stateful
+# Schemathesis against /openapi.json on both backends, and raw requests (URLs and headers of any
+# bytes and size) against `serve` under Granian and uvicorn, longer than in `make test` (which
+# runs 25 examples per operation and mode, 500 raw requests per server and backend):
+# FUZZ_EXAMPLES per operation and mode (twenty times that raw), FUZZ_SCENARIOS stateful
 # sequences, a new random seed each run.
 FUZZ_EXAMPLES  ?= 500
 FUZZ_SCENARIOS ?= 200

@@ -27,8 +27,8 @@ _INTRO = """\
      src/mka1_conversations/domain/items.py. Do not edit by hand. -->
 
 The service accepts and returns all 24 item types of the MKA1 Conversations API, in the order the
-MKA1 docs list them. Each is validated on input (required fields, JSON types, enums) and stored
-as sent, normalised:
+MKA1 docs list them, with the fields (and required fields) of the MKA1 SDK's request models. Each
+is validated on input (required fields, JSON types, enums) and stored as sent, normalised:
 
 - **`id`**: kept when the client sends one (unique within the request and the conversation;
   1–256 characters, no control characters, no `/`, not `.` or `..`, so that it works as a URL
@@ -43,7 +43,7 @@ as sent, normalised:
   bare strings inside a content array.
 - Everything else, unknown fields included (at any depth), is returned exactly as sent.
 
-**Telling the types apart** (MKA1 spec §5.1): `type` is required except on input messages and
+**Telling the types apart**: `type` is required except on input messages and
 item references. An object without `type` is an input message when it has `role`, an item
 reference when `id` is its only field, and otherwise a 400 (`items[i].type` missing). A
 `message` is an output message when it has `role: "assistant"`, an `id`, a `status` and a

@@ -32,6 +32,8 @@ from mka1_conversations.settings import Settings
 from mka1_conversations.store.migrate import apply_postgres
 from mka1_conversations.store.sqlite import SQLiteBackend
 
+from .upstream_server import LoopbackModelServer, serve_model_server
+
 KEY_A = "sk-test-account-a"
 KEY_B = "sk-test-account-b"
 ACCOUNT_A = "acct_a"
@@ -154,7 +156,16 @@ def serve_app(settings: Settings) -> Iterator[str]:
 def serve_asgi(app: ASGIApp) -> Iterator[str]:
     """Serve any ASGI app with uvicorn in a thread, lifespan included; yield its base URL."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    # A long keep-alive: on a loaded machine a client may idle past uvicorn's 5 s default just as
+    # the server closes the connection, and the next request would fail (not the app's doing).
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        timeout_keep_alive=120,
+    )
     uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
@@ -210,3 +221,19 @@ def conversation_state(client: httpx.Client, conversation_id: str) -> tuple[Any,
     items = client.get(f"{BASE_PATH}/{conversation_id}/items", params={"limit": 100})
     assert items.status_code == 200, items.text
     return conversation.json(), items.json()
+
+
+# --- a model server on loopback (Chat Completions), scripted per test --------------------------
+
+
+@pytest.fixture(scope="session")
+def loopback_model_server() -> Iterator[LoopbackModelServer]:
+    with serve_model_server() as model_server:
+        yield model_server
+
+
+@pytest.fixture
+def model_server(loopback_model_server: LoopbackModelServer) -> LoopbackModelServer:
+    """The loopback model server, with no reply scripted and nothing received yet."""
+    loopback_model_server.reset()
+    return loopback_model_server

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,14 +34,20 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
 
 @contextmanager
 def serving(
-    *args: str, env: dict[str, str], preexec_fn: Callable[[], object] | None = None
+    *args: str,
+    env: dict[str, str],
+    command: Sequence[str] = CLI,
+    cwd: Path | None = None,
+    preexec_fn: Callable[[], object] | None = None,
 ) -> Iterator[tuple[str, list[str]]]:
-    """Start ``serve`` on a free port; yield its URL and its stderr lines so far (live list).
-    ``preexec_fn`` runs in the child before it starts (limits, signal dispositions)."""
+    """Start ``serve`` on a free port (with ``command``, the CLI of this interpreter by default);
+    yield its URL and its stderr lines so far (live list). ``preexec_fn`` runs in the child
+    before it starts (limits, signal dispositions)."""
     port = free_port()
     process = subprocess.Popen(
-        [*CLI, "serve", "--port", str(port), *args],
+        [*command, "serve", "--port", str(port), *args],
         env=env,
+        cwd=cwd,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

@@ -1,8 +1,8 @@
 """The OpenAI Agents SDK (PyPI ``openai-agents``) keeps its session memory in this service:
 ``OpenAIConversationsSession`` with an OpenAI client pointed at our base URL behaves as it does
 against OpenAI (add, read all or the latest N in order, pop the latest, clear), and a
-``Runner`` run with it stores each turn and reads the history back. The model is a local stand-in:
-no test calls OpenAI.
+``Runner`` run with it stores each turn and reads the history back, on MKA1's face
+(``/api/v1/llm``) and on OpenAI's (``/v1``). The model is a local stand-in: no test calls OpenAI.
 """
 
 from __future__ import annotations
@@ -172,3 +172,46 @@ async def test_runner_keeps_its_memory_here(client: AsyncOpenAI) -> None:
     # The second turn's model input is the history read back from the service, then the new input.
     assert _texts(model.inputs[1]) == ["hello", "echo: hello", "again"]
     assert _texts(await session.get_items()) == ["hello", "echo: hello", "again", "echo: again"]
+
+
+@pytest.fixture
+async def v1_client(server: RunningServer, user: str) -> AsyncIterator[AsyncOpenAI]:
+    async with AsyncOpenAI(
+        base_url=server.url + "/v1",
+        api_key=KEY_A,
+        default_headers={"X-On-Behalf-Of": user},
+        _strict_response_validation=True,
+    ) as openai_client:
+        yield openai_client
+
+
+async def test_session_on_the_openai_face(
+    server: RunningServer, v1_client: AsyncOpenAI, user: str
+) -> None:
+    session = OpenAIConversationsSession(openai_client=v1_client)
+    await session.add_items([_user(f"m{n}") for n in range(25)])  # two create requests
+    assert _texts(await session.get_items()) == [f"m{n}" for n in range(25)]
+    assert _texts(await session.get_items(limit=3)) == ["m22", "m23", "m24"]
+    popped = await session.pop_item()
+    assert popped is not None and _texts([popped]) == ["m24"]
+    assert len(await session.get_items()) == 24
+    conversation_id = session.session_id
+    async with httpx.AsyncClient(headers=auth_headers(KEY_A, user)) as http:
+        # The same conversation on MKA1's face.
+        mka1 = await http.get(f"{server.url}{BASE_PATH}/{conversation_id}/items?limit=1")
+        assert mka1.json()["data"][0]["content"][0]["text"] == "m0"
+        await session.clear_session()
+        gone = await http.get(f"{server.url}{BASE_PATH}/{conversation_id}")
+    assert gone.status_code == 404
+    assert await session.get_items() == []
+
+
+async def test_runner_keeps_its_memory_on_the_openai_face(v1_client: AsyncOpenAI) -> None:
+    model = EchoModel()
+    agent = Agent(name="echo", instructions="Repeat the user.", model=model)
+    session = OpenAIConversationsSession(openai_client=v1_client)
+    config = RunConfig(tracing_disabled=True)
+    await Runner.run(agent, "hello", session=session, run_config=config)
+    second = await Runner.run(agent, "again", session=session, run_config=config)
+    assert second.final_output == "echo: again"
+    assert _texts(model.inputs[1]) == ["hello", "echo: hello", "again"]

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from mka1_conversations.app import open_store
-from mka1_conversations.http.auth import hash_key
+from mka1_conversations.domain.keys import hash_key
 from mka1_conversations.settings import Settings
 
 from .conftest import BASE_PATH, KEY_A, KEY_B, RunningServer, conversation_state
@@ -163,3 +163,67 @@ def test_authorization_matrix(
     assert seen == {caller: expected_status(operation, caller) for caller in CALLERS}
     if operation == "list":
         assert target.conversation_id in [c["id"] for c in http.get(BASE_PATH).json()["data"]]
+
+
+@pytest.mark.parametrize(
+    ("headers", "param"),
+    [
+        pytest.param(
+            [("Authorization", f"Bearer {KEY_B}"), ("Authorization", f"Bearer {KEY_A}")],
+            "Authorization",
+            id="two-keys",
+        ),
+        pytest.param(
+            [("Authorization", f"Bearer {KEY_A}"), ("Authorization", "Bearer sk-unknown")],
+            "Authorization",
+            id="a-key-and-a-bad-one",
+        ),
+        pytest.param(
+            [("Authorization", f"Bearer {KEY_A}"), ("Authorization", f"Bearer {KEY_A}")],
+            "Authorization",
+            id="the-same-key-twice",
+        ),
+        pytest.param(
+            [
+                ("Authorization", f"Bearer {KEY_A}"),
+                ("X-On-Behalf-Of", "u1"),
+                ("X-On-Behalf-Of", "u2"),
+            ],
+            "X-On-Behalf-Of",
+            id="two-end-users",
+        ),
+    ],
+)
+def test_a_repeated_identity_header_is_refused(
+    server: RunningServer,
+    http: httpx.Client,
+    target: Target,
+    headers: list[tuple[str, str]],
+    param: str,
+) -> None:
+    """Never "the last one wins": a proxy that reads the first must not disagree with us about
+    who is calling. Nothing is read or written for such a request."""
+    before = conversation_state(http, target.conversation_id)
+    for method, path, body in (
+        ("GET", BASE_PATH, None),
+        ("POST", BASE_PATH, {}),
+        ("GET", f"{BASE_PATH}/{target.conversation_id}", None),
+        (
+            "POST",
+            f"{BASE_PATH}/{target.conversation_id}/items",
+            {"items": [{"role": "user", "content": "x"}]},
+        ),
+    ):
+        response = httpx.request(method, server.url + path, json=body, headers=headers, timeout=30)
+        assert response.status_code == 400, (method, path, response.text)
+        error = response.json()["error"]
+        assert (error["code"], error["param"], error["type"]) == (
+            "invalid_header",
+            param,
+            "invalid_request_error",
+        ), error
+    assert conversation_state(http, target.conversation_id) == before
+    # Without a valid key, the 401 comes first, as for any other fault of X-On-Behalf-Of.
+    if param == "X-On-Behalf-Of":
+        anonymous = [h for h in headers if h[0] != "Authorization"]
+        assert httpx.get(server.url + BASE_PATH, headers=anonymous).status_code == 401

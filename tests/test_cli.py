@@ -1,12 +1,15 @@
 """The command line as a user meets it: migrate, serve (Granian and uvicorn), the development key,
-``keys create``, and the refusals (unmigrated database, several workers on SQLite)."""
+``keys create``, serve setting up a new SQLite file (and ``serve --migrate``), and the refusals
+(a database behind its migrations, several workers on SQLite)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -14,6 +17,8 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+
+from mka1_conversations.store.migrate import apply_sqlite, describe, load_migrations
 
 from .conftest import BASE_PATH, free_port, postgres_database
 from .processes import CLI, cli_env, run_cli, serving
@@ -29,10 +34,68 @@ def test_migrate_is_idempotent(tmp_path: Path) -> None:
     assert "up to date" in second.stdout
 
 
+def _sqlite_behind(path: Path, through: int = 2) -> None:
+    """An existing SQLite database with only the first ``through`` migrations."""
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        apply_sqlite(db, through=through)
+    finally:
+        db.close()
+
+
 def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
+    # A file that does not exist is set up by serve (below); one that is behind is refused.
+    _sqlite_behind(tmp_path / "db.sqlite")
     result = run_cli("serve", env=cli_env(tmp_path / "db.sqlite"))
     assert result.returncode == 1
     assert "mka1-conversations migrate" in result.stderr
+
+
+def test_serve_sets_up_a_new_sqlite_file_and_says_so_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "dir" / "db.sqlite"
+    env = cli_env(path, MKA1_API_KEYS="sk-new=acct", MKA1_LOG_FORMAT="json")
+    with serving(env=env) as (url, lines):
+        assert httpx.get(url + "/readyz").status_code == 200
+        headers = {"Authorization": "Bearer sk-new"}
+        created = httpx.post(url + BASE_PATH, json={"metadata": {"a": "b"}}, headers=headers)
+        assert created.status_code == 200, created.text
+    said = [json.loads(line) for line in lines if "created the database" in line]
+    assert len(said) == 1, lines
+    assert said[0]["message"] == (
+        f"created the database {path} and applied its {len(load_migrations('sqlite'))} "
+        f"migrations (through {describe(load_migrations('sqlite')[-1:])})"
+    )
+    with serving(env=env) as (url, lines):  # the second start finds it: nothing to say
+        listed = httpx.get(url + BASE_PATH, headers=headers).json()["data"]
+        assert [c["metadata"] for c in listed] == [{"a": "b"}]
+    assert not [line for line in lines if "created the database" in line]
+    assert "up to date" in run_cli("migrate", env=env).stdout
+
+
+def test_serve_migrate_brings_a_database_up_to_date(tmp_path: Path) -> None:
+    _sqlite_behind(tmp_path / "db.sqlite")
+    env = cli_env(tmp_path / "db.sqlite", MKA1_API_KEYS="sk-1=acct", MKA1_LOG_FORMAT="text")
+    pending = load_migrations("sqlite")[2:]
+    with serving("--migrate", env=env) as (url, lines):
+        assert httpx.get(url + "/readyz").status_code == 200
+    applied = [line for line in lines if "applied" in line]
+    assert (
+        len(applied) == 1
+        and f"applied {len(pending)} migrations: {describe(pending)}" in (applied[0])
+    )
+    with serving("--migrate", env=env) as (url, lines):
+        assert httpx.get(url + "/readyz").status_code == 200
+    assert len([line for line in lines if "the database is up to date" in line]) == 1
+
+
+def test_serve_on_postgres_needs_migrate_or_serve_migrate() -> None:
+    with postgres_database(through=1) as database:
+        env = cli_env(database, MKA1_API_KEYS="sk-1=acct")
+        refused = run_cli("serve", env=env)
+        assert refused.returncode == 1
+        assert "mka1-conversations migrate" in refused.stderr
+        with serving("--migrate", "--workers", "2", env=env) as (url, _lines):
+            assert httpx.get(url + "/readyz").status_code == 200
 
 
 def test_serve_refuses_several_workers_on_sqlite(tmp_path: Path) -> None:

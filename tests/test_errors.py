@@ -627,6 +627,45 @@ def test_list_conversations_bad_query(
     assert conversation_ids(http) == [conv]
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("1_0", id="underscore"),
+        pytest.param("\u0663", id="arabic-indic-3"),
+        pytest.param("\uff15", id="fullwidth-5"),
+        pytest.param("+5", id="plus"),
+        pytest.param(" 5", id="leading-space"),
+        pytest.param("5 ", id="trailing-space"),
+        pytest.param("5\u00a0", id="nbsp"),
+        pytest.param("0x10", id="hex"),
+        pytest.param("1e1", id="exponent"),
+        pytest.param("--5", id="two-signs"),
+    ],
+)
+@pytest.mark.parametrize("listing", ["items", "conversations"])
+def test_integer_parameters_are_ascii_digits_only(
+    http: httpx.Client, conv: str, listing: str, value: str
+) -> None:
+    """Not what Python's ``int`` takes: only an optional ``-`` and ASCII digits (no sign ``+``,
+    space, ``_`` or other script's digit), or the usual 400."""
+    path = f"{BASE_PATH}/{conv}/items" if listing == "items" else BASE_PATH
+    response = http.get(path, params={"limit": value})
+    message = assert_error(response, 400, "invalid_type", "limit")
+    assert message.startswith("Invalid type for 'limit': expected an integer")
+
+
+@pytest.mark.parametrize("listing", ["items", "conversations"])
+def test_integer_parameters_of_any_length(http: httpx.Client, conv: str, listing: str) -> None:
+    """Leading zeros are digits too; a value with thousands of digits is a value above the
+    maximum (or below the minimum), not a parse error."""
+    path = f"{BASE_PATH}/{conv}/items" if listing == "items" else BASE_PATH
+    assert len(http.get(path, params={"limit": "0001"}).json()["data"]) == 1
+    huge = http.get(path, params={"limit": "9" * 5000})
+    assert_error(huge, 400, "integer_above_max_value", "limit")
+    tiny = http.get(path, params={"limit": "-" + "9" * 5000})
+    assert_error(tiny, 400, "integer_below_min_value", "limit")
+
+
 # --- 400: X-On-Behalf-Of --------------------------------------------------------------------
 
 
@@ -700,8 +739,9 @@ def test_unauthorized(server: RunningServer, user: str, authorization: str | byt
             client.post(BASE_PATH, json={"metadata": {"m": marker}}, headers=headers),
             client.get(BASE_PATH, headers=headers),
             client.get(f"{BASE_PATH}/conv_x/items", headers=headers),
-            client.get("/api/v1/llm/nowhere", headers=headers),
+            client.delete(f"{BASE_PATH}/conv_x/items/msg_x", headers=headers),
         ]
+        # A path no route serves is a 404 whatever the key: tests/test_status_order.py.
     for response in responses:
         assert_error(response, 401, "invalid_api_key", None)
     with httpx.Client(base_url=server.url, headers=auth_headers(KEY_A, user)) as owner:
@@ -1072,6 +1112,45 @@ def test_deeply_nested_json_is_a_400(http: httpx.Client, template: str, depth: i
     assert response.status_code == 400, response.text
     assert_error(response, 400, response.json()["error"]["code"], response.json()["error"]["param"])
     assert conversation_ids(http) == []
+
+
+MAX_DEPTH = 128  # http/body.py
+
+
+def _parse_deep_in_the_stack(text: str, frames: int) -> Any:
+    """``json.loads`` as a client whose own call stack is ``frames`` deep (a test runner, a web
+    framework) would run it: Python's parser shares the interpreter's recursion limit."""
+    if frames:
+        return _parse_deep_in_the_stack(text, frames - 1)
+    return json.loads(text)
+
+
+@pytest.mark.parametrize("where", ["item", "item-list"])
+def test_json_nesting_is_bounded_so_every_answer_parses(http: httpx.Client, where: str) -> None:
+    """A body may nest up to 128 levels of arrays and objects (an item's own fields up to 125,
+    inside ``{"items": [...]}``); deeper is refused (400 ``invalid_json``) rather than stored
+    and answered back nested deeper than a client's JSON parser may read."""
+    item = '{"type": "function_call_output", "call_id": "c", "output": "o", "extra": %s}'
+    body = '{"items": [%s]}'
+    fits = body % (item % ("[" * (MAX_DEPTH - 3) + "]" * (MAX_DEPTH - 3)))
+    created = http.post(BASE_PATH, content=fits.encode())
+    assert created.status_code == 200, created.text
+    conversation = created.json()["id"]
+    listed = http.get(f"{BASE_PATH}/{conversation}/items")
+    if where == "item":
+        listed = http.get(f"{BASE_PATH}/{conversation}/items/{listed.json()['data'][0]['id']}")
+    assert listed.status_code == 200
+    _parse_deep_in_the_stack(listed.text, 800)
+    # Any deeper, even by one level and however it is spread, is refused and stores nothing.
+    for deeper in (
+        body % (item % ("[" * (MAX_DEPTH - 2) + "]" * (MAX_DEPTH - 2))),
+        body % (item % ("[" * 900 + "]" * 900)),
+        # Brackets inside strings do not count, many shallow ones do not help.
+        body % (item % ('["a]", {"b": "}}}"}, ' + "{}, " * 200 + "[" * 126 + "]" * 126 + "]")),
+    ):
+        response = http.post(BASE_PATH, content=deeper.encode())
+        assert_error(response, 400, "invalid_json", None, fragments=("nested deeper than 128",))
+    assert conversation_ids(http) == [conversation]
 
 
 def test_error_messages_name_no_internals(http: httpx.Client) -> None:

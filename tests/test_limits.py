@@ -1,6 +1,7 @@
 """Limits a hostile or broken client meets on the real ``serve`` (Granian and uvicorn): a 100 MB
 body is refused with 413 after at most the limit is read, a slow-loris head or body is cut off
-after the read timeout while other clients are served, and an oversized head is refused."""
+after the read timeout (408, and the connection closed) while other clients are served, and an
+oversized head is refused."""
 
 from __future__ import annotations
 
@@ -144,6 +145,29 @@ def test_a_slow_body_gets_408(served: str) -> None:
             pass
     assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
     assert b'"code":"request_timeout"' in answer
+
+
+def test_a_408_closes_the_connection(served: str) -> None:
+    """Many bodies that stop arriving at once: each gets its 408, then the server closes the
+    connection (the rest of the body would never be read), under every server."""
+    sockets = [_connect(served) for _ in range(20)]
+    try:
+        for sock in sockets:
+            sock.sendall(_head("POST", "Content-Length: 1000\r\n") + b'{"items": [')
+        for sock in sockets:
+            sock.settimeout(READ_TIMEOUT + 20)
+            answer = b""
+            try:
+                while data := sock.recv(65536):
+                    answer += data
+            except TimeoutError:
+                raise AssertionError(f"still open after the answer: {answer[:60]!r}") from None
+            except ConnectionResetError:
+                pass
+            assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def test_an_oversized_head_is_refused_and_a_normal_one_served(served: str) -> None:

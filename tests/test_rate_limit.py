@@ -1,6 +1,7 @@
 """Rate limiting per API key (``MKA1_RATE_LIMIT``, ``MKA1_RATE_LIMIT_BURST``; off by default): a key
 over its rate gets 429 with the OpenAI envelope and ``Retry-After``, other keys are unaffected,
-and both official SDKs wait as told and then succeed."""
+and both official SDKs wait as told and then succeed. The buckets' arithmetic:
+tests/http/test_ratelimit.py."""
 
 from __future__ import annotations
 
@@ -12,8 +13,6 @@ import httpx2
 import pytest
 from meetkai_mka1 import SDK
 from openai import OpenAI
-
-from mka1_conversations.http.ratelimit import TokenBuckets
 
 from .conftest import BASE_PATH, KEY_A, KEY_B, auth_headers, migrated_database, serve_app
 from .conftest import test_settings as settings_for
@@ -107,27 +106,3 @@ def test_the_mka1_sdk_waits_and_retries_then_succeeds(limited: str) -> None:
                 break
     assert statuses[0] == 429 and statuses[-1] == 200
     assert set(statuses[:-1]) == {429}
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_token_buckets_allow_the_burst_then_the_rate() -> None:
-    clock = _Clock()
-    buckets = TokenBuckets(rate=2.0, burst=3, clock=clock)
-    assert [buckets.take("k") for _ in range(3)] == [0.0, 0.0, 0.0]
-    assert buckets.take("k") == pytest.approx(0.5)
-    assert buckets.take("other") == 0.0  # one bucket per key
-    clock.now += 0.25
-    assert buckets.take("k") == pytest.approx(0.25)
-    clock.now += 0.25
-    assert buckets.take("k") == 0.0
-    clock.now += 100  # refills up to the burst, no further
-    assert [buckets.take("k") for _ in range(4)][-1] == pytest.approx(0.5)
-    with pytest.raises(ValueError):
-        TokenBuckets(rate=0, burst=1)

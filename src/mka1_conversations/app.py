@@ -1,13 +1,15 @@
-"""The app: ``create_app(settings)`` wires the Store, the service, the routes and the middleware.
+"""The app: ``create_app(settings)`` wires the storage, the service, the routes and the
+middleware; the lifespan opens what lives only while the app runs (``http/services.py``).
 
-Request path: ObserveMiddleware (metrics, the request's log line) → EdgeMiddleware (request id,
-every error → envelope) → DeadlineMiddleware (the request's deadline) → IdempotencyMiddleware
-(its fingerprint and Idempotency-Key) → AuthMiddleware (Owner) → Starlette's Router (routing,
-lifespan) → ConversationRoutes → ConversationService → the storage (one transaction, timed by
-its backend).
+A request's way: ObserveMiddleware (request id, metrics, the log line) → ErrorEnvelopeMiddleware
+(every error → envelope) → DeadlineMiddleware (the request's deadline) → IdempotencyMiddleware
+(its fingerprint and Idempotency-Key) → HeadLimitMiddleware (431) → Starlette's Router (routing,
+once) → AuthMiddleware on the API routes (the caller) → ConversationRoutes (parse, encode) →
+ConversationService (rules) → the storage (one transaction, timed by its backend).
 
-Operational endpoints, without an API key: ``/healthz`` (the process answers), ``/readyz`` (the
-database answers and is migrated), ``/metrics`` (Prometheus; its own token when configured).
+Operational routes, without an API key: ``/healthz`` (the process answers), ``/readyz`` (the
+database answers and is migrated), ``/metrics`` (Prometheus; its own token when configured);
+and the docs, ``/openapi.json`` and ``/docs``.
 """
 
 from __future__ import annotations
@@ -15,24 +17,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping, Sequence
 
-from starlette.routing import Router
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Router
 from starlette.types import ASGIApp
 
 from . import store
 from .domain.service import ConversationService
-from .domain.store import MaintenanceStore
-from .http.auth import AuthMiddleware, KeyRing
+from .http.auth import AuthMiddleware, unknown_path
 from .http.deadline import DeadlineMiddleware
-from .http.edge import EdgeMiddleware
+from .http.dialects import DIALECTS
+from .http.errors import ErrorEnvelopeMiddleware
+from .http.head_limit import HeadLimitMiddleware
 from .http.idempotency import IdempotencyMiddleware
-from .http.observe import ObserveMiddleware, RouteIndex
-from .http.openapi import docs_routes, is_docs_path
+from .http.keyring import KeyRing
+from .http.observe import ObserveMiddleware, operation_names
+from .http.openapi import DOCS_OPERATIONS, docs_routes
 from .http.operational import OperationalRoutes
 from .http.ratelimit import TokenBuckets
-from .http.routes import OPERATIONS, ConversationRoutes
+from .http.routes import ConversationRoutes, mount
+from .http.services import Services, lifespan_state
 from .logs import RequestLog, configure_logging
 from .metrics import Metrics
 from .settings import Settings
@@ -42,10 +47,6 @@ from .store.migrate import Migration
 __all__ = ["create_app", "create_app_from_env", "migrate_database", "open_store"]
 
 logger = logging.getLogger("mka1_conversations")
-
-#: The interactive docs and the OpenAPI document, as operations in metrics and logs.
-_DOCS_PATHS = {"/docs": {"GET": "docs"}, "/openapi.json": {"GET": "openapi"}}
-_DOCS_PREFIXES = {"/docs/": "docs"}
 
 
 async def open_store(settings: Settings, instruments: Instruments | None = None) -> Storage:
@@ -64,28 +65,6 @@ async def migrate_database(settings: Settings) -> list[Migration]:
     return await store.migrate_database(settings.database_url)
 
 
-@dataclass(slots=True)
-class _Running:
-    """What exists only between start-up and shutdown."""
-
-    settings: Settings
-    service_: ConversationService | None = None
-    keyring_: KeyRing | None = None
-    store_: MaintenanceStore | None = None
-
-    def store(self) -> MaintenanceStore:
-        assert self.store_ is not None, "the app has not started (lifespan not run)"
-        return self.store_
-
-    def service(self) -> ConversationService:
-        assert self.service_ is not None, "the app has not started (lifespan not run)"
-        return self.service_
-
-    def keyring(self) -> KeyRing:
-        assert self.keyring_ is not None, "the app has not started (lifespan not run)"
-        return self.keyring_
-
-
 _KEY_USE_FLUSH_SECONDS = 15.0
 
 
@@ -99,82 +78,105 @@ async def _record_key_uses(keyring: KeyRing) -> None:
             logger.warning("could not record API key use; will retry")
 
 
-def _is_public(path: str) -> bool:
-    return path in OperationalRoutes.PATHS or is_docs_path(path)
-
-
-def create_app(settings: Settings | None = None) -> ASGIApp:
-    """The ASGI app. The Store is opened at start-up (lifespan) and closed at shutdown."""
-    settings = settings or Settings.from_env()
-    running = _Running(settings)
-    index = RouteIndex(OPERATIONS, {**OperationalRoutes.OPERATIONS, **_DOCS_PATHS}, _DOCS_PREFIXES)
-    metrics = Metrics(index.operations, multiproc_dir=settings.metrics_multiproc_dir)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: object) -> AsyncIterator[None]:
-        storage = await open_store(
-            settings, Instruments(metrics.db_call, metrics.items_written.inc)
-        )
-        running.store_ = storage.maintenance
-        running.service_ = ConversationService(
+def _services(settings: Settings, storage: Storage) -> Services:
+    """What requests use, standing on the open ``storage``."""
+    keyring = KeyRing(
+        settings.api_keys,
+        storage.keys.account_for_key,
+        cache_seconds=settings.key_cache_seconds,
+        record_use=storage.keys.record_key_use,
+    )
+    return Services(
+        conversations=ConversationService(
             storage.conversations,
             max_item_bytes=settings.max_item_bytes,
             max_page_bytes=settings.max_page_bytes,
             identity_mode=settings.identity_mode,
+        ),
+        keyring=keyring,
+        maintenance=storage.maintenance,
+    )
+
+
+def _check_operations(routes: Sequence[BaseRoute], operations: Mapping[str, object]) -> None:
+    """Every route has its row in the operation table (metrics and logs would call its requests
+    ``unmatched`` otherwise)."""
+    missing = [path for r in routes if (path := getattr(r, "path", None)) not in operations]
+    if missing:
+        raise RuntimeError(f"routes without an operation: {missing}")
+
+
+def create_app(settings: Settings | None = None) -> ASGIApp:
+    """The ASGI app. The storage is opened at start-up (lifespan) and closed at shutdown."""
+    settings = settings or Settings.from_env()
+    # The API's faces (MKA1's, OpenAI's): the same handlers, each bound to its dialect.
+    faces = [
+        ConversationRoutes(dialect, settings.max_body_bytes, settings.read_timeout_seconds)
+        for dialect in DIALECTS
+    ]
+    operations = {
+        **{path: ops for face in faces for path, ops in face.operations.items()},
+        **OperationalRoutes.OPERATIONS,
+        **DOCS_OPERATIONS,
+    }
+    metrics = Metrics(operation_names(operations), multiproc_dir=settings.metrics_multiproc_dir)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: object) -> AsyncIterator[dict[str, Services]]:
+        storage = await open_store(
+            settings, Instruments(metrics.db_timer, metrics.items_written.inc)
         )
-        keyring = KeyRing(
-            settings.api_keys,
-            storage.keys.account_for_key,
-            cache_seconds=settings.key_cache_seconds,
-            record_use=storage.keys.record_key_use,
-        )
-        running.keyring_ = keyring
-        background = [asyncio.create_task(_record_key_uses(keyring))]
+        running = _services(settings, storage)
+        background = [asyncio.create_task(_record_key_uses(running.keyring))]
         if metrics.multiproc_dir is not None:
             background.append(asyncio.create_task(metrics.flush_every(1.0)))
         try:
-            yield
+            yield lifespan_state(running)
         finally:
             for task in background:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             with contextlib.suppress(Exception):
-                await keyring.flush()
+                await running.keyring.flush()
             await storage.close()
             metrics.process_exited()
 
-    api = ConversationRoutes(
-        running.service, settings.max_body_bytes, settings.read_timeout_seconds
+    operational = OperationalRoutes(metrics, settings.metrics_token)
+    limiter = (
+        TokenBuckets(settings.rate_limit, settings.rate_limit_burst)
+        if settings.rate_limit > 0
+        else None
     )
-    operational = OperationalRoutes(running.store, metrics, settings.metrics_token)
+    # Authentication runs after routing, on the API routes only: an unknown path or method is
+    # answered before any key is looked at (docs/api.md, "Status order").
+    routes = [
+        *mount(faces, middleware=[Middleware(AuthMiddleware, limiter=limiter)]),
+        *operational.routes(),
+        *docs_routes(),
+    ]
+    _check_operations(routes, operations)
     # Starlette's router, for routing and lifespan only: no Starlette application around it
     # (its two exception middlewares would wrap every request); errors are answered by
-    # EdgeMiddleware, in the envelope.
+    # ErrorEnvelopeMiddleware, in the envelope.
     router = Router(
-        routes=[*api.routes(), *operational.routes(), *docs_routes()],
+        routes=routes,
         redirect_slashes=False,  # a 307 on a POST surprises clients: 404 instead
+        default=unknown_path,
         lifespan=lifespan,
     )
-    authenticated = AuthMiddleware(
-        router,
-        keyring=running.keyring,
-        public=_is_public,
-        limiter=(
-            TokenBuckets(settings.rate_limit, settings.rate_limit_burst)
-            if settings.rate_limit > 0
-            else None
-        ),
-    )
     return ObserveMiddleware(
-        EdgeMiddleware(
+        ErrorEnvelopeMiddleware(
             DeadlineMiddleware(
-                IdempotencyMiddleware(authenticated), seconds=settings.request_timeout_seconds
+                IdempotencyMiddleware(
+                    HeadLimitMiddleware(router, max_header_bytes=settings.max_header_bytes)
+                ),
+                seconds=settings.request_timeout_seconds,
             ),
-            max_header_bytes=settings.max_header_bytes,
+            dialects=DIALECTS,
         ),
         metrics=metrics,
-        routes=index,
+        operations=operations,
         request_log=RequestLog.for_process(settings.log_format),
     )
 

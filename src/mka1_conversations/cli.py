@@ -1,14 +1,16 @@
 """The command line: ``mka1-conversations serve | migrate | export | import | purge | keys``
-(``keys create | list | revoke``)."""
+(``keys create | list | revoke``). Each command opens the database through the app's entry
+points (``app.open_store``, ``app.migrate_database``); ``serve`` runs Granian or uvicorn with
+the bounds of ``serving.py``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import re
-import secrets
 import shutil
 import sys
 import time
@@ -19,18 +21,21 @@ from typing import IO, Any, TypeVar
 from .app import migrate_database, open_store
 from .domain.errors import ServiceError
 from .domain.identity import validate_account_id
+from .domain.keys import hash_key, new_api_key
 from .domain.store import ApiKeyRecord, KeyStore
-from .http.auth import hash_key
 from .logs import configure_logging
 from .metrics import prepare_multiproc_dir
-from .serving import granian_options, uvicorn_options
+from .serving import granian_options, raise_open_file_limit, uvicorn_options
 from .settings import Settings, SettingsError
 from .store import Storage
+from .store.migrate import describe
 from .store.transfer import Row, read_rows, write_rows
 
 __all__ = ["main"]
 
 DEV_ACCOUNT = "dev"
+
+logger = logging.getLogger("mka1_conversations")
 
 R = TypeVar("R")
 
@@ -38,10 +43,6 @@ R = TypeVar("R")
 def _fail(message: str) -> int:
     print(f"mka1-conversations: {message}", file=sys.stderr)
     return 1
-
-
-def new_api_key() -> str:
-    return "mk-" + secrets.token_urlsafe(32)
 
 
 async def _create_key(keys: KeyStore, account: str, name: str) -> str:
@@ -87,17 +88,42 @@ def cmd_migrate(settings: Settings) -> int:
     return 0
 
 
-def cmd_serve(settings: Settings, host: str, port: int, workers: int, server: str) -> int:
+async def _prepare_database(settings: Settings, *, migrate: bool) -> None:
+    """Before serving: a SQLite file that does not exist yet is created and migrated (the
+    embedded default needs no set-up); with ``migrate``, any database gets its pending
+    migrations. Otherwise, and then, the database must be usable as it is (RuntimeError):
+    upgrading an existing one stays a deliberate ``migrate`` (or ``serve --migrate``)."""
+    path = settings.sqlite_path
+    if path is not None and not path.exists():
+        applied = await migrate_database(settings)
+        logger.info(
+            "created the database %s and applied its %d migrations (through %s)",
+            path,
+            len(applied),
+            describe(applied[-1:]),
+        )
+    elif migrate:
+        applied = await migrate_database(settings)
+        if applied:
+            logger.info("applied %d migrations: %s", len(applied), describe(applied))
+        else:
+            logger.info("the database is up to date")
+    await _check_and_ensure_a_key(settings)
+
+
+def cmd_serve(
+    settings: Settings, host: str, port: int, workers: int, server: str, *, migrate: bool = False
+) -> int:
     if settings.database_kind == "sqlite" and workers != 1:
         return _fail(
             "SQLite serves from one process (its single writer keeps the item order total); "
             "use --workers 1, or PostgreSQL for several processes"
         )
-    try:
-        asyncio.run(_check_and_ensure_a_key(settings))
+    log_config = configure_logging(settings)
+    try:  # in this process, before any server process starts: one migration run, no race
+        asyncio.run(_prepare_database(settings, migrate=migrate))
     except RuntimeError as exc:
         return _fail(str(exc))
-    log_config = configure_logging(settings)
     with _metrics_directory(settings, workers):
         _run_server(server, host, port, workers, settings, log_config)
     return 0
@@ -123,6 +149,7 @@ def _run_server(
     server: str, host: str, port: int, workers: int, settings: Settings, log_config: dict[str, Any]
 ) -> None:
     target = "mka1_conversations.app:create_app_from_env"
+    open_files = raise_open_file_limit()  # each connection is an open file
     if server == "uvicorn":
         import uvicorn
 
@@ -152,7 +179,7 @@ def _run_server(
         log_dictconfig=log_config,
         log_level=LogLevels(settings.log_level),
         log_access=False,  # our request line replaces it
-        **granian_options(settings),
+        **granian_options(settings, open_files),
     ).serve()
 
 
@@ -179,7 +206,7 @@ KEY_ID_CHARS = 12
 _MIN_KEY_ID_CHARS = 8
 
 
-def _when(seconds: int | None) -> str:
+def _utc_time(seconds: int | None) -> str:
     if seconds is None:
         return "-"
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -192,9 +219,9 @@ def _key_table(keys: Sequence[ApiKeyRecord]) -> str:
             k.key_hash[:KEY_ID_CHARS],
             k.account,
             k.name or "-",
-            _when(k.created_at),
-            _when(k.last_used_at),
-            _when(k.revoked_at),
+            _utc_time(k.created_at),
+            _utc_time(k.last_used_at),
+            _utc_time(k.revoked_at),
         )
         for k in keys
     ]
@@ -296,7 +323,7 @@ def cmd_purge(settings: Settings, deleted_before: str, batch_size: int, pause: f
         return _fail(f"purge stopped (what was purged so far stays purged): {exc}")
     print(
         f"purged {conversations} conversation(s) deleted before "
-        f"{_when(cutoff)}, with {items} item(s)"
+        f"{_utc_time(cutoff)}, with {items} item(s)"
     )
     return 0
 
@@ -358,6 +385,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--server", choices=["granian", "uvicorn"], default="granian", help="HTTP server"
     )
+    serve.add_argument(
+        "--migrate",
+        action="store_true",
+        help="apply pending migrations before serving (a new SQLite file is always set up)",
+    )
     sub.add_parser("migrate", help="apply pending database migrations")
     export = sub.add_parser("export", help="write every row as JSON Lines (see docs/scaling.md)")
     export.add_argument("--output", "-o", default="-", help="file to write (default: stdout)")
@@ -396,7 +428,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "migrate":
         return cmd_migrate(settings)
     if args.command == "serve":
-        return cmd_serve(settings, args.host, args.port, args.workers, args.server)
+        return cmd_serve(
+            settings, args.host, args.port, args.workers, args.server, migrate=args.migrate
+        )
     if args.command == "export":
         return cmd_export(settings, args.output)
     if args.command == "import":

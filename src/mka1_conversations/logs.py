@@ -2,15 +2,14 @@
 loggers and the HTTP server's, the formatter that turns records into JSON lines or text, and
 the request log.
 
-Request lines (``http/observe.py``) do not go through ``logging``: a record, the handler's lock,
-its formatter and a flush cost about 50 µs a line, more than serving a get-item. ``RequestLog``
-writes the same line (the same fields, the same two formats) straight to standard error, the
-lines of one turn of the event loop in one ``write``: about 3 µs a line. A process killed
-outright loses at most the lines of the turn it was in. It is on when the process's logging
-lets INFO through on ``mka1_conversations.request`` (``configure_logging`` at the default
-level), and off otherwise, as in tests that build the app without configuring logging. Every
-other record (start-up, errors) is written with ``logger`` and ``message`` (and ``exc`` for a
-traceback).
+Request lines (``http/observe.py``) do not go through ``logging``, which costs more than serving
+a get-item (docs/performance.md, "The HTTP face"): ``RequestLog`` writes the same line (the same
+fields, the same two formats) straight to standard error, the lines of one turn of the event
+loop in one ``write``. A process killed outright loses at most the lines of the turn it was in.
+It is on when the process's logging lets INFO through on ``mka1_conversations.request``
+(``configure_logging`` at the default level), and off otherwise, as in tests that build the app
+without configuring logging. Every other record (start-up, errors) is written with ``logger``
+and ``message`` (and ``exc`` for a traceback).
 """
 
 from __future__ import annotations
@@ -113,14 +112,14 @@ class RequestLog:
         size = 0
         for line in pending:
             if chunk and size + len(line) > _ATOMIC_WRITE:
-                self._out(b"".join(chunk))
+                self._write_out(b"".join(chunk))
                 chunk, size = [], 0
             chunk.append(line)
             size += len(line)
         if chunk:
-            self._out(b"".join(chunk))
+            self._write_out(b"".join(chunk))
 
-    def _out(self, data: bytes) -> None:
+    def _write_out(self, data: bytes) -> None:
         try:  # noqa: SIM105 (no context manager on the hot path)
             os.write(self._fd, data)
         except OSError:  # standard error is gone or full: a request never fails for its log

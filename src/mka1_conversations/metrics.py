@@ -8,14 +8,13 @@ Series (docs/operations.md lists them with examples):
 - ``mka1_db_duration_seconds{call}``: time spent in Store calls (the database's share);
 - ``mka1_items_written_total``: items stored by create-conversation and create-items.
 
-A request adds to plain numbers (:class:`Tally`, :class:`Buckets`): a list index and two
-additions, no lock (the event loop is one thread). They reach prometheus-client's series when
-they are exposed (:meth:`Metrics.flush`): before every scrape, and with several processes
-(``serve --workers N``) also right after each turn of the event loop that answered a request
-and once a second, because there every scrape, whichever process answers it, sums the files
-that each process's series write to ``PROMETHEUS_MULTIPROC_DIR`` (prometheus-client's
-multiprocess mode). Going through prometheus-client on every request cost about 1 µs per value,
-seven per request.
+A request adds to plain numbers (:class:`CounterBuffer`, :class:`HistogramBuffer`), with no
+lock (the event loop is one thread). They reach prometheus-client's series when they are exposed
+(:meth:`Metrics.flush`): before every scrape, and with several processes (``serve --workers N``)
+also right after each turn of the event loop that answered a request and once a second, because
+there every scrape, whichever process answers it, sums the files that each process's series
+write to ``PROMETHEUS_MULTIPROC_DIR`` (prometheus-client's multiprocess mode). Why not
+prometheus-client on every request: docs/performance.md ("The HTTP face").
 """
 
 from __future__ import annotations
@@ -40,10 +39,10 @@ from prometheus_client import (
 
 __all__ = [
     "CONTENT_TYPE_LATEST",
-    "Buckets",
+    "CounterBuffer",
+    "HistogramBuffer",
     "Metrics",
     "OperationSeries",
-    "Tally",
     "prepare_multiproc_dir",
 ]
 
@@ -60,7 +59,7 @@ def _use_multiprocess_values() -> None:
         values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
 
 
-class Tally:
+class CounterBuffer:
     """A counter's increments since the last flush, for one prometheus-client child."""
 
     __slots__ = ("_child", "pending")
@@ -78,7 +77,7 @@ class Tally:
             self._child.inc(amount)
 
 
-class Buckets:
+class HistogramBuffer:
     """A histogram's observations since the last flush, for one prometheus-client child: the
     count per bucket (not cumulative, as prometheus-client keeps them) and their sum."""
 
@@ -120,20 +119,20 @@ class OperationSeries:
     def __init__(self, counter: Counter, latency: Histogram, operation: str) -> None:
         self._counter = counter
         self._operation = operation
-        self.latency = Buckets(latency.labels(operation), _LATENCY_BUCKETS)
-        self.statuses: dict[int, Tally] = {}
+        self.latency = HistogramBuffer(latency.labels(operation), _LATENCY_BUCKETS)
+        self.statuses: dict[int, CounterBuffer] = {}
 
     def count(self, status: int) -> None:
-        tally = self.statuses.get(status)
-        if tally is None:
+        buffer = self.statuses.get(status)
+        if buffer is None:
             child = self._counter.labels(self._operation, str(status))
-            tally = self.statuses[status] = Tally(child)
-        tally.pending += 1
+            buffer = self.statuses[status] = CounterBuffer(child)
+        buffer.pending += 1
 
     def flush(self) -> None:
         self.latency.flush()
-        for tally in self.statuses.values():
-            tally.flush()
+        for buffer in self.statuses.values():
+            buffer.flush()
 
 
 class Metrics:
@@ -175,7 +174,7 @@ class Metrics:
             buckets=_DB_BUCKETS,
             registry=registry,
         )
-        self.items_written = Tally(
+        self.items_written = CounterBuffer(
             Counter(
                 "mka1_items_written",
                 "Conversation items stored (create conversation and create items).",
@@ -185,15 +184,16 @@ class Metrics:
         self.operations = {o: OperationSeries(self._requests, self._latency, o) for o in operations}
         self.in_flight = 0
         """Requests being answered now (the middleware counts them)."""
-        self._calls: list[Buckets] = []
+        self._db_timers: list[HistogramBuffer] = []
         self._flush_soon = multiproc_dir is not None
         self._flush_on: asyncio.AbstractEventLoop | None = None  # where a flush is scheduled
 
-    def db_call(self, call: str) -> Buckets:
-        """The database time of one Store call (made once, by the timing layer)."""
-        buckets = Buckets(self._db_time.labels(call), _DB_BUCKETS)
-        self._calls.append(buckets)
-        return buckets
+    def db_timer(self, call: str) -> HistogramBuffer:
+        """The histogram of one storage call's database time (asked once per call name, by the
+        storage's timing)."""
+        buffer = HistogramBuffer(self._db_time.labels(call), _DB_BUCKETS)
+        self._db_timers.append(buffer)
+        return buffer
 
     def answered(self) -> None:
         """A request has been answered: with several processes, flush once this turn of the
@@ -216,8 +216,8 @@ class Metrics:
         self._flush_on = None
         for series in self.operations.values():
             series.flush()
-        for buckets in self._calls:
-            buckets.flush()
+        for buffer in self._db_timers:
+            buffer.flush()
         self.items_written.flush()
         self._in_flight.set(self.in_flight)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, TypeVar
 
 from .domain.identity import IdentityMode, validate_account_id
@@ -20,6 +21,7 @@ DEFAULT_MAX_HEADER_BYTES = 64 * 1024
 DEFAULT_REQUEST_TIMEOUT_SECONDS = 10.0
 DEFAULT_MAX_ITEM_BYTES = 8 * 1024 * 1024
 DEFAULT_MAX_PAGE_BYTES = 8 * 1024 * 1024
+DEFAULT_UPSTREAM_TIMEOUT_SECONDS = 300.0
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 LogFormat = Literal["json", "text"]
@@ -82,6 +84,18 @@ def _integer(env: Mapping[str, str], name: str, default: int, low: int, high: in
     return int(raw)
 
 
+def _upstream_url(env: Mapping[str, str]) -> str | None:
+    raw = env.get("MKA1_UPSTREAM_URL", "").strip()
+    if not raw:
+        return None
+    if not raw.startswith(("http://", "https://")) or len(raw) <= len("https://"):
+        raise SettingsError(
+            f"MKA1_UPSTREAM_URL must be an http:// or https:// base URL such as "
+            f"http://127.0.0.1:8001/v1, not {raw!r}"
+        )
+    return raw.rstrip("/")
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Every setting; ``Settings.from_env()`` is the one reader of the environment."""
@@ -90,8 +104,9 @@ class Settings:
         default=DEFAULT_DATABASE_URL,
         metadata={
             "env": "MKA1_DATABASE_URL",
-            "doc": "Where data lives: `sqlite:///path/to/file.db` (the directory is created by "
-            "`migrate`) or `postgresql://user:password@host:5432/database` (docs/scaling.md).",
+            "doc": "Where data lives: `sqlite:///path/to/file.db` (a new file, and its "
+            "directory, is created by `serve` or `migrate`) or "
+            "`postgresql://user:password@host:5432/database` (docs/scaling.md).",
         },
     )
     api_keys: Mapping[str, str] = field(
@@ -187,15 +202,47 @@ class Settings:
         default=DEFAULT_READ_TIMEOUT_SECONDS,
         metadata={
             "env": "MKA1_READ_TIMEOUT_SECONDS",
-            "doc": "Longest time to receive a request's head (Granian, uvicorn) and its body "
-            "(408 after it).",
+            "doc": "Longest time to receive a request's head, from connecting or from the end "
+            "of the previous response (then the connection is closed: this is also how long an "
+            "idle connection is kept, under Granian), and its body (408 after it).",
         },
     )
     max_header_bytes: int = field(
         default=DEFAULT_MAX_HEADER_BYTES,
         metadata={
             "env": "MKA1_MAX_HEADER_BYTES",
-            "doc": "Largest request head (request line and headers) the server reads.",
+            "doc": "Largest request head (request line and headers) accepted (431 above; a "
+            "path and query over it, or over 65,534 bytes, 414). The servers read heads up to "
+            "twice this, so that the service answers.",
+        },
+    )
+
+    upstream_url: str | None = field(
+        default=None,
+        metadata={
+            "env": "MKA1_UPSTREAM_URL",
+            "doc": "Base URL of the OpenAI-compatible model server that answers Responses "
+            "turns, e.g. `http://127.0.0.1:8001/v1` (the service calls `POST "
+            "{MKA1_UPSTREAM_URL}/chat/completions`). Unset: the Responses operations answer "
+            "503 (docs/responses.md).",
+        },
+    )
+    upstream_api_key: str | None = field(
+        default=None,
+        repr=False,
+        metadata={
+            "env": "MKA1_UPSTREAM_API_KEY",
+            "doc": "Sent to the model server as `Authorization: Bearer <key>`; unset: no "
+            "`Authorization` header.",
+        },
+    )
+    upstream_timeout_seconds: float = field(
+        default=DEFAULT_UPSTREAM_TIMEOUT_SECONDS,
+        metadata={
+            "env": "MKA1_UPSTREAM_TIMEOUT",
+            "doc": "Longest wait, in seconds, to connect to the model server (at most 10) and "
+            "for each read from it: a whole answer, or the next chunk of a streamed one (504 or "
+            "`response.failed` after it).",
         },
     )
 
@@ -237,6 +284,14 @@ class Settings:
             f"MKA1_DATABASE_URL={self.database_url!r}: expected sqlite:///path or "
             "postgresql://user@host:port/database"
         )
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The file of a ``sqlite:///path`` database (``sqlite:////abs`` is absolute); None for
+        PostgreSQL."""
+        if self.database_kind != "sqlite":
+            return None
+        return Path(self.database_url[len("sqlite:///") :])
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -290,6 +345,11 @@ class Settings:
             ),
             max_page_bytes=_integer(
                 env, "MKA1_MAX_PAGE_BYTES", DEFAULT_MAX_PAGE_BYTES, 1024, 1024**3
+            ),
+            upstream_url=_upstream_url(env),
+            upstream_api_key=env.get("MKA1_UPSTREAM_API_KEY", "").strip() or None,
+            upstream_timeout_seconds=_number(
+                env, "MKA1_UPSTREAM_TIMEOUT", DEFAULT_UPSTREAM_TIMEOUT_SECONDS, 1, 3600
             ),
         )
         _ = settings.database_kind  # fail early on an unsupported URL

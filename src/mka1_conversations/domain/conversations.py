@@ -1,5 +1,5 @@
 """Conversations: the request bodies (input), the stored record, the objects returned (output),
-and the metadata rules (≤16 pairs, keys ≤64 characters, string values ≤512 characters)."""
+and the metadata rules (their bounds are in ``limits.py``)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,16 @@ import msgspec
 
 from .errors import InvalidRequest
 from .ids import is_storable_text
+from .limits import (
+    MAX_BULK_DELETE,
+    MAX_ITEMS_PER_REQUEST,
+    MAX_METADATA_KEY,
+    MAX_METADATA_PAIRS,
+    MAX_METADATA_VALUE,
+)
 from .validation import describe_value
 
 __all__ = [
-    "MAX_ITEMS_PER_REQUEST",
     "ConversationDeleted",
     "ConversationObject",
     "ConversationRecord",
@@ -23,17 +29,12 @@ __all__ = [
     "validate_metadata",
 ]
 
-MAX_ITEMS_PER_REQUEST = 20
-MAX_METADATA_PAIRS = 16
-MAX_METADATA_KEY = 64
-MAX_METADATA_VALUE = 512
-MAX_BULK_DELETE = 100
-
 _ITEMS_SCHEMA = {"items": {"$ref": "#/components/schemas/InputItem"}}
 Metadata = Annotated[
     dict[str, Any],
     msgspec.Meta(
-        description="Up to 16 key-value pairs; keys ≤64 characters, string values ≤512.",
+        description=f"Up to {MAX_METADATA_PAIRS} key-value pairs; keys ≤{MAX_METADATA_KEY} "
+        f"characters, string values ≤{MAX_METADATA_VALUE}.",
         extra_json_schema={
             "additionalProperties": {"type": "string", "maxLength": MAX_METADATA_VALUE},
             "maxProperties": MAX_METADATA_PAIRS,

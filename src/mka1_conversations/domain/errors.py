@@ -5,6 +5,7 @@ nothing else leaves the service on failure. The hierarchy::
 
     ServiceError                      (500, server_error)      never carries internals
      ├── InvalidRequest               (400, invalid_request_error)  bad input: code + param
+     │    └── UpstreamRejected        (400)  the model server refused the turn (4xx): its message
      ├── Unauthorized                 (401)  missing or unknown API key
      ├── NotFound                     (404)  unknown, foreign or deleted: never an existence oracle
      ├── MethodNotAllowed             (405)
@@ -12,12 +13,18 @@ nothing else leaves the service on failure. The hierarchy::
      ├── Conflict                     (409)  duplicate item id, or an Idempotency-Key reused;
      │                                       sent with x-should-retry: false
      ├── PayloadTooLarge              (413)
+     ├── UriTooLong                   (414)  the request target is over the URL limit
      ├── UnsupportedMediaType         (415)
      ├── HeadersTooLarge              (431)  the request head is over MKA1_MAX_HEADER_BYTES
      ├── RateLimited                  (429, requests)  over the key's rate; carries Retry-After
-     └── ServiceUnavailable           (503)  the database is unreachable; carries Retry-After
-          ├── StorageFull             (503)  the database's disk is full (or cannot be written)
-          └── DatabaseTimeout         (503)  the database did not answer within the deadline
+     ├── UpstreamRateLimited          (429, requests)  the model server is rate limiting us
+     ├── UpstreamError                (502)  the model server failed (5xx) or answered garbage
+     │    ├── UpstreamUnreachable     (502)  no connection to the model server
+     │    └── UpstreamTimeout         (504)  the model server did not answer in time
+     ├── ServiceUnavailable           (503)  the database is unreachable; carries Retry-After
+     │    ├── StorageFull             (503)  the database's disk is full (or cannot be written)
+     │    └── DatabaseTimeout         (503)  the database did not answer within the deadline
+     └── UpstreamNotConfigured        (503)  no model server configured (MKA1_UPSTREAM_URL)
 """
 
 from __future__ import annotations
@@ -43,6 +50,13 @@ __all__ = [
     "StorageFull",
     "Unauthorized",
     "UnsupportedMediaType",
+    "UpstreamError",
+    "UpstreamNotConfigured",
+    "UpstreamRateLimited",
+    "UpstreamRejected",
+    "UpstreamTimeout",
+    "UpstreamUnreachable",
+    "UriTooLong",
 ]
 
 ErrorType = Literal[
@@ -69,6 +83,12 @@ ErrorCode = Literal[
     "property_name_above_max_length",
     "duplicate_value",
     "invalid_header",
+    "unsupported_parameter",
+    "unsupported_value",
+    "conversation_locked",
+    "mutually_exclusive_parameters",
+    "upstream_rejected",
+    "malformed_request",
     # 401 / 404 / 405 / 409 / 413 / 415 / 5xx
     "invalid_api_key",
     "not_found",
@@ -77,6 +97,7 @@ ErrorCode = Literal[
     "duplicate_item_id",
     "idempotency_key_reused",
     "request_too_large",
+    "uri_too_long",
     "unsupported_media_type",
     "request_header_fields_too_large",
     "rate_limit_exceeded",
@@ -85,7 +106,15 @@ ErrorCode = Literal[
     "database_unavailable",
     "storage_full",
     "database_timeout",
+    "upstream_error",
+    "upstream_unreachable",
+    "upstream_timeout",
+    "upstream_not_configured",
 ]
+
+
+_UPSTREAM_MESSAGE_CHARS = 1000
+"""How much of a model server's error message is passed on."""
 
 
 def _shown(value: str) -> str:
@@ -131,6 +160,48 @@ class InvalidRequest(ServiceError):
             param="after",
         )
 
+    @classmethod
+    def unsupported_parameter(cls, param: str, why: str) -> InvalidRequest:
+        """A parameter this service cannot honour (OpenAI's wording)."""
+        return cls(
+            f"Unsupported parameter: '{param}' is not supported by this server: {why}",
+            code="unsupported_parameter",
+            param=param,
+        )
+
+    @classmethod
+    def unsupported_value(cls, param: str, value: object, why: str) -> InvalidRequest:
+        """A value of a parameter this service cannot honour (OpenAI's wording)."""
+        shown = f"'{_shown(value)}'" if isinstance(value, str) else repr(value)
+        return cls(
+            f"Unsupported value: '{param}' does not support {shown} on this server: {why}",
+            code="unsupported_value",
+            param=param,
+        )
+
+    @classmethod
+    def conversation_locked(cls) -> InvalidRequest:
+        """Another turn holds the conversation (OpenAI's code and wording)."""
+        return cls(
+            "Another process is currently operating on this conversation. Please retry in a "
+            "few seconds.",
+            code="conversation_locked",
+            param="conversation",
+        )
+
+
+class UpstreamRejected(InvalidRequest):
+    """The model server answered 4xx (an unknown model, a context that is too long, ...): the
+    request cannot succeed as sent. The message carries the model server's own."""
+
+    def __init__(self, upstream_status: int, upstream_message: str) -> None:
+        super().__init__(
+            f"The model server rejected the request (HTTP {upstream_status}): "
+            f"{upstream_message[:_UPSTREAM_MESSAGE_CHARS]}",
+            code="upstream_rejected",
+        )
+        self.upstream_status = upstream_status
+
 
 class Unauthorized(ServiceError):
     status = 401
@@ -150,6 +221,15 @@ class NotFound(ServiceError):
     @classmethod
     def item(cls, item_id: str, *, param: str | None = None) -> NotFound:
         return cls(f"Item with id '{_shown(item_id)}' not found in conversation.", param=param)
+
+    @classmethod
+    def response(cls, response_id: str, *, param: str | None = None) -> NotFound:
+        return cls(f"Response with id '{_shown(response_id)}' not found.", param=param)
+
+    @classmethod
+    def url(cls, method: str, path: str) -> NotFound:
+        """A path no route serves (OpenAI's wording)."""
+        return cls(f"Invalid URL ({method} {_shown(path)})", code="unknown_url")
 
 
 class MethodNotAllowed(ServiceError):
@@ -194,14 +274,20 @@ class Conflict(ServiceError):
 
     @classmethod
     def duplicate_item(
-        cls, conversation_id: str, ids: Sequence[str], taken: Container[str]
+        cls,
+        conversation_id: str,
+        ids: Sequence[str],
+        taken: Container[str],
+        *,
+        param: str = "items",
     ) -> Conflict:
-        """The request's first item whose id is ``taken`` in the conversation."""
+        """The request's first item whose id is ``taken`` in the conversation (the items are
+        the body's ``param``)."""
         index = next((n for n, i in enumerate(ids) if i in taken), 0)
         return cls(
             f"An item with id '{_shown(ids[index])}' already exists in conversation "
             f"'{_shown(conversation_id)}'. Item ids must be unique within a conversation.",
-            param=f"items[{index}].id",
+            param=f"{param}[{index}].id",
         )
 
 
@@ -209,6 +295,18 @@ class PayloadTooLarge(ServiceError):
     status = 413
     type = "invalid_request_error"
     default_code = "request_too_large"
+
+
+class UriTooLong(ServiceError):
+    status = 414
+    type = "invalid_request_error"
+    default_code = "uri_too_long"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"Request URL too long: the limit is {limit} bytes for the path and query together.",
+            headers={"connection": "close"},
+        )
 
 
 class UnsupportedMediaType(ServiceError):
@@ -293,3 +391,56 @@ class DatabaseTimeout(ServiceUnavailable):
             message = "The database did not answer in time; nothing was changed. Retry shortly."
         super().__init__(message)
         self.stored = stored
+
+
+class UpstreamRateLimited(ServiceError):
+    """The model server answered 429: the SDKs retry it, with its ``Retry-After`` when given."""
+
+    status = 429
+    type = "requests"
+    default_code = "rate_limit_exceeded"
+
+    def __init__(self, upstream_message: str, retry_after: str | None = None) -> None:
+        super().__init__(
+            "The model server is rate limiting requests: "
+            f"{upstream_message[:_UPSTREAM_MESSAGE_CHARS]}",
+            headers={"Retry-After": retry_after} if retry_after else None,
+        )
+
+
+class UpstreamError(ServiceError):
+    """The model server failed: a 5xx, a broken stream, or an answer that is not Chat
+    Completions. The message says which, never our internals."""
+
+    status = 502
+    type = "server_error"
+    default_code: ClassVar[ErrorCode] = "upstream_error"
+
+
+class UpstreamUnreachable(UpstreamError):
+    default_code: ClassVar[ErrorCode] = "upstream_unreachable"
+
+    def __init__(self) -> None:
+        super().__init__("The model server could not be reached.")
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    default_code: ClassVar[ErrorCode] = "upstream_timeout"
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"The model server did not answer within {seconds:g} seconds.")
+
+
+class UpstreamNotConfigured(ServiceError):
+    """Responses need a model server; none is configured. Not transient: no Retry-After."""
+
+    status = 503
+    type = "server_error"
+    default_code = "upstream_not_configured"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Responses are not available: no model server is configured. Set MKA1_UPSTREAM_URL "
+            "to the base URL of an OpenAI-compatible API (e.g. http://127.0.0.1:8001/v1)."
+        )

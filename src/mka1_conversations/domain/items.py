@@ -1,15 +1,11 @@
 """Conversation items: one msgspec Struct per MKA1 item type and ONE table that drives everything.
 
 The table (``ITEM_TYPES``) gives each type its id prefix, its model (required fields, JSON types
-and enums), whether it carries a ``status``, and which fields hold searchable text. Validation
-converts the raw JSON object into the type's Struct (so msgspec checks it), but what is stored is
-the raw object itself, normalised: unknown fields inside an item survive (forward compatibility).
-
-Normalisation (DECISIONS.md §2): ``id`` assigned when absent (``<prefix>_`` + 32 hex, the prefix
-from the table), ``response_id`` null, a missing (or null) ``status`` becomes ``"completed"`` on
-types that have a ``status`` field, and input-message string content (also bare strings inside a
-content array) becomes ``input_text`` parts. ``scripts/item_types_doc.py`` renders the table into
-``docs/item-types.md``.
+and enums), whether it carries a ``status``, and which fields hold searchable text.
+``prepare_items`` validates each raw JSON object against its type's Struct, then stores the raw
+object itself, normalised (unknown fields survive); how a type is recognised and what
+normalising does are written in docs/item-types.md, which ``scripts/item_types_doc.py`` renders
+from this table, and docs/api.md ("Objects").
 """
 
 from __future__ import annotations
@@ -139,9 +135,9 @@ OutputContentPart = OutputText | Refusal
 
 # --- items ----------------------------------------------------------------------------------
 #
-# Field order and optionality follow the MKA1 SDK's request models (spec §5.2); ``type`` is required
-# on every nested discriminated object (the SDK's TypedDicts require it), optional only on input
-# messages and item references.
+# Fields and which are required follow the MKA1 SDK's request models (docs/item-types.md);
+# ``type`` is required on every nested discriminated object (the SDK's TypedDicts require it),
+# optional only on input messages and item references.
 
 
 class InputMessage(_Model):
@@ -712,7 +708,8 @@ def _is_output_message(raw: dict[str, Any]) -> bool:
 
 
 def item_type_of(raw: dict[str, Any], param: str) -> ItemType:
-    """Which row of the table validates ``raw`` (DECISIONS.md §2, spec §5.1 discrimination)."""
+    """Which row of the table validates ``raw`` (docs/item-types.md, "Telling the types
+    apart")."""
     name = raw.get("type")
     if name is None:
         # No type: an object with a role is an input message, one with only an id (and
@@ -746,7 +743,9 @@ def item_type_of(raw: dict[str, Any], param: str) -> ItemType:
         ) from None
 
 
-def _normalise(raw: dict[str, Any], spec: ItemType, item_id: str) -> dict[str, Any]:
+def _normalise(
+    raw: dict[str, Any], spec: ItemType, item_id: str, response_id: str | None
+) -> dict[str, Any]:
     out: dict[str, Any] = {"id": item_id, "type": spec.name}
     for key, value in raw.items():
         if key not in ("id", "type", "response_id"):
@@ -761,7 +760,7 @@ def _normalise(raw: dict[str, Any], spec: ItemType, item_id: str) -> dict[str, A
             out["content"] = [
                 {"type": "input_text", "text": p} if isinstance(p, str) else p for p in content
             ]
-    out["response_id"] = None
+    out["response_id"] = response_id
     return out
 
 
@@ -787,9 +786,15 @@ def search_text(data: dict[str, Any], spec: ItemType) -> str:
 
 
 def prepare_items(
-    raw_items: Sequence[Any], *, param: str = "items", make_id: Callable[[str], str] = new_id
+    raw_items: Sequence[Any],
+    *,
+    param: str = "items",
+    make_id: Callable[[str], str] = new_id,
+    response_id: str | None = None,
 ) -> list[NewItem]:
-    """Validate and normalise a request's items; the first bad one raises InvalidRequest."""
+    """Validate and normalise a request's items; the first bad one raises InvalidRequest.
+
+    ``response_id`` is the model turn that wrote the items (null for items written directly)."""
     prepared: list[NewItem] = []
     seen: dict[str, int] = {}
     for index, raw in enumerate(raw_items):
@@ -816,6 +821,6 @@ def prepare_items(
                 param=f"{where}.id",
             )
         seen[item_id] = index
-        data = _normalise(raw, spec, item_id)
+        data = _normalise(raw, spec, item_id, response_id)
         prepared.append(NewItem(item_id, spec.name, _encode(data), search_text(data, spec)))
     return prepared

@@ -1,10 +1,12 @@
-"""The OpenAPI 3.1 document, generated from the msgspec types and the item table, and the
-interactive docs at ``/docs`` (Swagger UI served from the installed package: no internet needed).
-"""
+"""The OpenAPI 3.1 documents, one per face of the API (``/openapi.json`` for MKA1's,
+``/v1/openapi.json`` for OpenAI's), generated from the msgspec types, the item table and the
+operations' table, and the interactive docs at ``/docs`` (Swagger UI served from the installed
+package: no internet needed)."""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +26,17 @@ from ..domain.conversations import (
     UpdateConversationInput,
 )
 from ..domain.items import ITEM_TYPES
+from ..domain.limits import (
+    CONVERSATION_LIST_LIMIT,
+    DEFAULT_LIST_LIMIT,
+    ITEM_LIST_LIMIT,
+    MAX_SEARCH_CHARS,
+)
+from .dialects import DIALECTS, MKA1, Dialect
 from .errors import ErrorEnvelope
-from .params import CONVERSATION_LIST_LIMIT, ITEM_LIST_LIMIT, MAX_SEARCH_CHARS
-from .routes import BASE_PATH
+from .routes import OPERATIONS
 
-__all__ = ["build_document", "docs_routes", "is_docs_path"]
+__all__ = ["DOCS_OPERATIONS", "build_document", "docs_routes"]
 
 _REF = "#/components/schemas/{name}"
 
@@ -38,18 +46,37 @@ def _ref(name: str) -> dict[str, str]:
 
 
 def _item_schemas(components: dict[str, Any]) -> None:
-    """``InputItem`` (request union) and ``Item`` (response union: each variant with id)."""
-    names = [t.model.__name__ for t in ITEM_TYPES]
+    """``InputItem`` (request union) and ``Item`` (response union: each variant with id), one
+    variant per ``type``, so that exactly one variant fits any item (a validator never has to
+    choose): both message models are one variant, ``Message`` (the service reads a message as an
+    output message when it has an output message's shape, as an input message otherwise). In
+    ``Item`` the ``type`` is required and names its variant (the discriminator)."""
+    models: dict[str, list[str]] = {}
+    for t in ITEM_TYPES:
+        models.setdefault(t.name, []).append(t.model.__name__)
+    names: dict[str, str] = {}  # type → the variant's schema name
+    for type_name, members in models.items():
+        if len(members) == 1:
+            names[type_name] = members[0]
+            continue
+        names[type_name] = "Message"
+        components["Message"] = {
+            "description": (
+                "An input message, or an output message (`role: assistant` with an `id`, a "
+                "`status` and only `output_text`/`refusal` parts)."
+            ),
+            "anyOf": [_ref(m) for m in members],
+        }
     components["InputItem"] = {
         "description": (
             "One of the item types. `type` may be omitted for input messages (and item "
             "references); a `message` with `role: assistant`, an `id`, a `status` and only "
             "`output_text`/`refusal` parts is an output message."
         ),
-        "oneOf": [_ref(n) for n in names],
+        "oneOf": [_ref(n) for n in names.values()],
     }
-    variants = []
-    for name in names:
+    mapping = {}
+    for type_name, name in names.items():
         with_id = f"{name}WithId"
         components[with_id] = {
             "allOf": [
@@ -59,13 +86,17 @@ def _item_schemas(components: dict[str, Any]) -> None:
                     "required": ["id", "type"],
                     "properties": {
                         "id": {"type": "string"},
+                        "type": {"const": type_name},
                         "response_id": {"type": ["string", "null"]},
                     },
                 },
             ]
         }
-        variants.append(_ref(with_id))
-    components["Item"] = {"oneOf": variants}
+        mapping[type_name] = _REF.format(name=with_id)
+    components["Item"] = {
+        "oneOf": [{"$ref": ref} for ref in mapping.values()],
+        "discriminator": {"propertyName": "type", "mapping": mapping},
+    }
     for list_name, element in (("ItemList", "Item"), ("ConversationList", "ConversationObject")):
         components[list_name] = {
             "type": "object",
@@ -100,65 +131,115 @@ def _item_reference_schema(components: dict[str, Any]) -> None:
 
 
 _ERRORS = {
-    "400": "Invalid request (OpenAI error envelope with code and param).",
+    "400": "Invalid request (OpenAI error envelope with code and param), or one that could not "
+    "be parsed as HTTP.",
     "401": "Missing or unknown API key.",
     "404": "Unknown, foreign or deleted conversation or item.",
     "408": "The request body did not arrive within the read timeout.",
     "413": "Request body too large.",
+    "414": "The URL (path and query) is over the limit.",
     "415": "Body sent with a media type other than JSON.",
-    "431": "The request line and headers are over the server's limit.",
+    "431": "The request line and headers are over the limit.",
     "429": "Rate limited (when MKA1_RATE_LIMIT is set): retry after the Retry-After seconds.",
+    "503": "The database is unavailable (`database_unavailable`), did not answer within the "
+    "request timeout (`database_timeout`: the message says whether a write may have been "
+    "stored), or its storage is full (`storage_full`); see Retry-After.",
 }
 
-
-_CONVERSATION_OPERATIONS = (
-    "conversations.retrieve",
-    "conversations.update",
-    "conversations.delete",
-    "conversations.items.create",
-    "conversations.items.list",
-    "conversations.items.deleteMany",
+#: The operations that write: each takes an Idempotency-Key (docs/api.md, "Retries").
+_WRITES = frozenset(
+    {
+        "create_conversation",
+        "update_conversation",
+        "delete_conversation",
+        "create_items",
+        "delete_item",
+        "delete_items",
+    }
 )
-_ITEM_OPERATIONS = ("conversations.items.retrieve", "conversations.items.delete")
+#: Answered by the HTTP server itself for a request it refuses before the service sees it
+#: (docs/security.md): under Granian with no body at all (hence no media type here), under plain
+#: uvicorn (not ``serve``) as text/plain.
+_SERVER_ANSWERS = ("400", "414", "431")
+_SERVER_NOTE = (
+    " Without a body when Granian's HTTP parser refuses the request itself (docs/security.md)."
+)
 
 
-def _links(source: str) -> dict[str, Any]:
+#: Our operation names → the operationIds of the document (OpenAI's SDK method names).
+OPERATION_IDS = {
+    "create_conversation": "conversations.create",
+    "list_conversations": "conversations.list",
+    "get_conversation": "conversations.retrieve",
+    "update_conversation": "conversations.update",
+    "delete_conversation": "conversations.delete",
+    "create_items": "conversations.items.create",
+    "list_items": "conversations.items.list",
+    "delete_items": "conversations.items.deleteMany",
+    "get_item": "conversations.items.retrieve",
+    "delete_item": "conversations.items.delete",
+}
+_USE_A_CONVERSATION = (
+    "get_conversation",
+    "update_conversation",
+    "delete_conversation",
+    "create_items",
+    "list_items",
+    "delete_items",
+)
+_USE_AN_ITEM = ("get_item", "delete_item")
+
+
+def _links(source: str, dialect: Dialect) -> dict[str, Any]:
     """OpenAPI links from an answer to the operations that can use the ids in it (so that
     clients and stateful fuzzers chain a created conversation or item into the next call)."""
     if source == "conversation":  # the answer is a Conversation
         return {
-            op: {"operationId": op, "parameters": {"conversation_id": "$response.body#/id"}}
-            for op in _CONVERSATION_OPERATIONS
+            OPERATION_IDS[op]: {
+                "operationId": OPERATION_IDS[op],
+                "parameters": {"conversation_id": "$response.body#/id"},
+            }
+            for op in _USE_A_CONVERSATION
+            if dialect.serves(op)
         }
     return {  # the answer is an item list of one conversation
-        op: {
-            "operationId": op,
+        OPERATION_IDS[op]: {
+            "operationId": OPERATION_IDS[op],
             "parameters": {
                 "conversation_id": "$request.path.conversation_id",
                 "item_id": "$response.body#/first_id",
             },
         }
-        for op in _ITEM_OPERATIONS
+        for op in _USE_AN_ITEM
+        if dialect.serves(op)
     }
 
 
-def _responses(ok: str, *, extra: tuple[str, ...] = (), links: str | None = None) -> dict[str, Any]:
+def _responses(
+    ok: str, dialect: Dialect, *, extra: tuple[str, ...] = (), links: str | None = None
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "200": {"description": "OK", "content": {"application/json": {"schema": _ref(ok)}}}
     }
     if links is not None:
-        out["200"]["links"] = _links(links)
+        out["200"]["links"] = _links(links, dialect)
     codes = dict(_ERRORS)
+    if dialect.null_404_code:
+        codes["404"] += " `code` is null, as OpenAI sends it."
+    conflicts = []
     if "409" in extra:
-        codes["409"] = "An item id already exists in this conversation (x-should-retry: false)."
+        conflicts.append("an item id already exists in this conversation")
+    if "idempotency" in extra:
+        conflicts.append("the Idempotency-Key was used with another request")
+    if conflicts:
+        codes["409"] = f"Conflict: {'; or '.join(conflicts)} (x-should-retry: false)."
     for code, text in sorted(codes.items()):
         out[code] = {
             "description": text,
             "content": {"application/json": {"schema": _ref("ErrorEnvelope")}},
         }
-    # A request the HTTP server cannot parse, or whose head is far over its limit, is refused by
-    # the server itself before the service sees it: a short text/plain 400 (or 431).
-    for code in ("400", "431"):
+    for code in _SERVER_ANSWERS:
+        out[code]["description"] += _SERVER_NOTE
         out[code]["content"]["text/plain"] = {"schema": {"type": "string"}}
     return out
 
@@ -187,6 +268,20 @@ _ITEM_ID = {
     "schema": {"type": "string"},
     "description": "The ID of the item.",
 }
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 255,
+        "pattern": "^[\\x21-\\x7E]+$",
+    },
+    "description": "Makes this write exactly-once for 24 hours: the same key and request again "
+    "answer the first answer and write nothing; the key with another request is a 409.",
+}
+
 _ON_BEHALF_OF = {
     "name": "X-On-Behalf-Of",
     "in": "header",
@@ -202,8 +297,11 @@ _ON_BEHALF_OF = {
     "description": "Your end user's stable id (1-150 printable ASCII characters, not '*'): "
     "scopes every operation to that user.",
 }
-# An empty query value (``order=``, ``limit=``) is read as absent: the default.
-_ORDER = {"type": "string", "enum": ["asc", "desc", ""], "default": "asc"}
+
+
+def _order(default: str) -> dict[str, Any]:
+    # An empty query value (``order=``, ``limit=``) is read as absent: the default.
+    return {"type": "string", "enum": ["asc", "desc", ""], "default": default}
 
 
 def _limit(maximum: int) -> dict[str, Any]:
@@ -212,8 +310,12 @@ def _limit(maximum: int) -> dict[str, Any]:
             {"type": "integer", "minimum": 1, "maximum": maximum},
             {"type": "string", "const": ""},
         ],
-        "default": 20,
+        "default": DEFAULT_LIST_LIMIT,
     }
+
+
+def _limit_text(maximum: int) -> str:
+    return f"1-{maximum}, default {DEFAULT_LIST_LIMIT}."
 
 
 _INCLUDE = _query(
@@ -224,21 +326,29 @@ _INCLUDE = _query(
 
 
 def _operation(
-    op_id: str,
+    name: str,
     summary: str,
     ok: str,
+    dialect: Dialect,
     *,
     body: str | None = None,
     params: tuple[dict[str, Any], ...] = (),
     extra: tuple[str, ...] = (),
     links: str | None = None,
 ) -> dict[str, Any]:
+    if name in _WRITES:
+        params = (*params, _IDEMPOTENCY_KEY)
     op: dict[str, Any] = {
-        "operationId": op_id,
+        "operationId": OPERATION_IDS[name],
         "summary": summary,
         "tags": ["Conversations"],
         "parameters": [*params, _ON_BEHALF_OF],
-        "responses": _responses(ok, extra=extra, links=links),
+        "responses": _responses(
+            ok,
+            dialect,
+            extra=(*extra, "idempotency") if name in _WRITES else extra,
+            links=links,
+        ),
     }
     if body is not None:
         op["requestBody"] = {
@@ -249,8 +359,8 @@ def _operation(
 
 
 @functools.cache
-def build_document() -> dict[str, Any]:
-    """The whole OpenAPI document (built once)."""
+def build_document(dialect: Dialect = MKA1) -> dict[str, Any]:
+    """The OpenAPI document of one face of the API (built once per face)."""
     models: list[Any] = [
         CreateConversationInput,
         UpdateConversationInput,
@@ -264,128 +374,24 @@ def build_document() -> dict[str, Any]:
     _, components = msgspec.json.schema_components(models, ref_template=_REF)
     _item_reference_schema(components)
     _item_schemas(components)
-    conv = BASE_PATH + "/{conversation_id}"
-    items = conv + "/items"
-    limit_items = _limit(ITEM_LIST_LIMIT)
-    limit_convs = _limit(CONVERSATION_LIST_LIMIT)
-    paths = {
-        BASE_PATH: {
-            "post": _operation(
-                "conversations.create",
-                "Create a conversation",
-                "ConversationObject",
-                body="CreateConversationInput",
-                links="conversation",
-            ),
-            "get": _operation(
-                "conversations.list",
-                "List conversations",
-                "ConversationList",
-                params=(
-                    _query("after", {"type": "string"}, "Conversation id to list after."),
-                    _query("limit", limit_convs, "1-50, default 20."),
-                    _query("order", _ORDER, "By last update: asc (oldest first) or desc."),
-                    _query(
-                        "metadata",
-                        {"type": "string"},
-                        "JSON object of key/value pairs that must all match; also "
-                        "metadata[key]=value, or bare key=value query parameters.",
-                    ),
-                    _query(
-                        "search",
-                        {"type": "string", "maxLength": MAX_SEARCH_CHARS},
-                        "Full-text search over the items' text: every word must match.",
-                    ),
-                    {
-                        **_query(
-                            "metadata_pairs",
-                            {
-                                "type": "object",
-                                "additionalProperties": {"type": "string", "maxLength": 512},
-                                "maxProperties": 16,
-                            },
-                            "Any other query parameter is a metadata pair that must match "
-                            "(key=value; what the MKA1 SDK sends for a metadata dict).",
-                        ),
-                        "style": "form",
-                        "explode": True,
-                    },
-                ),
-            ),
-        },
-        conv: {
-            "get": _operation(
-                "conversations.retrieve",
-                "Get a conversation",
-                "ConversationObject",
-                params=(_CONVERSATION_ID,),
-            ),
-            "post": _operation(
-                "conversations.update",
-                "Update a conversation's metadata",
-                "ConversationObject",
-                body="UpdateConversationInput",
-                params=(_CONVERSATION_ID,),
-            ),
-            "delete": _operation(
-                "conversations.delete",
-                "Delete a conversation (soft)",
-                "ConversationDeleted",
-                params=(_CONVERSATION_ID,),
-            ),
-        },
-        items: {
-            "post": _operation(
-                "conversations.items.create",
-                "Create items",
-                "ItemList",
-                body="CreateItemsInput",
-                params=(_CONVERSATION_ID, _INCLUDE),
-                extra=("409",),
-                links="items",
-            ),
-            "get": _operation(
-                "conversations.items.list",
-                "List items",
-                "ItemList",
-                params=(
-                    _CONVERSATION_ID,
-                    _query("after", {"type": "string"}, "Item id to list after."),
-                    _query("limit", limit_items, "1-100, default 20."),
-                    _query("order", _ORDER, "asc (oldest first) or desc."),
-                    _INCLUDE,
-                ),
-            ),
-            "delete": _operation(
-                "conversations.items.deleteMany",
-                "Delete items (all or none)",
-                "ConversationObject",
-                body="DeleteItemsInput",
-                params=(_CONVERSATION_ID,),
-            ),
-        },
-        items + "/{item_id}": {
-            "get": _operation(
-                "conversations.items.retrieve",
-                "Get an item",
-                "Item",
-                params=(_CONVERSATION_ID, _ITEM_ID, _INCLUDE),
-            ),
-            "delete": _operation(
-                "conversations.items.delete",
-                "Delete an item",
-                "ConversationObject",
-                params=(_CONVERSATION_ID, _ITEM_ID),
-            ),
-        },
-    }
+    operations = _operations(dialect)
+    paths: dict[str, dict[str, Any]] = {}
+    for path, methods in reversed(OPERATIONS.items()):  # the base path first
+        served = {m.lower(): operations[op] for m, op in methods.items() if dialect.serves(op)}
+        if served:
+            paths[dialect.prefix + path] = served
+    if dialect is MKA1:
+        title = "MKA1 Conversations"
+        description = "An open implementation of the MKA1 API's Conversations resource."
+    else:
+        title = f"MKA1 Conversations: the {dialect.name} face"
+        description = (
+            f"The operations OpenAI's API has, under {dialect.prefix}, with OpenAI's defaults and "
+            "error codes (docs/api.md, 'Two faces')."
+        )
     return {
         "openapi": "3.1.0",
-        "info": {
-            "title": "MKA1 Conversations",
-            "version": __version__,
-            "description": "An open implementation of the MKA1 API's Conversations resource.",
-        },
+        "info": {"title": title, "version": __version__, "description": description},
         "servers": [{"url": "/"}],
         "security": [{"bearer_auth": []}],
         "paths": paths,
@@ -396,14 +402,142 @@ def build_document() -> dict[str, Any]:
     }
 
 
+def _operations(dialect: Dialect) -> dict[str, dict[str, Any]]:
+    """Every operation's document, by our operation name."""
+    limit_items = _limit(ITEM_LIST_LIMIT)
+    limit_convs = _limit(CONVERSATION_LIST_LIMIT)
+    return {
+        "create_conversation": _operation(
+            "create_conversation",
+            "Create a conversation",
+            "ConversationObject",
+            dialect,
+            body="CreateConversationInput",
+            links="conversation",
+        ),
+        "list_conversations": _operation(
+            "list_conversations",
+            "List conversations",
+            "ConversationList",
+            dialect,
+            params=(
+                _query("after", {"type": "string"}, "Conversation id to list after."),
+                _query("limit", limit_convs, _limit_text(CONVERSATION_LIST_LIMIT)),
+                _query("order", _order("asc"), "By last update: asc (oldest first) or desc."),
+                _query(
+                    "metadata",
+                    {"type": "string"},
+                    "JSON object of key/value pairs that must all match; also "
+                    "metadata[key]=value, or bare key=value query parameters.",
+                ),
+                _query(
+                    "search",
+                    {"type": "string", "maxLength": MAX_SEARCH_CHARS},
+                    "Full-text search over the items' text: every word must match.",
+                ),
+                {
+                    **_query(
+                        "metadata_pairs",
+                        {
+                            "type": "object",
+                            "additionalProperties": {"type": "string", "maxLength": 512},
+                            "maxProperties": 16,
+                        },
+                        "Any other query parameter is a metadata pair that must match "
+                        "(key=value; what the MKA1 SDK sends for a metadata dict).",
+                    ),
+                    "style": "form",
+                    "explode": True,
+                },
+            ),
+        ),
+        "get_conversation": _operation(
+            "get_conversation",
+            "Get a conversation",
+            "ConversationObject",
+            dialect,
+            params=(_CONVERSATION_ID,),
+        ),
+        "update_conversation": _operation(
+            "update_conversation",
+            "Update a conversation's metadata",
+            "ConversationObject",
+            dialect,
+            body="UpdateConversationInput",
+            params=(_CONVERSATION_ID,),
+        ),
+        "delete_conversation": _operation(
+            "delete_conversation",
+            "Delete a conversation (soft)",
+            "ConversationDeleted",
+            dialect,
+            params=(_CONVERSATION_ID,),
+        ),
+        "create_items": _operation(
+            "create_items",
+            "Create items",
+            "ItemList",
+            dialect,
+            body="CreateItemsInput",
+            params=(_CONVERSATION_ID, _INCLUDE),
+            extra=("409",),
+            links="items",
+        ),
+        "list_items": _operation(
+            "list_items",
+            "List items",
+            "ItemList",
+            dialect,
+            params=(
+                _CONVERSATION_ID,
+                _query("after", {"type": "string"}, "Item id to list after."),
+                _query("limit", limit_items, _limit_text(ITEM_LIST_LIMIT)),
+                _query("order", _order(dialect.item_order), "asc (oldest first) or desc."),
+                _INCLUDE,
+            ),
+        ),
+        "delete_items": _operation(
+            "delete_items",
+            "Delete items (all or none)",
+            "ConversationObject",
+            dialect,
+            body="DeleteItemsInput",
+            params=(_CONVERSATION_ID,),
+        ),
+        "get_item": _operation(
+            "get_item",
+            "Get an item",
+            "Item",
+            dialect,
+            params=(_CONVERSATION_ID, _ITEM_ID, _INCLUDE),
+        ),
+        "delete_item": _operation(
+            "delete_item",
+            "Delete an item",
+            "ConversationObject",
+            dialect,
+            params=(_CONVERSATION_ID, _ITEM_ID),
+        ),
+    }
+
+
 _DOCS_HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>MKA1 Conversations API</title>
 <link rel="stylesheet" href="/docs/assets/swagger-ui.css"></head>
 <body><div id="swagger-ui"></div>
 <script src="/docs/assets/swagger-ui-bundle.js"></script>
-<script>window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui"});</script>
+<script src="/docs/assets/swagger-ui-standalone-preset.js"></script>
+<script>window.ui = SwaggerUIBundle({urls: %(urls)s, dom_id: "#swagger-ui",
+  presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset], layout: "StandaloneLayout"});
+</script>
 </body></html>
 """
+
+
+def document_path(dialect: Dialect) -> str:
+    """Where a face's OpenAPI document is served: ``/openapi.json`` for the first face (MKA1's),
+    ``<prefix>/openapi.json`` for the others (``/v1/openapi.json``)."""
+    return "/openapi.json" if dialect is DIALECTS[0] else dialect.prefix + "/openapi.json"
 
 
 def _swagger_assets() -> Path:
@@ -412,26 +546,37 @@ def _swagger_assets() -> Path:
     return Path(str(swagger_ui_path))
 
 
-async def _openapi(request: Request) -> Response:
-    return Response(_openapi_bytes(), media_type="application/json")
+def _document_endpoint(dialect: Dialect) -> Callable[[Request], Awaitable[Response]]:
+    body = msgspec.json.encode(build_document(dialect))
+
+    async def document(request: Request) -> Response:
+        return Response(body, media_type="application/json")
+
+    return document
 
 
 @functools.cache
-def _openapi_bytes() -> bytes:
-    return msgspec.json.encode(build_document())
+def _docs_page() -> str:
+    urls = [{"url": document_path(d), "name": f"{d.name} ({d.prefix})"} for d in DIALECTS]
+    return _DOCS_HTML % {"urls": msgspec.json.encode(urls).decode()}
 
 
 async def _docs(request: Request) -> Response:
-    return HTMLResponse(_DOCS_HTML)
+    return HTMLResponse(_docs_page())
 
 
-def is_docs_path(path: str) -> bool:
-    return path in ("/openapi.json", "/docs") or path.startswith("/docs/")
+#: Path → method → operation (for metrics and logs) of the routes below.
+DOCS_OPERATIONS = {
+    **{document_path(d): {"GET": "openapi"} for d in DIALECTS},
+    "/docs": {"GET": "docs"},
+    "/docs/assets": {"GET": "docs"},
+}
 
 
 def docs_routes() -> list[BaseRoute]:
+    """Each face's OpenAPI document, and the interactive docs that show them (no internet)."""
     return [
-        Route("/openapi.json", _openapi, methods=["GET"]),
+        *(Route(document_path(d), _document_endpoint(d), methods=["GET"]) for d in DIALECTS),
         Route("/docs", _docs, methods=["GET"]),
         Mount("/docs/assets", app=StaticFiles(directory=_swagger_assets()), name="docs-assets"),
     ]

@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from ..domain.errors import ServiceUnavailable, Unauthorized
-from ..domain.store import MaintenanceStore
 from ..metrics import CONTENT_TYPE_LATEST, Metrics
 from .errors import error_response
+from .services import services
 
 __all__ = ["OperationalRoutes"]
 
@@ -30,7 +29,8 @@ _METRICS_AUTH_MESSAGE = (
 
 
 class OperationalRoutes:
-    """The three routes, bound to the Store (once started), the metrics and the token."""
+    """The three routes, bound to the metrics and the token; readiness asks the running app's
+    storage."""
 
     #: Path → method → operation (for metrics and logs).
     OPERATIONS = {
@@ -40,10 +40,7 @@ class OperationalRoutes:
     }
     PATHS = frozenset(OPERATIONS)
 
-    def __init__(
-        self, store: Callable[[], MaintenanceStore], metrics: Metrics, token: str | None
-    ) -> None:
-        self.store = store
+    def __init__(self, metrics: Metrics, token: str | None) -> None:
         self.metrics = metrics
         self.token = b"Bearer " + token.encode() if token else None
 
@@ -59,7 +56,7 @@ class OperationalRoutes:
 
     async def readyz(self, request: Request) -> Response:
         try:
-            await self.store().check_ready()
+            await services(request.scope).maintenance.check_ready()
         except ServiceUnavailable as err:
             cause = err.__cause__
             logger.warning("not ready: %s%s", err.message, f" ({cause})" if cause else "")

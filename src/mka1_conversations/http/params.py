@@ -11,24 +11,25 @@ from starlette.datastructures import QueryParams
 from ..domain.conversations import validate_metadata
 from ..domain.errors import InvalidRequest, NotFound
 from ..domain.ids import is_possible_id
+from ..domain.limits import (
+    CONVERSATION_LIST_LIMIT,
+    DEFAULT_LIST_LIMIT,
+    MAX_SEARCH_CHARS,
+)
 from ..domain.store import ConversationQuery, Order
 
 __all__ = [
     "CONVERSATION_LIST_PARAMS",
-    "ITEM_LIST_LIMIT",
     "parse_after",
     "parse_conversation_query",
+    "parse_integer",
     "parse_limit",
     "parse_order",
     "path_ids",
     "query_params",
 ]
 
-ITEM_LIST_LIMIT = 100
-CONVERSATION_LIST_LIMIT = 50
-DEFAULT_LIMIT = 20
 CONVERSATION_LIST_PARAMS = frozenset({"after", "limit", "order", "metadata", "search"})
-MAX_SEARCH_CHARS = 16_384
 
 _decode_object = msgspec.json.Decoder(dict[str, object]).decode
 
@@ -43,39 +44,58 @@ def query_params(query_string: bytes) -> QueryParams:
     return QueryParams([(k, v) for k, _, v in pairs])
 
 
-def parse_limit(query: QueryParams, *, maximum: int, default: int = DEFAULT_LIMIT) -> int:
-    raw = query.get("limit")
+def parse_integer(
+    query: QueryParams, name: str, *, minimum: int, maximum: int, default: int
+) -> int:
+    """An integer query parameter within ``[minimum, maximum]``; ``default`` when absent or
+    empty. Only an optional ``-`` and ASCII digits are an integer: not a ``+``, a space, a ``_``
+    or a non-ASCII digit, all of which Python's ``int`` would take. Any count of digits is
+    compared with the bounds (400 below or above), never refused as a string."""
+    raw = query.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw.strip())
-    except ValueError:
+    negative = raw.startswith("-")
+    digits = raw[1:] if negative else raw
+    if not (digits.isascii() and digits.isdigit()):
         raise InvalidRequest(
-            f"Invalid type for 'limit': expected an integer, but got a string ('{raw[:40]}') "
+            f"Invalid type for '{name}': expected an integer, but got a string ('{raw[:40]}') "
             "instead.",
             code="invalid_type",
-            param="limit",
-        ) from None
-    if value < 1:
+            param=name,
+        )
+    digits = digits.lstrip("0") or "0"
+    if len(digits) <= 18:  # int() refuses over 4,300 digits; no bound needs more than 18
+        value = -int(digits) if negative else int(digits)
+        shown = str(value)
+    else:
+        value = -(10**18) if negative else 10**18
+        shown = ("-" if negative else "") + digits[:40] + "..."
+    if value < minimum:
         raise InvalidRequest(
-            f"Invalid 'limit': integer below minimum value. Expected a value >= 1, but got "
-            f"{value} instead.",
+            f"Invalid '{name}': integer below minimum value. Expected a value >= {minimum}, but "
+            f"got {shown} instead.",
             code="integer_below_min_value",
-            param="limit",
+            param=name,
         )
     if value > maximum:
         raise InvalidRequest(
-            f"Invalid 'limit': integer above maximum value. Expected a value <= {maximum}, but "
-            f"got {value} instead.",
+            f"Invalid '{name}': integer above maximum value. Expected a value <= {maximum}, but "
+            f"got {shown} instead.",
             code="integer_above_max_value",
-            param="limit",
+            param=name,
         )
     return value
 
 
-def parse_order(query: QueryParams) -> Order:
+def parse_limit(query: QueryParams, *, maximum: int, default: int = DEFAULT_LIST_LIMIT) -> int:
+    return parse_integer(query, "limit", minimum=1, maximum=maximum, default=default)
+
+
+def parse_order(query: QueryParams, *, default: Order = "asc") -> Order:
     raw = query.get("order")
-    if raw is None or raw == "" or raw == "asc":
+    if raw is None or raw == "":
+        return default
+    if raw == "asc":
         return "asc"
     if raw == "desc":
         return "desc"
