@@ -189,13 +189,21 @@ class Floor:
         for _, _, _, text in items:
             for word in set(text.split()):
                 words[word] = words.get(word, 0) + 1
-        self.db.execute(
-            "INSERT INTO conversation_words (conversation_id, word, owner_id, items) "
-            "SELECT ?1, key, ?2, min(value, 4) FROM json_each(?3) WHERE true "
-            "ON CONFLICT (conversation_id, word) DO UPDATE "
-            "SET items = min(items + excluded.items, 4) WHERE items < 4",
-            (conversation_id, owner, _encode(words)),
-        )
+        if first == 1:  # a creation counts its words (store/words.py)
+            self.db.execute(
+                "INSERT INTO conversation_words (conversation_id, word, owner_id, items) "
+                "SELECT ?1, key, ?2, value FROM json_each(?3) WHERE true "
+                "ON CONFLICT (conversation_id, word) DO UPDATE "
+                "SET items = items + excluded.items",
+                (conversation_id, owner, _encode(words)),
+            )
+        else:  # an append probes them, pending (the service folds them later: not the floor)
+            self.db.execute(
+                "INSERT INTO conversation_words (conversation_id, word, owner_id, items) "
+                "SELECT ?1, value, ?2, 0 FROM json_each(?3) WHERE true "
+                "ON CONFLICT (conversation_id, word) DO NOTHING",
+                (conversation_id, owner, _encode(list(words))),
+            )
 
     def append(self, owner: str, conversation_id: str, body: bytes) -> bytes | None:
         items = [_normalise(r) for r in _decode_items(body).items]
@@ -203,9 +211,17 @@ class Floor:
         db.execute("BEGIN IMMEDIATE")
         try:
             row = db.execute(
-                "UPDATE conversations SET next_seq = next_seq + ?, updated_at = ? "
-                "WHERE id = ? AND owner_id = ? AND deleted_at IS NULL RETURNING next_seq",
-                (len(items), time.time_ns() // 1000, conversation_id, owner),
+                "UPDATE conversations SET next_seq = next_seq + ?1, updated_at = ?2, "
+                "words_pending_items = words_pending_items + ?1, "
+                "words_pending_chars = words_pending_chars + ?3 "
+                "WHERE id = ?4 AND owner_id = ?5 AND deleted_at IS NULL RETURNING next_seq",
+                (
+                    len(items),
+                    time.time_ns() // 1000,
+                    sum(len(s) for _, _, _, s in items),
+                    conversation_id,
+                    owner,
+                ),
             ).fetchone()
             if row is None:
                 db.execute("ROLLBACK")

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -38,9 +38,11 @@ def serving(
     env: dict[str, str],
     command: Sequence[str] = CLI,
     cwd: Path | None = None,
+    preexec_fn: Callable[[], object] | None = None,
 ) -> Iterator[tuple[str, list[str]]]:
     """Start ``serve`` on a free port (with ``command``, the CLI of this interpreter by default);
-    yield its URL and its stderr lines so far (live list)."""
+    yield its URL and its stderr lines so far (live list). ``preexec_fn`` runs in the child
+    before it starts (limits, signal dispositions)."""
     port = free_port()
     process = subprocess.Popen(
         [*command, "serve", "--port", str(port), *args],
@@ -49,6 +51,7 @@ def serving(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=preexec_fn,
     )
     lines: list[str] = []
     assert process.stderr is not None

@@ -1,5 +1,6 @@
 """A TCP proxy that a test can cut (connections dropped, new ones refused) and restore, to play a
-database server going away and coming back."""
+database server going away and coming back; or freeze (nothing forwarded, nothing dropped, as a
+SIGSTOP'd server or a stalled network) and thaw, in both directions or only the answers."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from types import TracebackType
 
 
 class TcpProxy:
-    """Forwards 127.0.0.1:<port> to ``target``; ``cut()`` and ``restore()`` it."""
+    """Forwards 127.0.0.1:<port> to ``target``; ``cut()`` and ``restore()`` it, ``freeze()``
+    and ``thaw()`` it."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
@@ -18,6 +20,28 @@ class TcpProxy:
         self._listener: socket.socket | None = None
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self._requests = threading.Event()  # set: client → server bytes flow
+        self._answers = threading.Event()  # set: server → client bytes flow
+        self._trigger = b""
+        self.thaw()
+
+    def freeze(self, *, answers_only: bool = False) -> None:
+        """Hold every byte from now on (or only the server's): connections stay open, new ones
+        are accepted and connected, and nothing goes through until ``thaw()``."""
+        if not answers_only:
+            self._requests.clear()
+        self._answers.clear()
+
+    def thaw(self) -> None:
+        """Let everything through again, what was held first."""
+        self._trigger = b""
+        self._requests.set()
+        self._answers.set()
+
+    def freeze_answers_after(self, marker: bytes) -> None:
+        """Freeze the answers once a request holding ``marker`` (e.g. ``b"COMMIT"``) has gone
+        through: the server gets it and does it, its answer is held."""
+        self._trigger = marker
 
     def __enter__(self) -> TcpProxy:
         self.restore()
@@ -67,13 +91,19 @@ class TcpProxy:
             upstream.settimeout(None)
             with self._lock:
                 self._sockets |= {client, upstream}
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+            for a, b, gate in (
+                (client, upstream, self._requests),
+                (upstream, client, self._answers),
+            ):
+                threading.Thread(target=self._pump, args=(a, b, gate), daemon=True).start()
 
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, gate: threading.Event) -> None:
         try:
             while data := source.recv(65536):
+                gate.wait()
+                if gate is self._requests and self._trigger and self._trigger in data:
+                    self._answers.clear()
+                    self._trigger = b""
                 sink.sendall(data)
         except OSError:
             pass

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import re
 import sqlite3
 import time
@@ -15,7 +16,8 @@ import asyncpg
 import httpx
 import pytest
 
-from mka1_conversations.store.words import EXACT_WORD_COUNT
+from mka1_conversations.domain.search import index_words
+from mka1_conversations.store.words import FOLD_ITEMS
 
 from .conftest import ACCOUNT_A, BASE_PATH, KEY_A, KEY_B, RunningServer, auth_headers
 
@@ -360,16 +362,44 @@ def test_a_cursor_from_elsewhere_is_a_400(
             assert error["type"] == "invalid_request_error"
 
 
-def test_a_recreated_id_is_a_cursor_at_its_new_place(http: httpx.Client) -> None:
+def test_a_recreated_id_is_a_cursor_at_its_first_place(http: httpx.Client) -> None:
+    """An id deleted and created again names two places; as a cursor it names the first of them
+    in the page's order, so no item past either place is skipped (some may come again)."""
     conversation_id = create(http, [msg("a", id="msg_again"), msg("b"), msg("c")])
-    ids = [i["id"] for i in all_items(http, conversation_id)]
     assert http.delete(f"{BASE_PATH}/{conversation_id}/items/msg_again").status_code == 200
     add(http, conversation_id, [msg("a2", id="msg_again"), msg("d")])
     texts = [i["content"][0]["text"] for i in all_items(http, conversation_id)]
     assert texts == ["b", "c", "a2", "d"]
     page = item_page(http, conversation_id, after="msg_again")
-    assert [i["content"][0]["text"] for i in page["data"]] == ["d"]
-    assert ids[1] in [i["id"] for i in all_items(http, conversation_id)]
+    assert [i["content"][0]["text"] for i in page["data"]] == ["b", "c", "a2", "d"]
+    desc = item_page(http, conversation_id, after="msg_again", order="desc")
+    assert [i["content"][0]["text"] for i in desc["data"]] == ["c", "b"]
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+def test_a_cursor_whose_id_was_reused_skips_no_item(http: httpx.Client, order: str) -> None:
+    """Issue 18, finding 6: a1…a10, a page ends at a3, a3 is deleted and created again with the
+    same id; the next page still holds every item past a3 that was not deleted."""
+    ids = [f"a{n}" for n in range(1, 11)]
+    conversation_id = create(http, [msg(i, id=i) for i in ids])
+    in_order = ids if order == "asc" else ids[::-1]
+    cursor = in_order[2]
+    first = item_page(http, conversation_id, limit=3, order=order)
+    assert [i["id"] for i in first["data"]] == in_order[:3] and first["has_more"] is True
+    assert http.delete(f"{BASE_PATH}/{conversation_id}/items/{cursor}").status_code == 200
+    add(http, conversation_id, [msg("again", id=cursor)])
+    seen: list[str] = []
+    after = cursor
+    while True:
+        page = item_page(http, conversation_id, after=after, limit=4, order=order)
+        seen += [i["id"] for i in page["data"]]
+        if not page["has_more"]:
+            break
+        after = page["last_id"]
+        assert len(seen) < 40, seen
+    assert set(in_order[3:]) <= set(seen), seen
+    if order == "asc":
+        assert seen[-1] == cursor  # the re-created item, last
 
 
 # --- items: ids and shape -------------------------------------------------------------------
@@ -780,12 +810,48 @@ def test_a_failed_bulk_delete_keeps_the_items_searchable(http: httpx.Client) -> 
     assert listed(http, search="zebra crossing") == [conversation]
 
 
+def index_state(server: RunningServer, user: str) -> tuple[dict[Any, int], dict[Any, int]]:
+    """(what the owner's word index holds: (conversation, word) → count; what it should hold:
+    each word of the live items → how many *counted* items hold it (store/words.py: the newest
+    ``words_pending_items`` of a conversation are not counted yet))."""
+    stored = {
+        (c, w): n
+        for c, w, n in db_rows(
+            server,
+            "SELECT conversation_id, word, items FROM conversation_words WHERE owner_id = ?",
+            owner_key(user),
+        )
+    }
+    expected: dict[tuple[str, str], int] = {}
+    for conversation, first_pending in db_rows(
+        server,
+        "SELECT id, next_seq - words_pending_items + 1 FROM conversations WHERE owner_id = ?",
+        owner_key(user),
+    ):
+        for seq, text in db_rows(
+            server,
+            "SELECT seq, search_text FROM items WHERE conversation_id = ? AND deleted_at IS NULL",
+            conversation,
+        ):
+            for word in index_words(text):
+                counted = 1 if seq < first_pending else 0
+                expected[conversation, word] = expected.get((conversation, word), 0) + counted
+    return stored, expected
+
+
+def pending_items(server: RunningServer, conversation: str) -> int:
+    rows = db_rows(
+        server, "SELECT words_pending_items FROM conversations WHERE id = ?", conversation
+    )
+    return int(rows[0][0])
+
+
 def test_the_word_index_counts_exactly_the_live_items(
     server: RunningServer, http: httpx.Client, user: str
 ) -> None:
     """What the search index holds for an owner's conversations is, after any mix of writes,
-    each word of their live items, with the number of live items holding it when that is below
-    EXACT_WORD_COUNT (past it, only that at least one does)."""
+    each word of their live items, with the number of counted live items holding it (a
+    creation is counted at once, appends are pending until folded)."""
     first = create(http, [msg("red fish blue fish", id="msg_1"), msg("Red sky")])
     second = create(http, [msg("blue whale", id="msg_2")])
     add(
@@ -803,42 +869,67 @@ def test_the_word_index_counts_exactly_the_live_items(
     http.delete(f"{BASE_PATH}/{first}/items/msg_1")
     http.request("DELETE", f"{BASE_PATH}/{second}/items", json={"item_ids": ["msg_2"]})
     add(http, second, [msg("blue blue moon")])
-    indexed = db_rows(
-        server,
-        "SELECT conversation_id, word, items FROM conversation_words WHERE owner_id = ?",
-        owner_key(user),
+    stored, expected = index_state(server, user)
+    assert stored == expected
+    assert stored[first, "fish"] == 0  # held only by the pending msg_3 and rs_1
+    assert stored[first, "red"] == 1 and stored[first, "sky"] == 1
+    assert stored[second, "blue"] == 0 and (second, "whale") not in stored
+
+
+def test_folding_counts_the_pending_items_and_deletes_stay_exact_across_it(
+    server: RunningServer, http: httpx.Client, user: str
+) -> None:
+    """Appends leave their items pending until more than FOLD_ITEMS are (or FOLD_CHARS of
+    text): the append that passes it counts them. Deleting counted and pending holders alike
+    drops a word exactly when its last live holder goes."""
+    conversation = create(http, [msg("alpha counted", id="msg_c0")])
+    ids = [f"msg_p{n}" for n in range(FOLD_ITEMS)]
+    for start in range(0, FOLD_ITEMS, 20):
+        add(
+            http,
+            conversation,
+            [
+                msg(f"alpha pending n{n}", id=ids[n])
+                for n in range(start, min(start + 20, FOLD_ITEMS))
+            ],
+        )
+    assert pending_items(server, conversation) == FOLD_ITEMS
+    stored, expected = index_state(server, user)
+    assert stored == expected and stored[conversation, "alpha"] == 1
+    add(http, conversation, [msg("beta late", id="msg_late")])  # passes FOLD_ITEMS: folded
+    assert pending_items(server, conversation) == 0
+    stored, expected = index_state(server, user)
+    assert stored == expected and stored[conversation, "alpha"] == FOLD_ITEMS + 1
+    add(http, conversation, [msg("alpha again", id="msg_again")])  # pending
+    gone = http.request(
+        "DELETE", f"{BASE_PATH}/{conversation}/items", json={"item_ids": ["msg_c0", *ids[:99]]}
     )
-    expected: dict[tuple[str, str], int] = {}
-    for conversation in (first, second):
-        for text in [
-            r[0]
-            for r in db_rows(
-                server,
-                "SELECT search_text FROM items WHERE conversation_id = ? AND deleted_at IS NULL",
-                conversation,
-            )
-        ]:
-            for word in set(text.split()):
-                expected[conversation, word] = expected.get((conversation, word), 0) + 1
-    stored = {(c, w): n for c, w, n in indexed}
-    assert stored.keys() == expected.keys()
-    for key, n in stored.items():
-        assert n == expected[key] if n < EXACT_WORD_COUNT else expected[key] >= 1, key
-    assert stored[first, "fish"] == 2 and stored[first, "red"] == 1
-    assert expected[first, "fish"] == 2 and expected[first, "red"] == 1
-    assert expected[second, "blue"] == 1 and (second, "whale") not in expected
+    assert gone.status_code == 200, gone.text
+    stored, expected = index_state(server, user)
+    assert stored == expected
+    assert listed(http, search="counted") == []
+    assert listed(http, search="alpha") == [conversation]
+    for item_id in ids[99:]:
+        assert http.delete(f"{BASE_PATH}/{conversation}/items/{item_id}").status_code == 200
+    assert listed(http, search="alpha") == [conversation]  # the pending msg_again holds it
+    assert http.delete(f"{BASE_PATH}/{conversation}/items/msg_again").status_code == 200
+    assert listed(http, search="alpha") == []
+    assert listed(http, search="beta late") == [conversation]
+    stored, expected = index_state(server, user)
+    assert stored == expected
+
+
+HOLDERS = 7
 
 
 def test_a_word_held_by_many_items_stays_findable_until_its_last_item_goes(
     http: httpx.Client,
 ) -> None:
-    # Past EXACT_WORD_COUNT holders the index stops counting a word (appends to a long
-    # conversation then leave its row alone); deleting must still drop it exactly when the last
-    # live holder goes, by single and by bulk delete.
-    holders = EXACT_WORD_COUNT + 3
-    ids = [f"msg_kiwi{i}" for i in range(holders)]
+    # Deleting must drop a word exactly when its last live holder goes, by single and by bulk
+    # delete, whether its holders are counted (the creation's) or pending (appended).
+    ids = [f"msg_kiwi{i}" for i in range(HOLDERS)]
     conversation = create(http, [msg("kiwi orchard", id=ids[0])])
-    add(http, conversation, [msg(f"kiwi number {i}", id=ids[i]) for i in range(1, holders)])
+    add(http, conversation, [msg(f"kiwi number {i}", id=ids[i]) for i in range(1, HOLDERS)])
     other = create(http, [msg("kiwi elsewhere")])
     assert set(listed(http, search="kiwi")) == {conversation, other}
     for index, item_id in enumerate(ids[:-3]):
@@ -854,8 +945,8 @@ def test_a_word_held_by_many_items_stays_findable_until_its_last_item_goes(
     assert http.delete(f"{BASE_PATH}/{conversation}/items/{ids[-1]}").status_code == 200
     assert listed(http, search="kiwi") == [other]
     assert listed(http, search="number") == []
-    # All holders of a word past the count at once, in one bulk delete.
-    again = create(http, [msg("mango") for _ in range(EXACT_WORD_COUNT + 2)])
+    # All holders of a word at once, in one bulk delete.
+    again = create(http, [msg("mango") for _ in range(HOLDERS)])
     items = http.get(f"{BASE_PATH}/{again}/items").json()["data"]
     assert listed(http, search="mango") == [again]
     gone = http.request(
@@ -863,16 +954,16 @@ def test_a_word_held_by_many_items_stays_findable_until_its_last_item_goes(
     )
     assert gone.status_code == 200, gone.text
     assert listed(http, search="mango") == []
-    # Two words past the count in one bulk delete: the one some other item still holds stays.
+    # Two words in one bulk delete: the one some other item still holds stays.
     mixed = create(
         http,
-        [msg("papaya lime", id=f"msg_pl{i}") for i in range(EXACT_WORD_COUNT + 1)]
+        [msg("papaya lime", id=f"msg_pl{i}") for i in range(HOLDERS)]
         + [msg("lime only", id="msg_lime")],
     )
     removed = http.request(
         "DELETE",
         f"{BASE_PATH}/{mixed}/items",
-        json={"item_ids": [f"msg_pl{i}" for i in range(EXACT_WORD_COUNT + 1)]},
+        json={"item_ids": [f"msg_pl{i}" for i in range(HOLDERS)]},
     )
     assert removed.status_code == 200, removed.text
     assert listed(http, search="papaya") == []
@@ -887,6 +978,46 @@ def test_search_combines_with_metadata_filter_and_order(
     assert listed(http, search="quick", order="desc") == [corpus["quick"], corpus["fox"]]
     assert listed(http, search="quick", limit=1) == [corpus["fox"]]
     assert listed(http, search="quick", limit=1, after=corpus["fox"]) == [corpus["quick"]]
+
+
+_RANDOM = random.Random(18)
+LONG_WORDS = {  # random, so that no compression brings them under a b-tree row limit
+    "latin": "".join(_RANDOM.choices("abcdefghijklmnopqrstuvwxyz", k=3000)),  # 3 KB, no space
+    # 1,000 CJK characters without punctuation: one word
+    "cjk": "".join(chr(_RANDOM.randrange(0x4E00, 0x9FA0)) for _ in range(1000)),
+    "hex": _RANDOM.randbytes(2048).hex(),  # a 4,096-character hex string
+}
+
+
+def test_a_word_of_any_length_is_stored_and_found_exactly(http: httpx.Client) -> None:
+    """Issue 18, finding 2: PostgreSQL answered 500 to a word over about 2.7 KB (its b-tree row
+    limit on the word index). Every valid item is stored on both backends, and a long word is
+    still matched whole: a word sharing its first characters is another word."""
+    latin = create(http, [msg(f"before {LONG_WORDS['latin']} after")])
+    cjk = create(http, [msg(LONG_WORDS["cjk"])])
+    hexed = create(
+        http,
+        [
+            {"type": "function_call", "call_id": "c1", "name": "digest", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": LONG_WORDS["hex"]},
+        ],
+    )
+    tail = add(http, latin, [msg("z" + LONG_WORDS["latin"][:-1])])
+    assert listed(http, search=LONG_WORDS["latin"]) == [latin]
+    assert listed(http, search=LONG_WORDS["latin"].upper() + " after") == [latin]
+    assert listed(http, search=LONG_WORDS["latin"][:-1]) == []  # a prefix is another word
+    assert listed(http, search=LONG_WORDS["latin"] + "q") == []
+    assert listed(http, search=LONG_WORDS["cjk"]) == [cjk]
+    assert listed(http, search=LONG_WORDS["hex"].upper()) == [hexed]
+    # And they leave the index with their items.
+    assert http.delete(f"{BASE_PATH}/{latin}/items/{tail[0]}").status_code == 200
+    assert listed(http, search="z" + LONG_WORDS["latin"][:-1]) == []
+    items = all_items(http, hexed)
+    gone = http.request(
+        "DELETE", f"{BASE_PATH}/{hexed}/items", json={"item_ids": [i["id"] for i in items]}
+    )
+    assert gone.status_code == 200, gone.text
+    assert listed(http, search=LONG_WORDS["hex"]) == []
 
 
 ODD_SEARCHES = [

@@ -4,6 +4,7 @@ same on both."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,9 @@ from .conftest import test_settings as settings_for
 from .processes import cli_env, run_cli
 
 OWNERS = [(KEY_A, None), (KEY_A, "user-1"), (KEY_B, "user-1")]
+_RANDOM = random.Random(18)
+LONG_WORD = "".join(_RANDOM.choices("abcdefghijklmnopqrstuvwxyz", k=3000))  # no compression helps
+HEX = _RANDOM.randbytes(2048).hex()
 
 
 def _fill(url: str) -> None:
@@ -47,6 +51,17 @@ def _fill(url: str) -> None:
                     },
                 ).json()
                 http.delete(f"{BASE_PATH}/{conv['id']}/items/{items['data'][0]['id']}")
+                if c == 1:  # words far over PostgreSQL's b-tree row limit (issue 18, finding 2)
+                    long = http.post(
+                        f"{BASE_PATH}/{conv['id']}/items",
+                        json={
+                            "items": [
+                                {"role": "user", "content": f"{LONG_WORD} {n}"},
+                                {"type": "function_call_output", "call_id": "k", "output": HEX},
+                            ]
+                        },
+                    )
+                    assert long.status_code == 200, long.text
                 if c == 2:
                     http.delete(f"{BASE_PATH}/{conv['id']}")
 
@@ -61,7 +76,8 @@ def _view(url: str) -> list[Any]:
                 view.append(conversations)
                 for conv in conversations:
                     view.append(http.get(f"{BASE_PATH}/{conv['id']}/items").json())
-            view.append(http.get(BASE_PATH, params={"search": "creme"}).json()["data"])
+            for search in ("creme", LONG_WORD, HEX):
+                view.append(http.get(BASE_PATH, params={"search": search}).json()["data"])
     return view
 
 
@@ -76,7 +92,8 @@ def test_export_from_sqlite_import_into_postgres_round_trips(tmp_path: Path) -> 
     exported = run_cli("export", "--output", str(dump), env=sqlite_env)
     assert exported.returncode == 0, exported.stderr
     lines = dump.read_text().splitlines()
-    assert len(lines) == 1 + 9 + 9 * 4  # the key, 9 conversations, 4 items each
+    # the key, 9 conversations, 4 items each, 2 more in each owner's second one
+    assert len(lines) == 1 + 9 + 9 * 4 + 3 * 2
 
     with postgres_database() as postgres_url:
         postgres_env = cli_env(postgres_url)

@@ -2,8 +2,9 @@
 middleware; the lifespan opens what lives only while the app runs (``http/services.py``).
 
 A request's way: ObserveMiddleware (request id, metrics, the log line) → ErrorEnvelopeMiddleware
-(every error → envelope) → HeadLimitMiddleware (431) → Starlette's Router (routing, once) →
-AuthMiddleware on the API routes (the caller) → ConversationRoutes (parse, encode) →
+(every error → envelope) → DeadlineMiddleware (the request's deadline) → IdempotencyMiddleware
+(its fingerprint and Idempotency-Key) → HeadLimitMiddleware (431) → Starlette's Router (routing,
+once) → AuthMiddleware on the API routes (the caller) → ConversationRoutes (parse, encode) →
 ConversationService (rules) → the storage (one transaction, timed by its backend).
 
 Operational routes, without an API key: ``/healthz`` (the process answers), ``/readyz`` (the
@@ -25,9 +26,11 @@ from starlette.types import ASGIApp
 from . import store
 from .domain.service import ConversationService
 from .http.auth import AuthMiddleware, unknown_path
+from .http.deadline import DeadlineMiddleware
 from .http.dialects import DIALECTS
 from .http.errors import ErrorEnvelopeMiddleware
 from .http.head_limit import HeadLimitMiddleware
+from .http.idempotency import IdempotencyMiddleware
 from .http.keyring import KeyRing
 from .http.observe import ObserveMiddleware, operation_names
 from .http.openapi import DOCS_OPERATIONS, docs_routes
@@ -53,6 +56,7 @@ async def open_store(settings: Settings, instruments: Instruments | None = None)
         settings.database_url,
         pool_size=settings.db_pool_size,
         instruments=instruments or Instruments(),
+        request_timeout=settings.request_timeout_seconds,
     )
 
 
@@ -83,7 +87,12 @@ def _services(settings: Settings, storage: Storage) -> Services:
         record_use=storage.keys.record_key_use,
     )
     return Services(
-        conversations=ConversationService(storage.conversations, settings.identity_mode),
+        conversations=ConversationService(
+            storage.conversations,
+            max_item_bytes=settings.max_item_bytes,
+            max_page_bytes=settings.max_page_bytes,
+            identity_mode=settings.identity_mode,
+        ),
         keyring=keyring,
         maintenance=storage.maintenance,
     )
@@ -158,7 +167,12 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     )
     return ObserveMiddleware(
         ErrorEnvelopeMiddleware(
-            HeadLimitMiddleware(router, max_header_bytes=settings.max_header_bytes),
+            DeadlineMiddleware(
+                IdempotencyMiddleware(
+                    HeadLimitMiddleware(router, max_header_bytes=settings.max_header_bytes)
+                ),
+                seconds=settings.request_timeout_seconds,
+            ),
             dialects=DIALECTS,
         ),
         metrics=metrics,

@@ -18,6 +18,9 @@ DEFAULT_KEY_CACHE_SECONDS = 5.0
 DEFAULT_RATE_LIMIT_BURST = 20
 DEFAULT_READ_TIMEOUT_SECONDS = 30.0
 DEFAULT_MAX_HEADER_BYTES = 64 * 1024
+DEFAULT_REQUEST_TIMEOUT_SECONDS = 10.0
+DEFAULT_MAX_ITEM_BYTES = 8 * 1024 * 1024
+DEFAULT_MAX_PAGE_BYTES = 8 * 1024 * 1024
 DEFAULT_UPSTREAM_TIMEOUT_SECONDS = 300.0
 
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -243,6 +246,34 @@ class Settings:
         },
     )
 
+    request_timeout_seconds: float = field(
+        default=DEFAULT_REQUEST_TIMEOUT_SECONDS,
+        metadata={
+            "env": "MKA1_REQUEST_TIMEOUT_SECONDS",
+            "doc": "Longest a request may take once its body has arrived: database work still "
+            "running then is cut off and answered 503 `database_timeout` (PostgreSQL's "
+            "`statement_timeout` is set to it, and a write is cut off up to 2 s earlier so "
+            "that the answer says for sure whether it was stored). 0.5–3600.",
+        },
+    )
+    max_item_bytes: int = field(
+        default=DEFAULT_MAX_ITEM_BYTES,
+        metadata={
+            "env": "MKA1_MAX_ITEM_BYTES",
+            "doc": "Largest item, in bytes of its JSON as stored and returned (413 "
+            "`request_too_large` naming it above); at least 1024.",
+        },
+    )
+    max_page_bytes: int = field(
+        default=DEFAULT_MAX_PAGE_BYTES,
+        metadata={
+            "env": "MKA1_MAX_PAGE_BYTES",
+            "doc": "Most bytes of item JSON in one page of `GET …/items`: the page ends before "
+            "the item that would pass it, with `has_more: true` (its first item always comes "
+            "whole). At least 1024.",
+        },
+    )
+
     @property
     def database_kind(self) -> Literal["sqlite", "postgresql"]:
         if self.database_url.startswith("sqlite:///"):
@@ -305,6 +336,15 @@ class Settings:
             ),
             max_header_bytes=_integer(
                 env, "MKA1_MAX_HEADER_BYTES", DEFAULT_MAX_HEADER_BYTES, 8192, 16 * 1024 * 1024
+            ),
+            request_timeout_seconds=_number(
+                env, "MKA1_REQUEST_TIMEOUT_SECONDS", DEFAULT_REQUEST_TIMEOUT_SECONDS, 0.5, 3600
+            ),
+            max_item_bytes=_integer(
+                env, "MKA1_MAX_ITEM_BYTES", DEFAULT_MAX_ITEM_BYTES, 1024, 1024**3
+            ),
+            max_page_bytes=_integer(
+                env, "MKA1_MAX_PAGE_BYTES", DEFAULT_MAX_PAGE_BYTES, 1024, 1024**3
             ),
             upstream_url=_upstream_url(env),
             upstream_api_key=env.get("MKA1_UPSTREAM_API_KEY", "").strip() or None,

@@ -47,7 +47,9 @@ async def test_every_method_hides_other_owners_conversations(storage: Storage) -
             store.append_items(
                 stranger, "conv_a", prepare_items([{"role": "user", "content": "x"}]), now=NOW
             ),
-            store.list_items(stranger, "conv_a", after=None, limit=20, order="asc"),
+            store.list_items(
+                stranger, "conv_a", after=None, limit=20, order="asc", max_bytes=1 << 30
+            ),
             store.get_item(stranger, "conv_a", item_id),
             store.delete_items(stranger, "conv_a", [item_id], now=NOW),
         ]
@@ -57,7 +59,9 @@ async def test_every_method_hides_other_owners_conversations(storage: Storage) -
         assert (await store.list_conversations(stranger, ConversationQuery())).conversations == []
     # Nothing of that touched alice's conversation.
     assert (await store.get_conversation(ALICE, "conv_a")).metadata == {"k": "v"}
-    page = await store.list_items(ALICE, "conv_a", after=None, limit=20, order="asc")
+    page = await store.list_items(
+        ALICE, "conv_a", after=None, limit=20, order="asc", max_bytes=1 << 30
+    )
     assert page.ids == [item_id]
 
 
@@ -87,7 +91,9 @@ async def test_a_duplicate_id_names_the_item_and_writes_nothing(storage: Storage
     with pytest.raises(Conflict) as raised:
         await store.append_items(ALICE, "conv_x", batch, now=NOW)
     assert raised.value.param == "items[1].id"
-    page = await store.list_items(ALICE, "conv_x", after=None, limit=20, order="asc")
+    page = await store.list_items(
+        ALICE, "conv_x", after=None, limit=20, order="asc", max_bytes=1 << 30
+    )
     assert page.ids == ["msg_1"]
 
 

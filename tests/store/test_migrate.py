@@ -1,19 +1,23 @@
 """Upgrading keeps what users see: conversations written under an earlier schema are found by
 the same searches after migrating to the current one (0003 moved search from an item-level
-full-text index to per-conversation words), and deleting their items afterwards unindexes them."""
+full-text index to per-conversation words; 0006 made their counts exact and keyed long words),
+and deleting their items afterwards unindexes them."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 
+from mka1_conversations.domain.search import index_word
 from mka1_conversations.store.migrate import apply_postgres, apply_sqlite
 
 from ..conftest import (
@@ -144,3 +148,132 @@ def test_search_finds_what_was_written_before_the_upgrade(backend: str, tmp_path
         )
         assert added.status_code == 200, added.text
         assert found("fox quick") == {think}
+
+
+# --- 0006: exact word counts under index keys -----------------------------------------------
+
+BEFORE_EXACT = 4
+"""The last schema version whose word counts stopped at 4 and stored words of any length."""
+LONG = "verylong" * 12  # 96 characters: over 64, under PostgreSQL's b-tree row limit
+ITEMS_0006 = [  # (seq, search text, deleted)
+    (1, f"fox {LONG}", False),
+    (2, "fox fox", False),
+    (3, "fox", False),
+    (4, "fox lazy", False),
+    (5, "fox", False),
+    (6, "", True),
+]
+CAPPED_WORDS = [("fox", 4), (LONG, 1), ("lazy", 1)]  # as the capped index held them
+
+
+def _sqlite_before_exact(folder: Path) -> str:
+    path = folder / "capped.db"
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        apply_sqlite(db, through=BEFORE_EXACT)
+        db.execute(
+            "INSERT INTO conversations (id, owner_id, created_at, updated_at, metadata, "
+            "next_seq) VALUES (?, ?, 1700000000, 1700000000000000, '{}', 6)",
+            (CONVERSATIONS[0], OWNER),
+        )
+        db.executemany(
+            "INSERT INTO items (owner_id, conversation_id, seq, id, type, created_at, deleted_at, "
+            "data, search_text) VALUES (?, ?, ?, ?, 'message', 1700000000, ?, ?, ?)",
+            [
+                (
+                    OWNER,
+                    CONVERSATIONS[0],
+                    seq,
+                    f"msg_{seq}",
+                    1 if gone else None,
+                    _item_json(f"msg_{seq}"),
+                    text,
+                )
+                for seq, text, gone in ITEMS_0006
+            ],
+        )
+        db.executemany(
+            "INSERT INTO conversation_words (conversation_id, word, owner_id, items) "
+            "VALUES (?, ?, ?, ?)",
+            [(CONVERSATIONS[0], w, OWNER, n) for w, n in CAPPED_WORDS],
+        )
+        apply_sqlite(db)
+    return f"sqlite:///{path}"
+
+
+async def _postgres_before_exact(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            "INSERT INTO conversations (owner_id, id, created_at, updated_at, next_seq) "
+            "VALUES ($1, $2, 1700000000, 1700000000000000, 6)",
+            OWNER,
+            CONVERSATIONS[0],
+        )
+        await conn.executemany(
+            "INSERT INTO items (owner_id, conversation_id, seq, id, type, created_at, deleted_at, "
+            "data, search_text) VALUES ($1, $2, $3, $4, 'message', 1700000000, $5, $6, $7)",
+            [
+                (
+                    OWNER,
+                    CONVERSATIONS[0],
+                    seq,
+                    f"msg_{seq}",
+                    1 if gone else None,
+                    _item_json(f"msg_{seq}"),
+                    text,
+                )
+                for seq, text, gone in ITEMS_0006
+            ],
+        )
+        await conn.executemany(
+            "INSERT INTO conversation_words (owner_id, conversation_id, word, items) "
+            "VALUES ($1, $2, $3, $4)",
+            [(OWNER, CONVERSATIONS[0], w, n) for w, n in CAPPED_WORDS],
+        )
+        await apply_postgres(conn)
+    finally:
+        await conn.close()
+
+
+def _words(url: str) -> dict[str, int]:
+    sql = "SELECT word, items FROM conversation_words"
+    if url.startswith("sqlite"):
+        with closing(sqlite3.connect(url[len("sqlite:///") :])) as db:
+            return dict(db.execute(sql).fetchall())
+
+    async def fetch() -> dict[str, int]:
+        conn = await asyncpg.connect(url)
+        try:
+            return {r[0]: r[1] for r in await conn.fetch(sql)}
+        finally:
+            await conn.close()
+
+    return asyncio.run(fetch())
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_0006_counts_every_word_exactly_under_its_index_key(backend: str, tmp_path: Path) -> None:
+    """Counts that stopped at 4 become exact, and a word over 64 characters stored before is
+    keyed as new ones are (the same key in SQL as in Python): found by a search, and gone with
+    its last item."""
+    if backend == "sqlite":
+        url = _sqlite_before_exact(tmp_path)
+        context: Any = contextlib.nullcontext(url)
+    else:
+        context = postgres_database(through=BEFORE_EXACT)
+    with context as url:
+        if backend == "postgres":
+            asyncio.run(_postgres_before_exact(url))
+        assert _words(url) == {"fox": 5, index_word(LONG): 1, "lazy": 1}
+        with (
+            serve_app(settings_for(url)) as base,
+            httpx.Client(base_url=base, headers=auth_headers(KEY_A, USER), timeout=30) as http,
+        ):
+            found = http.get(BASE_PATH, params={"search": LONG.upper()}).json()["data"]
+            assert [c["id"] for c in found] == [CONVERSATIONS[0]]
+            assert http.delete(f"{BASE_PATH}/{CONVERSATIONS[0]}/items/msg_1").status_code == 200
+            assert http.get(BASE_PATH, params={"search": LONG}).json()["data"] == []
+            for seq in (2, 3, 4, 5):
+                http.delete(f"{BASE_PATH}/{CONVERSATIONS[0]}/items/msg_{seq}")
+            assert http.get(BASE_PATH, params={"search": "fox"}).json()["data"] == []
+        assert _words(url) == {}

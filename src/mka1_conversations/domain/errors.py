@@ -10,7 +10,8 @@ nothing else leaves the service on failure. The hierarchy::
      ├── NotFound                     (404)  unknown, foreign or deleted: never an existence oracle
      ├── MethodNotAllowed             (405)
      ├── RequestTimeout               (408)  the body did not arrive within the read timeout
-     ├── Conflict                     (409)  duplicate item id; sent with x-should-retry: false
+     ├── Conflict                     (409)  duplicate item id, or an Idempotency-Key reused;
+     │                                       sent with x-should-retry: false
      ├── PayloadTooLarge              (413)
      ├── UriTooLong                   (414)  the request target is over the URL limit
      ├── UnsupportedMediaType         (415)
@@ -21,6 +22,8 @@ nothing else leaves the service on failure. The hierarchy::
      │    ├── UpstreamUnreachable     (502)  no connection to the model server
      │    └── UpstreamTimeout         (504)  the model server did not answer in time
      ├── ServiceUnavailable           (503)  the database is unreachable; carries Retry-After
+     │    ├── StorageFull             (503)  the database's disk is full (or cannot be written)
+     │    └── DatabaseTimeout         (503)  the database did not answer within the deadline
      └── UpstreamNotConfigured        (503)  no model server configured (MKA1_UPSTREAM_URL)
 """
 
@@ -32,6 +35,7 @@ from typing import ClassVar, Literal
 
 __all__ = [
     "Conflict",
+    "DatabaseTimeout",
     "ErrorCode",
     "ErrorType",
     "HeadersTooLarge",
@@ -43,6 +47,7 @@ __all__ = [
     "RequestTimeout",
     "ServiceError",
     "ServiceUnavailable",
+    "StorageFull",
     "Unauthorized",
     "UnsupportedMediaType",
     "UpstreamError",
@@ -90,6 +95,7 @@ ErrorCode = Literal[
     "unknown_url",
     "method_not_allowed",
     "duplicate_item_id",
+    "idempotency_key_reused",
     "request_too_large",
     "uri_too_long",
     "unsupported_media_type",
@@ -98,6 +104,8 @@ ErrorCode = Literal[
     "request_timeout",
     "internal_error",
     "database_unavailable",
+    "storage_full",
+    "database_timeout",
     "upstream_error",
     "upstream_unreachable",
     "upstream_timeout",
@@ -254,6 +262,17 @@ class Conflict(ServiceError):
         super().__init__(message, param=param, headers={"x-should-retry": "false"})
 
     @classmethod
+    def idempotency_key_reused(cls, key: str) -> Conflict:
+        """The Idempotency-Key already answered another request (method, path or body)."""
+        err = cls(
+            f"The Idempotency-Key '{_shown(key)}' was already used with another request "
+            "(method, path or body) in the last 24 hours; use a new key for a new request.",
+            param="Idempotency-Key",
+        )
+        err.code = "idempotency_key_reused"
+        return err
+
+    @classmethod
     def duplicate_item(
         cls,
         conversation_id: str,
@@ -330,10 +349,48 @@ class RateLimited(ServiceError):
 class ServiceUnavailable(ServiceError):
     status = 503
     type = "server_error"
-    default_code = "database_unavailable"
+    default_code: ClassVar[ErrorCode] = "database_unavailable"
 
     def __init__(self, message: str = "The database is unavailable; retry shortly.") -> None:
         super().__init__(message, headers={"Retry-After": "1"})
+
+
+class StorageFull(ServiceUnavailable):
+    """A write the database could not store for want of space: its disk is full, or its file
+    cannot grow (a size limit, a failing disk). Nothing was written; reads go on. Retry-After
+    says when trying again may be worth it; ``x-should-retry: false`` keeps the SDKs from
+    retrying at once (space is rarely back within their few seconds of retries)."""
+
+    default_code = "storage_full"
+
+    def __init__(
+        self,
+        message: str = "The database's storage is full: nothing was written. Retry later.",
+    ) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": "30", "x-should-retry": "false"}
+
+
+class DatabaseTimeout(ServiceUnavailable):
+    """The database did not answer within the request's deadline (``MKA1_REQUEST_TIMEOUT_
+    SECONDS``). ``stored`` says what became of a write: False, nothing was written (the usual
+    case: it was cut off before its commit was sent, and the database refuses it if it arrives
+    late); None, its commit was sent and not confirmed: the answer waits until the database can
+    no longer apply it, and a retry of the same request is not stored twice (store/receipts.py).
+    """
+
+    default_code = "database_timeout"
+
+    def __init__(self, *, stored: bool | None = False) -> None:
+        if stored is None:
+            message = (
+                "The database did not confirm the write in time: it may have been stored. "
+                "Retrying this same request does not store it twice."
+            )
+        else:
+            message = "The database did not answer in time; nothing was changed. Retry shortly."
+        super().__init__(message)
+        self.stored = stored
 
 
 class UpstreamRateLimited(ServiceError):

@@ -7,8 +7,9 @@ the single transaction. Nothing here knows about HTTP or SQL.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from .conversations import (
     ConversationDeleted,
@@ -20,10 +21,10 @@ from .conversations import (
     UpdateConversationInput,
     validate_metadata,
 )
-from .errors import InvalidRequest, NotFound
+from .errors import InvalidRequest, NotFound, PayloadTooLarge
 from .identity import IdentityMode, Owner
 from .ids import CONVERSATION_PREFIX, is_possible_id, new_id
-from .items import prepare_items
+from .items import NewItem, prepare_items
 from .store import ConversationPage, ConversationQuery, ConversationStore, ItemPage, Order
 
 __all__ = ["ConversationService"]
@@ -35,11 +36,26 @@ def _now() -> int:
 
 @dataclass(slots=True)
 class ConversationService:
-    """The ten operations."""
+    """The ten operations. ``max_item_bytes`` bounds an item's stored JSON (413 above);
+    ``max_page_bytes`` the item JSON of one page of items (cut short, ``has_more``): the
+    settings of the same names."""
 
     store: ConversationStore
+    max_item_bytes: int
+    max_page_bytes: int
     identity_mode: IdentityMode = "hash"
     clock: Callable[[], int] = field(default=_now)
+
+    def _prepare(self, items: Sequence[Any]) -> list[NewItem]:
+        prepared = prepare_items(items)
+        for index, item in enumerate(prepared):
+            if len(item.data) > self.max_item_bytes:
+                raise PayloadTooLarge(
+                    f"Item too large: 'items[{index}]' is {len(item.data)} bytes as stored; "
+                    f"the limit is {self.max_item_bytes} bytes.",
+                    param=f"items[{index}]",
+                )
+        return prepared
 
     def present(self, owner: Owner, record: ConversationRecord) -> ConversationObject:
         return ConversationObject(
@@ -52,7 +68,7 @@ class ConversationService:
 
     async def create(self, owner: Owner, body: CreateConversationInput) -> ConversationObject:
         metadata = validate_metadata(body.metadata)
-        items = prepare_items(body.items or [])
+        items = self._prepare(body.items or [])
         record = await self.store.create_conversation(
             owner,
             new_id(CONVERSATION_PREFIX),
@@ -82,15 +98,19 @@ class ConversationService:
     async def create_items(
         self, owner: Owner, conversation_id: str, body: CreateItemsInput
     ) -> ItemPage:
-        items = prepare_items(body.items)
-        await self.store.append_items(owner, conversation_id, items, now=self.clock())
-        return ItemPage(ids=[i.id for i in items], data=[i.data for i in items], has_more=False)
+        items = self._prepare(body.items)
+        return await self.store.append_items(owner, conversation_id, items, now=self.clock())
 
     async def list_items(
         self, owner: Owner, conversation_id: str, *, after: str | None, limit: int, order: Order
     ) -> ItemPage:
         return await self.store.list_items(
-            owner, conversation_id, after=after, limit=limit, order=order
+            owner,
+            conversation_id,
+            after=after,
+            limit=limit,
+            order=order,
+            max_bytes=self.max_page_bytes,
         )
 
     async def get_item(self, owner: Owner, conversation_id: str, item_id: str) -> bytes:

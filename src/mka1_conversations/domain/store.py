@@ -81,15 +81,21 @@ class PurgeBatch:
     items: int
     words: int
     """Rows of the search index (a word of a conversation) removed with the items."""
+    receipts: int = 0
+    """Idempotency-Key receipts past their retention (24 hours) removed."""
 
     @property
     def empty(self) -> bool:
-        return not (self.conversations or self.items or self.words)
+        return not (self.conversations or self.items or self.words or self.receipts)
 
 
 class ConversationStore(Protocol):
-    """Conversations and their items. Raises ``NotFound``, ``Conflict`` (a duplicate item id),
-    ``InvalidRequest`` (a bad cursor) or ``ServiceUnavailable`` (the database cannot answer)."""
+    """Conversations and their items. Raises ``NotFound``, ``Conflict`` (a duplicate item id, an
+    Idempotency-Key reused), ``InvalidRequest`` (a bad cursor) or ``ServiceUnavailable`` (the
+    database cannot answer, its storage is full, or it did not answer in time).
+
+    A write made while serving a request with an ``Idempotency-Key`` (``domain.requests``) is
+    answered once per key: the same request again gets the first result (store/receipts.py)."""
 
     async def create_conversation(
         self,
@@ -115,12 +121,24 @@ class ConversationStore(Protocol):
 
     async def append_items(
         self, owner: Owner, conversation_id: str, items: Sequence[NewItem], *, now: int
-    ) -> None:
-        """Append after every existing item, as one contiguous block, or not at all."""
+    ) -> ItemPage:
+        """Append after every existing item, as one contiguous block, or not at all; the
+        created items (those of the first answer, for a request answered before: an
+        Idempotency-Key's receipt, or a retry after an unconfirmed commit)."""
 
     async def list_items(
-        self, owner: Owner, conversation_id: str, *, after: str | None, limit: int, order: Order
-    ) -> ItemPage: ...
+        self,
+        owner: Owner,
+        conversation_id: str,
+        *,
+        after: str | None,
+        limit: int,
+        order: Order,
+        max_bytes: int,
+    ) -> ItemPage:
+        """Up to ``limit`` items past ``after``, and no more than ``max_bytes`` of their JSON
+        (the first always whole): a page cut short has ``has_more``. Never reads an item's
+        JSON that the page does not return."""
 
     async def get_item(self, owner: Owner, conversation_id: str, item_id: str) -> bytes: ...
 
@@ -158,7 +176,8 @@ class MaintenanceStore(Protocol):
         """One short transaction of the retention purge: hard-delete up to ``max_rows`` rows of
         items and indexed words of conversations soft-deleted before ``deleted_before`` (unix
         seconds), then, if the budget was not used up, up to ``max_rows`` of those
-        conversations that have nothing left. Call it until it returns an empty batch."""
+        conversations that have nothing left, and expired Idempotency-Key receipts. Call it
+        until it returns an empty batch."""
 
     async def ping(self) -> None:
         """Raise ServiceUnavailable when the database cannot answer."""

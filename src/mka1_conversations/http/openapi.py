@@ -141,7 +141,22 @@ _ERRORS = {
     "415": "Body sent with a media type other than JSON.",
     "431": "The request line and headers are over the limit.",
     "429": "Rate limited (when MKA1_RATE_LIMIT is set): retry after the Retry-After seconds.",
+    "503": "The database is unavailable (`database_unavailable`), did not answer within the "
+    "request timeout (`database_timeout`: the message says whether a write may have been "
+    "stored), or its storage is full (`storage_full`); see Retry-After.",
 }
+
+#: The operations that write: each takes an Idempotency-Key (docs/api.md, "Retries").
+_WRITES = frozenset(
+    {
+        "create_conversation",
+        "update_conversation",
+        "delete_conversation",
+        "create_items",
+        "delete_item",
+        "delete_items",
+    }
+)
 #: Answered by the HTTP server itself for a request it refuses before the service sees it
 #: (docs/security.md): under Granian with no body at all (hence no media type here), under plain
 #: uvicorn (not ``serve``) as text/plain.
@@ -211,8 +226,13 @@ def _responses(
     codes = dict(_ERRORS)
     if dialect.null_404_code:
         codes["404"] += " `code` is null, as OpenAI sends it."
+    conflicts = []
     if "409" in extra:
-        codes["409"] = "An item id already exists in this conversation (x-should-retry: false)."
+        conflicts.append("an item id already exists in this conversation")
+    if "idempotency" in extra:
+        conflicts.append("the Idempotency-Key was used with another request")
+    if conflicts:
+        codes["409"] = f"Conflict: {'; or '.join(conflicts)} (x-should-retry: false)."
     for code, text in sorted(codes.items()):
         out[code] = {
             "description": text,
@@ -248,6 +268,20 @@ _ITEM_ID = {
     "schema": {"type": "string"},
     "description": "The ID of the item.",
 }
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 255,
+        "pattern": "^[\\x21-\\x7E]+$",
+    },
+    "description": "Makes this write exactly-once for 24 hours: the same key and request again "
+    "answer the first answer and write nothing; the key with another request is a 409.",
+}
+
 _ON_BEHALF_OF = {
     "name": "X-On-Behalf-Of",
     "in": "header",
@@ -302,12 +336,19 @@ def _operation(
     extra: tuple[str, ...] = (),
     links: str | None = None,
 ) -> dict[str, Any]:
+    if name in _WRITES:
+        params = (*params, _IDEMPOTENCY_KEY)
     op: dict[str, Any] = {
         "operationId": OPERATION_IDS[name],
         "summary": summary,
         "tags": ["Conversations"],
         "parameters": [*params, _ON_BEHALF_OF],
-        "responses": _responses(ok, dialect, extra=extra, links=links),
+        "responses": _responses(
+            ok,
+            dialect,
+            extra=(*extra, "idempotency") if name in _WRITES else extra,
+            links=links,
+        ),
     }
     if body is not None:
         op["requestBody"] = {

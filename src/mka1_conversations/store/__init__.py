@@ -41,13 +41,20 @@ class Storage:
 
 
 async def open_storage(
-    url: str, *, pool_size: int = 10, instruments: Instruments = NO_INSTRUMENTS
+    url: str,
+    *,
+    pool_size: int = 10,
+    instruments: Instruments = NO_INSTRUMENTS,
+    request_timeout: float | None = None,
 ) -> Storage:
     """The storage at ``url`` (``sqlite:///…`` or ``postgresql://…``); RuntimeError when it
-    cannot be used (unreachable, missing, or not migrated)."""
+    cannot be used (unreachable, missing, or not migrated). ``request_timeout``: the deadline
+    requests have (the server's own timeouts stay under it); None for the command line."""
     backend: SQLiteBackend | PostgresBackend
     if _is_postgres(url):
-        backend = await PostgresBackend.open(url, instruments, pool_size=pool_size)
+        backend = await PostgresBackend.open(
+            url, instruments, pool_size=pool_size, request_timeout=request_timeout
+        )
     else:
         backend = SQLiteBackend.open(sqlite_path_from_url(url), instruments)
     return Storage(

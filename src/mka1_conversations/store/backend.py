@@ -15,22 +15,37 @@ turns its driver's errors into the storage's own, and times the call under its n
   and a second statement is refused.
 - ``snapshot()``: statements that read one consistent state, for an export.
 
+Every call obeys the current request's deadline (``domain.requests``): a read is cut off when it
+passes, a write ``settle_seconds`` before it (the backend's time for a write in flight to be
+applied or refused for good). Cut off, a call answers ``DatabaseTimeout``: a write that had not
+sent its commit was not applied and never will be (``stored=False``); one whose commit was in
+flight is answered only once the database can no longer apply it (``stored=None``: it may have
+been stored; ``receipts.py`` keeps its retry from storing it twice).
+
 On the statements themselves, ``consistent_read(may_take_long, rule, *args)`` runs several
 reads that must see one state (a listing page); SQLite runs one that may take long on a reader
 thread, off the event loop.
 
 Driver errors a rule may expect come out as :class:`DuplicateKey`; a lost database as the
-domain's ``ServiceUnavailable``.
+domain's ``ServiceUnavailable``; a write refused for want of space (a full disk, a file that
+cannot grow) as its ``StorageFull``, which readiness then reports (``storage_full``) until a
+write succeeds again or ``FULL_REMEMBERED_SECONDS`` pass without another such refusal.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar, TypeVarTuple
 
+from ..domain import requests
+from ..domain.errors import DatabaseTimeout, ServiceUnavailable, StorageFull
+
 __all__ = [
+    "FULL_REMEMBERED_SECONDS",
     "NO_INSTRUMENTS",
     "Backend",
     "DuplicateKey",
@@ -39,6 +54,7 @@ __all__ = [
     "Rule",
     "Runner",
     "Timer",
+    "WriteProgress",
     "is_one_statement",
     "one_statement",
     "run_inline",
@@ -63,6 +79,16 @@ class QueryFailed(Exception):
     constraint, a table that is not there): the transaction has been rolled back. Unexpected on
     a request's path (answered 500 and logged); some rules give it a meaning (an import that
     does not fit, a database that cannot be read)."""
+
+
+@dataclass(slots=True)
+class WriteProgress:
+    """How far a write got, for the Runner to tell a cut-off write's outcome: ``until``, the
+    wall-clock time (``time.time()``) after which the database must not apply it (None: no
+    deadline); ``commit_sent``, its commit (or its only statement) is on its way."""
+
+    until: float | None = None
+    commit_sent: bool = False
 
 
 class Timer(Protocol):
@@ -120,8 +146,16 @@ def is_one_statement(rule: Callable[..., Any]) -> bool:
     return rule in _ONE_STATEMENT
 
 
+FULL_REMEMBERED_SECONDS = 30.0
+"""How long a write refused for want of space keeps readiness down (unless a write succeeds):
+long enough for a load balancer to notice, short enough that writes are tried again."""
+
+
 class Backend(Protocol[S_co]):
     """Runs rules over the statements ``S`` of one dialect; see the module docstring."""
+
+    def storage_full(self) -> bool:
+        """A recent write was refused for want of space, and none has succeeded since."""
 
     async def read(
         self, call: str, rule: Callable[[S_co, *Ts], Coroutine[Any, Any, T]], *args: *Ts
@@ -148,16 +182,33 @@ class Runner(Generic[S]):
     what each means (``_storage_error``)."""
 
     driver_errors: tuple[type[BaseException], ...] = ()
+    settle_seconds: float = 0.0
+    """How long after a write is cut off the database may still apply it (see the module
+    docstring); a write is cut off this long before the deadline."""
 
     def __init__(self, instruments: Instruments) -> None:
         self._timers = instruments.timers
+        self._full_at: float | None = None
+
+    def storage_full(self) -> bool:
+        full_at = self._full_at
+        return full_at is not None and _clock() - full_at < FULL_REMEMBERED_SECONDS
 
     async def read(
         self, call: str, rule: Callable[[S, *Ts], Coroutine[Any, Any, T]], *args: *Ts
     ) -> T:
         started = _clock()
         try:
-            return await self._run_read(rule, args)
+            budget = requests.remaining()
+            if budget is None:
+                return await self._run_read(rule, args)
+            if budget <= 0:
+                raise DatabaseTimeout()
+            try:
+                async with asyncio.timeout(budget):
+                    return await self._run_read(rule, args)
+            except TimeoutError:
+                raise DatabaseTimeout() from None
         except self.driver_errors as exc:
             raise self._storage_error(exc) from exc
         finally:
@@ -167,12 +218,36 @@ class Runner(Generic[S]):
         self, call: str, rule: Callable[[S, *Ts], Coroutine[Any, Any, T]], *args: *Ts
     ) -> T:
         started = _clock()
+        progress = WriteProgress()
         try:
-            return await self._run_write(rule, args)
+            budget = requests.remaining()
+            if budget is None:
+                result = await self._run_write(rule, args, progress)
+            else:
+                limit = budget - self.settle_seconds
+                if limit <= 0:
+                    raise DatabaseTimeout()
+                progress.until = time.time() + limit
+                try:
+                    async with asyncio.timeout(limit):
+                        result = await self._run_write(rule, args, progress)
+                except TimeoutError:
+                    if not progress.commit_sent:
+                        raise DatabaseTimeout() from None
+                    # Answer once the database can no longer apply it: a retry then finds out.
+                    await asyncio.sleep(max(0.0, requests.remaining() or 0.0))
+                    raise DatabaseTimeout(stored=None) from None
         except self.driver_errors as exc:
-            raise self._storage_error(exc) from exc
+            error = self._storage_error(exc)
+            if isinstance(error, StorageFull):
+                self._full_at = _clock()
+            elif progress.commit_sent and type(error) is ServiceUnavailable:
+                error = DatabaseTimeout(stored=None)  # the connection died during the commit
+            raise error from exc
         finally:
             self._timers[call].observe(_clock() - started)
+        self._full_at = None
+        return result
 
     def _run_read(
         self, rule: Callable[[S, *Ts], Coroutine[Any, Any, T]], args: tuple[*Ts]
@@ -180,7 +255,10 @@ class Runner(Generic[S]):
         raise NotImplementedError
 
     def _run_write(
-        self, rule: Callable[[S, *Ts], Coroutine[Any, Any, T]], args: tuple[*Ts]
+        self,
+        rule: Callable[[S, *Ts], Coroutine[Any, Any, T]],
+        args: tuple[*Ts],
+        progress: WriteProgress,
     ) -> Awaitable[T]:
         raise NotImplementedError
 

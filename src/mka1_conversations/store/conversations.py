@@ -9,24 +9,33 @@ change, which the dialect stamps.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+import logging
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, Literal, Protocol, TypeVar
 
+from ..domain import requests
 from ..domain.conversations import ConversationRecord
-from ..domain.errors import NotFound
+from ..domain.errors import DatabaseTimeout, NotFound, ServiceUnavailable
 from ..domain.identity import Owner
 from ..domain.items import NewItem
 from ..domain.store import ConversationPage, ConversationQuery, ItemPage, Order
 from . import items as item_rules
-from .backend import Backend, DuplicateKey, Instruments, one_statement
+from . import receipts
+from .backend import Backend, DuplicateKey, Instruments, QueryFailed, one_statement
 from .items import ItemStatements
 from .listing import ListingStatements, list_conversations
-from .words import word_counts
+from .receipts import ReceiptStatements, Result, Ticket, Unconfirmed, Written
+from .words import fold_words, word_counts
 
 __all__ = ["ConversationStatements", "Conversations"]
 
+logger = logging.getLogger("mka1_conversations")
 
-class ConversationStatements(ItemStatements, ListingStatements, Protocol):
+T = TypeVar("T")
+
+
+class ConversationStatements(ItemStatements, ListingStatements, ReceiptStatements, Protocol):
     async def insert_conversation(
         self,
         owner_key: str,
@@ -37,7 +46,8 @@ class ConversationStatements(ItemStatements, ListingStatements, Protocol):
         *,
         now: int,
     ) -> None:
-        """The conversation, at a new position, with its first items and their words."""
+        """The conversation, at a new position, with its first items and their words, counted
+        (``words``: each word's holders among them; none pending)."""
 
     async def get_conversation(
         self, owner_key: str, conversation_id: str
@@ -96,13 +106,95 @@ async def delete_conversation(
         raise NotFound.conversation(conversation_id)
 
 
+async def creation_applied(
+    st: ConversationStatements, owner: Owner, conversation_id: str, item_id: str | None
+) -> bool:
+    """Whether an unconfirmed creation was applied: its first item (or, without items, its
+    conversation) is there (receipts.py)."""
+    if item_id is None:
+        return await st.get_conversation(owner.key, conversation_id) is not None
+    _, data = await st.get_item(owner.key, conversation_id, item_id)
+    return data is not None
+
+
+def _record(value: ConversationRecord) -> Result:
+    return value
+
+
+def _nothing(value: object) -> Result:
+    return None
+
+
 class Conversations:
     """``domain.store.ConversationStore`` over a backend: each method runs its rule under its
-    own name (the database time of the call)."""
+    own name (the database time of the call). A write sent with an ``Idempotency-Key`` runs
+    with its receipt, and a creation sent again after an unconfirmed commit is first looked for
+    (``receipts.py``)."""
 
     def __init__(self, backend: Backend[ConversationStatements], instruments: Instruments) -> None:
         self._db = backend
         self._instruments = instruments
+        self._unconfirmed = Unconfirmed()
+
+    async def _write(
+        self,
+        call: str,
+        owner: Owner,
+        rule: Callable[..., Coroutine[Any, Any, T]],
+        args: tuple[Any, ...],
+        keep: Callable[[T], Result],
+    ) -> Written[T]:
+        """``rule`` in one transaction, under the request's Idempotency-Key if it has one."""
+        request = requests.current()
+        if request is None or request.idempotency_key is None:
+            value = await self._db.write(call, rule, *args)
+            return Written(keep(value), False, value)
+        ticket = Ticket(request.idempotency_key, request.fingerprint)
+        now = int(time.time())
+        try:
+            return await self._db.write(
+                call, receipts.write_once, owner.key, ticket, now, rule, args, keep
+            )
+        except DuplicateKey:
+            # The key was taken meanwhile (a concurrent request, committed first), or the
+            # rule's own key (an item id: the caller's 409).
+            replay = await self._db.read(call, receipts.read_receipt, owner.key, ticket, now)
+            if replay is None:
+                raise
+            return replay
+
+    async def _retried(self, call: str, owner: Owner) -> Result | Literal[False]:
+        """For a creation without a key: if this same request was sent before and its commit
+        was not confirmed, and it was applied after all, its result; else False."""
+        request = requests.current()
+        if request is None or request.idempotency_key is not None:
+            return False
+        attempt = self._unconfirmed.take(owner.key, request.fingerprint)
+        if attempt is None:
+            return False
+        try:
+            applied = await self._db.read(
+                call, creation_applied, owner, attempt.conversation_id, attempt.item_id
+            )
+        except ServiceUnavailable:  # not known yet: ask again on the next retry
+            self._unconfirmed.remember(
+                owner.key,
+                request.fingerprint,
+                attempt.conversation_id,
+                attempt.item_id,
+                attempt.result,
+            )
+            raise
+        return attempt.result if applied else False
+
+    def _unconfirmed_creation(
+        self, owner: Owner, conversation_id: str, item_id: str | None, result: Result
+    ) -> None:
+        request = requests.current()
+        if request is not None and request.idempotency_key is None:
+            self._unconfirmed.remember(
+                owner.key, request.fingerprint, conversation_id, item_id, result
+            )
 
     async def create_conversation(
         self,
@@ -113,18 +205,29 @@ class Conversations:
         items: Sequence[NewItem],
         now: int,
     ) -> ConversationRecord:
-        record = await self._db.write(
-            "create_conversation",
-            create_conversation,
-            owner,
-            conversation_id,
-            metadata,
-            items,
-            now,
-        )
-        if items:
+        earlier = await self._retried("create_conversation", owner)
+        if isinstance(earlier, ConversationRecord):
+            return earlier
+        try:
+            written = await self._write(
+                "create_conversation",
+                owner,
+                create_conversation,
+                (owner, conversation_id, metadata, items, now),
+                _record,
+            )
+        except DatabaseTimeout as exc:
+            if exc.stored is None:
+                record = ConversationRecord(
+                    id=conversation_id, created_at=now, deleted_at=None, metadata=metadata
+                )
+                first = items[0].id if items else None
+                self._unconfirmed_creation(owner, conversation_id, first, record)
+            raise
+        assert isinstance(written.result, ConversationRecord)
+        if items and not written.replayed:
             self._instruments.items_written(len(items))
-        return record
+        return written.result
 
     async def get_conversation(self, owner: Owner, conversation_id: str) -> ConversationRecord:
         return await self._db.read("get_conversation", get_conversation, owner, conversation_id)
@@ -132,13 +235,23 @@ class Conversations:
     async def update_conversation(
         self, owner: Owner, conversation_id: str, *, metadata: dict[str, str]
     ) -> ConversationRecord:
-        return await self._db.write(
-            "update_conversation", update_conversation, owner, conversation_id, metadata
+        written = await self._write(
+            "update_conversation",
+            owner,
+            update_conversation,
+            (owner, conversation_id, metadata),
+            _record,
         )
+        assert isinstance(written.result, ConversationRecord)
+        return written.result
 
     async def delete_conversation(self, owner: Owner, conversation_id: str, *, now: int) -> None:
-        await self._db.write(
-            "delete_conversation", delete_conversation, owner, conversation_id, now
+        await self._write(
+            "delete_conversation",
+            owner,
+            delete_conversation,
+            (owner, conversation_id, now),
+            _nothing,
         )
 
     async def list_conversations(self, owner: Owner, query: ConversationQuery) -> ConversationPage:
@@ -146,22 +259,59 @@ class Conversations:
 
     async def append_items(
         self, owner: Owner, conversation_id: str, items: Sequence[NewItem], *, now: int
-    ) -> None:
+    ) -> ItemPage:
+        page = ItemPage(ids=[i.id for i in items], data=[i.data for i in items], has_more=False)
+        earlier = await self._retried("append_items", owner)
+        if isinstance(earlier, ItemPage):
+            return earlier
         try:
-            await self._db.write(
-                "append_items", item_rules.append_items, owner, conversation_id, items, now
+            written = await self._write(
+                "append_items",
+                owner,
+                item_rules.append_items,
+                (owner, conversation_id, items, now),
+                lambda fold: page,
             )
         except DuplicateKey:
             raise await self._db.read(
                 "append_items", item_rules.duplicate_item, owner, conversation_id, items
             ) from None
+        except DatabaseTimeout as exc:
+            if exc.stored is None:
+                self._unconfirmed_creation(owner, conversation_id, items[0].id, page)
+            raise
+        assert isinstance(written.result, ItemPage)
+        if written.replayed:
+            return written.result
         self._instruments.items_written(len(items))
+        if written.value:  # a fold is due
+            try:
+                await self._db.write("fold_words", fold_words, owner.key, conversation_id)
+            except (QueryFailed, ServiceUnavailable):
+                # The items are stored; the next append folds them (a delete reads them
+                # meanwhile: words.py).
+                logger.warning("could not fold the words of conversation %s", conversation_id)
+        return written.result
 
     async def list_items(
-        self, owner: Owner, conversation_id: str, *, after: str | None, limit: int, order: Order
+        self,
+        owner: Owner,
+        conversation_id: str,
+        *,
+        after: str | None,
+        limit: int,
+        order: Order,
+        max_bytes: int,
     ) -> ItemPage:
         return await self._db.read(
-            "list_items", item_rules.list_items, owner, conversation_id, after, limit, order
+            "list_items",
+            item_rules.list_items,
+            owner,
+            conversation_id,
+            after,
+            limit,
+            order,
+            max_bytes,
         )
 
     async def get_item(self, owner: Owner, conversation_id: str, item_id: str) -> bytes:
@@ -170,6 +320,12 @@ class Conversations:
     async def delete_items(
         self, owner: Owner, conversation_id: str, item_ids: Sequence[str], *, now: int
     ) -> ConversationRecord:
-        return await self._db.write(
-            "delete_items", item_rules.delete_items, owner, conversation_id, item_ids, now
+        written = await self._write(
+            "delete_items",
+            owner,
+            item_rules.delete_items,
+            (owner, conversation_id, item_ids, now),
+            _record,
         )
+        assert isinstance(written.result, ConversationRecord)
+        return written.result

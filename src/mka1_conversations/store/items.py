@@ -4,20 +4,27 @@ Items are numbered per conversation (``seq``) in the transaction that writes the
 existing item, so concurrent appends from any number of processes give one total order, each
 request's items contiguous. A deleted item keeps its row (its id stays a valid cursor) but not
 its content, and its words leave the conversation's index (``words.py``).
+
+An item id is a page cursor, and the id of a deleted item may be used again, so one id can name
+several places in a conversation. A cursor names the first of them in the page's order (the
+lowest ``seq`` ascending, the highest descending): whichever place the client's page ended at,
+every item past it is past that one too, so paging never skips an item that was not deleted
+(the items between the places may come again).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Protocol
 
 from ..domain.conversations import ConversationRecord
 from ..domain.errors import Conflict, InvalidRequest, NotFound
 from ..domain.identity import Owner
 from ..domain.items import NewItem
+from ..domain.search import index_words
 from ..domain.store import ItemPage, Order
 from .backend import one_statement
-from .words import WordStatements, unindex_items, word_counts
+from .words import WordStatements, fold_due, unindex_items
 
 __all__ = [
     "ItemStatements",
@@ -26,6 +33,7 @@ __all__ = [
     "duplicate_item",
     "get_item",
     "list_items",
+    "page_length",
 ]
 
 
@@ -35,12 +43,15 @@ class ItemStatements(WordStatements, Protocol):
         owner_key: str,
         conversation_id: str,
         items: Sequence[NewItem],
-        words: dict[str, int],
+        words: Collection[str],
         *,
         now: int,
-    ) -> bool:
+    ) -> tuple[int, int] | None:
         """Move the live conversation to a new position and write the items after its last
-        one, with their words; False (nothing written) when there is no such conversation."""
+        one, pending (``words.py``): a row with a count of 0 for each of ``words`` the
+        conversation has none for, and the items and their search text's characters added to
+        its pending ones. Returns its pending (items, characters) then; None (nothing written)
+        when there is no such conversation."""
 
     async def live_item_ids(
         self, owner_key: str, conversation_id: str, ids: Sequence[str]
@@ -48,11 +59,19 @@ class ItemStatements(WordStatements, Protocol):
         """Which of ``ids`` are live items of the conversation."""
 
     async def item_page(
-        self, owner_key: str, conversation_id: str, after: str | None, limit: int, order: Order
-    ) -> list[tuple[str, bytes]]:
-        """``(id, data)`` of up to ``limit`` live items past the cursor item (deleted or not;
-        a live item with the cursor's id wins), in order; nothing if the conversation is not
-        the owner's live one."""
+        self,
+        owner_key: str,
+        conversation_id: str,
+        after: str | None,
+        limit: int,
+        order: Order,
+        max_bytes: int,
+    ) -> list[tuple[str, bytes | None]]:
+        """``(id, data)`` of up to ``limit`` live items past the cursor item (deleted or not),
+        in order; nothing if the conversation is not the owner's live one. An id that was
+        deleted and created again has several places: the cursor is the first of them in this
+        order (see the module docstring). Only the items ``page_length`` keeps within
+        ``max_bytes`` come with their data, read; the others' is None, unread."""
 
     async def explain_empty_page(
         self, owner_key: str, conversation_id: str, after: str | None
@@ -73,8 +92,9 @@ class ItemStatements(WordStatements, Protocol):
 
     async def live_search_texts_of(
         self, owner_key: str, conversation_id: str, ids: Sequence[str]
-    ) -> dict[str, str]:
-        """Item id → search text, for those of ``ids`` that are live items of the conversation."""
+    ) -> dict[str, tuple[int, str]]:
+        """Item id → (seq, search text), for those of ``ids`` that are live items of the
+        conversation."""
 
     async def blank_items(
         self, owner_key: str, conversation_id: str, ids: Sequence[str], *, now: int
@@ -85,10 +105,13 @@ class ItemStatements(WordStatements, Protocol):
 @one_statement
 async def append_items(
     st: ItemStatements, owner: Owner, conversation_id: str, items: Sequence[NewItem], now: int
-) -> None:
-    words = word_counts(item.search_text for item in items)
-    if not await st.append_items(owner.key, conversation_id, items, words, now=now):
+) -> bool:
+    """Whether the conversation's words should be folded now (``words.fold_words``)."""
+    words = set().union(*(index_words(item.search_text) for item in items))
+    pending = await st.append_items(owner.key, conversation_id, items, words, now=now)
+    if pending is None:
         raise NotFound.conversation(conversation_id)
+    return fold_due(*pending)
 
 
 async def duplicate_item(
@@ -100,6 +123,18 @@ async def duplicate_item(
     return Conflict.duplicate_item(conversation_id, ids, taken)
 
 
+def page_length(sizes: Sequence[int], max_bytes: int) -> int:
+    """How many of a page's items (their JSON sizes, in order) it returns: those before the
+    first whose running total passes ``max_bytes``, and always the first item, so that paging
+    moves on however large one item is. PostgreSQL's ``item_page`` says the same in SQL."""
+    total = 0
+    for count, size in enumerate(sizes):
+        total += size
+        if total > max_bytes and count > 0:
+            return count
+    return len(sizes)
+
+
 async def list_items(
     st: ItemStatements,
     owner: Owner,
@@ -107,19 +142,24 @@ async def list_items(
     after: str | None,
     limit: int,
     order: Order,
+    max_bytes: int,
 ) -> ItemPage:
     """One statement for the page; only an empty page asks why (no such conversation? an
-    unknown cursor? or just nothing there)."""
-    rows = await st.item_page(owner.key, conversation_id, after, limit + 1, order)
+    unknown cursor? or just nothing there). A page cut short by ``max_bytes`` has more."""
+    rows = await st.item_page(owner.key, conversation_id, after, limit + 1, order, max_bytes)
     if not rows:
         visible, cursor_known = await st.explain_empty_page(owner.key, conversation_id, after)
         if not visible:
             raise NotFound.conversation(conversation_id)
         if after is not None and not cursor_known:
             raise InvalidRequest.unknown_item_cursor(after)
-    page = rows[:limit]
+    page: list[tuple[str, bytes]] = []
+    for item_id, data in rows[:limit]:
+        if data is None:
+            break
+        page.append((item_id, data))
     return ItemPage(
-        ids=[row[0] for row in page], data=[row[1] for row in page], has_more=len(rows) > limit
+        ids=[row[0] for row in page], data=[row[1] for row in page], has_more=len(rows) > len(page)
     )
 
 

@@ -4,6 +4,7 @@ of one database and into another."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterable
 from typing import Protocol
 
@@ -27,7 +28,9 @@ class Maintenance:
         self._db = backend
 
     async def purge_deleted(self, *, deleted_before: int, max_rows: int) -> PurgeBatch:
-        return await self._db.write("purge_deleted", purge_deleted, deleted_before, max_rows)
+        return await self._db.write(
+            "purge_deleted", purge_deleted, deleted_before, max_rows, int(time.time())
+        )
 
     async def ping(self) -> None:
         await readiness.ping(self._db)

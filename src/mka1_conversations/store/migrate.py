@@ -19,6 +19,8 @@ from importlib import resources
 
 import asyncpg
 
+from ..domain.search import index_word
+
 __all__ = [
     "Migration",
     "apply_postgres",
@@ -118,6 +120,8 @@ def apply_sqlite(db: sqlite3.Connection, *, through: int | None = None) -> list[
     """Apply every pending migration (up to version ``through``, when given: an upgrade is then
     testable from any earlier schema); returns the ones this call applied."""
     applied = []
+    # What SQLite's migrations call and SQLite lacks (0006: a word's index key is a digest).
+    db.create_function("mka1_index_word", 1, index_word, deterministic=True)
     for migration in _up_to("sqlite", through):
         db.execute("BEGIN IMMEDIATE")
         try:

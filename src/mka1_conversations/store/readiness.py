@@ -1,11 +1,11 @@
 """Whether a database can serve: it answers (``ping``), and it has every migration this code
-ships (``check_ready``: readiness, ``GET /readyz``)."""
+ships and room to write (``check_ready``: readiness, ``GET /readyz``)."""
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from ..domain.errors import ServiceUnavailable
+from ..domain.errors import ServiceUnavailable, StorageFull
 from .backend import Backend, QueryFailed
 from .migrate import describe, not_applied
 
@@ -38,6 +38,8 @@ async def ping(db: Backend[ReadinessStatements]) -> None:
 
 
 async def check_ready(db: Backend[ReadinessStatements]) -> None:
+    if db.storage_full():
+        raise StorageFull("The database's storage is full: writes are refused (reads are served).")
     try:
         dialect, applied = await db.read("check_ready", _applied)
     except QueryFailed as exc:

@@ -166,7 +166,7 @@ class TransferStatements(Protocol):
         words: list[tuple[str, str, str, int]],
     ) -> None:
         """Insert the rows as they are; ``words`` (owner, conversation, word, holders) are
-        added to the index (a word's count adds up across calls, capped as appends cap it)."""
+        added to the index, counted (a word's count adds up across calls; no item is pending)."""
 
 
 EXPORT_BATCH = 1000

@@ -16,7 +16,6 @@ from ..transfer import (
     ConversationRow,
     ItemRow,
 )
-from ..words import EXACT_WORD_COUNT
 from .base import Connected, affected
 
 __all__ = ["AdminSQL"]
@@ -228,13 +227,12 @@ class AdminSQL(Connected):
         )
         await conn.execute(
             "INSERT INTO conversation_words (owner_id, conversation_id, word, items) "
-            "SELECT o, c, w, LEAST(n, $5) FROM unnest($1::text[], $2::text[], $3::text[], "
+            "SELECT o, c, w, n FROM unnest($1::text[], $2::text[], $3::text[], "
             "$4::int[]) AS t(o, c, w, n) "
             "ON CONFLICT (owner_id, conversation_id, word) "
-            "DO UPDATE SET items = LEAST(conversation_words.items + EXCLUDED.items, $5)",
+            "DO UPDATE SET items = conversation_words.items + EXCLUDED.items",
             [w[0] for w in words],
             [w[1] for w in words],
             [w[2] for w in words],
             [w[3] for w in words],
-            EXACT_WORD_COUNT,
         )

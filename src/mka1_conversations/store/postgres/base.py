@@ -9,12 +9,18 @@ import asyncpg
 import msgspec
 
 from ...domain.conversations import ConversationRecord
+from ..backend import WriteProgress
 
-__all__ = ["CONVERSATION_COLUMNS", "NOW_US", "Connected", "Connection", "record"]
+__all__ = ["CONVERSATION_COLUMNS", "IN_TIME", "NOW_US", "Connected", "Connection", "record"]
 
 Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 NOW_US = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
+
+IN_TIME = "mka1_in_time({})"
+"""A write statement's guard, formatted with the placeholder of its ``write_by``: a statement
+that reaches the database after its deadline fails as cancelled, changing nothing (migration
+0006; backend.py)."""
 """The position clock, the database's own: shared by every server process."""
 
 CONVERSATION_COLUMNS = "id, created_at, deleted_at, metadata::text"
@@ -36,6 +42,8 @@ class Connected:
     _conn: Connection
     _alone: bool
     _sent: int
+    _write_by: float
+    _progress: WriteProgress | None
 
     def _count(self) -> None:
         if self._alone:
@@ -44,6 +52,8 @@ class Connected:
                     "a rule marked one_statement sent a second statement (outside a transaction)"
                 )
             self._sent = 1  # type: ignore[misc]  # a slot of the concrete class
+            if self._progress is not None:
+                self._progress.commit_sent = True  # the statement is its own commit
 
     async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         self._count()

@@ -3,22 +3,21 @@
 
 A creation and an append are one statement each: a CTE moves the conversation (bumping its
 ``next_seq`` counter, which holds its row lock to commit) and inserts the block of items
-numbered from it, with their words, so concurrent appends from any number of processes get one
-total, gap-free order. Item JSON is text, returned verbatim; metadata is jsonb. A conversation's
-moves are kept by a trigger (migration 0002).
+numbered from it, with their words (``store/words.py`` says how they are counted), so concurrent
+appends from any number of processes get one total, gap-free order. Item JSON is text, returned
+verbatim; metadata is jsonb. A conversation's moves are kept by a trigger (migration 0002).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import msgspec
 
 from ...domain.conversations import ConversationRecord
 from ...domain.items import NewItem
 from ...domain.store import Order
-from ..words import EXACT_WORD_COUNT
-from .base import CONVERSATION_COLUMNS, NOW_US, Connected, record
+from .base import CONVERSATION_COLUMNS, IN_TIME, NOW_US, Connected, record
 
 __all__ = ["ConversationSQL"]
 
@@ -53,7 +52,7 @@ class ConversationSQL(Connected):
             f"""
             WITH c AS (
                 INSERT INTO conversations (owner_id, id, created_at, updated_at, metadata, next_seq)
-                VALUES ($1, $2, $3, {NOW_US}, $4::jsonb, $5)
+                SELECT $1, $2, $3, {NOW_US}, $4::jsonb, $5 WHERE {IN_TIME.format("$12")}
                 RETURNING id),
             i AS (
                 INSERT INTO items (owner_id, conversation_id, seq, id, type, created_at, data,
@@ -62,7 +61,7 @@ class ConversationSQL(Connected):
                 FROM c, unnest($6::text[], $7::text[], $8::text[], $9::text[])
                      WITH ORDINALITY AS t(id, type, data, txt, ord))
             INSERT INTO conversation_words (owner_id, conversation_id, word, items)
-            SELECT $1, c.id, w.word, LEAST(w.n, {EXACT_WORD_COUNT})
+            SELECT $1, c.id, w.word, w.n
             FROM c, unnest($10::text[], $11::int[]) AS w(word, n)
             """,
             owner_key,
@@ -73,6 +72,7 @@ class ConversationSQL(Connected):
             *_item_columns(items),
             list(words),
             list(words.values()),
+            self._write_by,
         )
 
     async def get_conversation(
@@ -91,21 +91,23 @@ class ConversationSQL(Connected):
     ) -> ConversationRecord | None:
         row = await self._fetchrow(
             f"UPDATE conversations SET metadata = $3::jsonb, updated_at = {NOW_US} "
-            "WHERE owner_id = $1 AND id = $2 AND deleted_at IS NULL "
+            f"WHERE owner_id = $1 AND id = $2 AND deleted_at IS NULL AND {IN_TIME.format('$4')} "
             f"RETURNING {CONVERSATION_COLUMNS}",
             owner_key,
             conversation_id,
             _encode(metadata).decode(),
+            self._write_by,
         )
         return None if row is None else record(row)
 
     async def mark_deleted(self, owner_key: str, conversation_id: str, *, now: int) -> bool:
         status = await self._execute(
             "UPDATE conversations SET deleted_at = $3 "
-            "WHERE owner_id = $1 AND id = $2 AND deleted_at IS NULL",
+            f"WHERE owner_id = $1 AND id = $2 AND deleted_at IS NULL AND {IN_TIME.format('$4')}",
             owner_key,
             conversation_id,
             now,
+            self._write_by,
         )
         return status == "UPDATE 1"
 
@@ -116,32 +118,29 @@ class ConversationSQL(Connected):
         owner_key: str,
         conversation_id: str,
         items: Sequence[NewItem],
-        words: dict[str, int],
+        words: Collection[str],
         *,
         now: int,
-    ) -> bool:
-        inserted = await self._fetch(
+    ) -> tuple[int, int] | None:
+        row = await self._fetchrow(
             f"""
             WITH c AS (
-                UPDATE conversations SET next_seq = next_seq + $3, updated_at = {NOW_US}
-                WHERE owner_id = $1 AND id = $2 AND deleted_at IS NULL
-                RETURNING next_seq),
+                UPDATE conversations SET next_seq = next_seq + $3, updated_at = {NOW_US},
+                    words_pending_items = words_pending_items + $3,
+                    words_pending_chars = words_pending_chars + $10
+                WHERE owner_id = $1 AND id = $2 AND deleted_at IS NULL AND {IN_TIME.format("$11")}
+                RETURNING next_seq, words_pending_items, words_pending_chars),
             i AS (
                 INSERT INTO items (owner_id, conversation_id, seq, id, type, created_at, data,
                                    search_text)
                 SELECT $1, $2, c.next_seq - $3 + t.ord, t.id, t.type, $4, t.data, t.txt
                 FROM c, unnest($5::text[], $6::text[], $7::text[], $8::text[])
-                     WITH ORDINALITY AS t(id, type, data, txt, ord)
-                RETURNING seq),
+                     WITH ORDINALITY AS t(id, type, data, txt, ord)),
             w AS (
                 INSERT INTO conversation_words (owner_id, conversation_id, word, items)
-                SELECT $1, $2, w.word, LEAST(w.n, {EXACT_WORD_COUNT})
-                FROM c, unnest($9::text[], $10::int[]) AS w(word, n)
-                ON CONFLICT (owner_id, conversation_id, word)
-                DO UPDATE SET items = LEAST(conversation_words.items + EXCLUDED.items,
-                                            {EXACT_WORD_COUNT})
-                WHERE conversation_words.items < {EXACT_WORD_COUNT})
-            SELECT seq FROM i
+                SELECT $1, $2, w.word, 0 FROM c, unnest($9::text[]) AS w(word)
+                ON CONFLICT (owner_id, conversation_id, word) DO NOTHING)
+            SELECT words_pending_items, words_pending_chars FROM c
             """,
             owner_key,
             conversation_id,
@@ -149,9 +148,10 @@ class ConversationSQL(Connected):
             now,
             *_item_columns(items),
             list(words),
-            list(words.values()),
+            sum(len(it.search_text) for it in items),
+            self._write_by,
         )
-        return bool(inserted)
+        return None if row is None else (row[0], row[1])
 
     async def live_item_ids(
         self, owner_key: str, conversation_id: str, ids: Sequence[str]
@@ -166,33 +166,49 @@ class ConversationSQL(Connected):
         return {row[0] for row in rows}
 
     async def item_page(
-        self, owner_key: str, conversation_id: str, after: str | None, limit: int, order: Order
-    ) -> list[tuple[str, bytes]]:
+        self,
+        owner_key: str,
+        conversation_id: str,
+        after: str | None,
+        limit: int,
+        order: Order,
+        max_bytes: int,
+    ) -> list[tuple[str, bytes | None]]:
+        """One statement: the page's rows (up to ``limit``), their running total of
+        ``octet_length(data)`` (read from a TOAST pointer, not the value), and the data only of
+        those ``page_length`` keeps: the first, and each up to where the total passes
+        ``max_bytes``. A value that is not returned is never read from TOAST."""
         comparison, direction = (">", "ASC") if order == "asc" else ("<", "DESC")
         if after is None:
             bound = "0" if order == "asc" else str(1 << 62)
         else:
-            # A live item with the cursor's id (re-created after deletion) wins. No such id:
-            # NULL, so no rows.
+            # An id deleted and created again names its first place in this order (items.py).
+            # No such id: NULL, so no rows.
             bound = (
-                "(SELECT seq FROM items WHERE owner_id = $1 AND conversation_id = $2 AND id = $4 "
-                "ORDER BY deleted_at IS NOT NULL, seq DESC LIMIT 1)"
+                "(SELECT " + ("min" if order == "asc" else "max") + "(seq) FROM items "
+                "WHERE owner_id = $1 AND conversation_id = $2 AND id = $5)"
             )
         sql = (
-            "SELECT i.id, i.data FROM items i "
+            "SELECT id, CASE WHEN n = 1 OR total <= $4 THEN data END FROM ("
+            "SELECT p.seq, p.id, p.data, "
+            f"row_number() OVER (ORDER BY p.seq {direction}) AS n, "
+            f"sum(octet_length(p.data)) OVER (ORDER BY p.seq {direction} "
+            "ROWS UNBOUNDED PRECEDING) AS total "
+            "FROM (SELECT i.seq, i.id, i.data FROM items i "
             "WHERE i.owner_id = $1 AND i.conversation_id = $2 AND i.deleted_at IS NULL "
             f"AND i.seq {comparison} {bound} "
             "AND EXISTS (SELECT 1 FROM conversations WHERE owner_id = $1 AND id = $2 "
             "AND deleted_at IS NULL) "
-            f"ORDER BY i.seq {direction} LIMIT $3"
+            f"ORDER BY i.seq {direction} LIMIT $3) p) s "
+            f"ORDER BY seq {direction}"
         )
         args = (
-            (owner_key, conversation_id, limit)
+            (owner_key, conversation_id, limit, max_bytes)
             if after is None
-            else (owner_key, conversation_id, limit, after)
+            else (owner_key, conversation_id, limit, max_bytes, after)
         )
         rows = await self._fetch(sql, *args)
-        return [(row[0], row[1].encode()) for row in rows]
+        return [(row[0], None if row[1] is None else row[1].encode()) for row in rows]
 
     async def explain_empty_page(
         self, owner_key: str, conversation_id: str, after: str | None
@@ -231,24 +247,25 @@ class ConversationSQL(Connected):
     ) -> ConversationRecord | None:
         row = await self._fetchrow(
             f"UPDATE conversations SET updated_at = {NOW_US} "
-            "WHERE owner_id = $1 AND id = $2 AND deleted_at IS NULL "
+            f"WHERE owner_id = $1 AND id = $2 AND deleted_at IS NULL AND {IN_TIME.format('$3')} "
             f"RETURNING {CONVERSATION_COLUMNS}",
             owner_key,
             conversation_id,
+            self._write_by,
         )
         return None if row is None else record(row)
 
     async def live_search_texts_of(
         self, owner_key: str, conversation_id: str, ids: Sequence[str]
-    ) -> dict[str, str]:
+    ) -> dict[str, tuple[int, str]]:
         rows = await self._fetch(
-            "SELECT id, search_text FROM items WHERE owner_id = $1 "
+            "SELECT id, seq, search_text FROM items WHERE owner_id = $1 "
             "AND conversation_id = $2 AND deleted_at IS NULL AND id = ANY($3::text[])",
             owner_key,
             conversation_id,
             list(ids),
         )
-        return {row[0]: row[1] for row in rows}
+        return {row[0]: (row[1], row[2]) for row in rows}
 
     async def blank_items(
         self, owner_key: str, conversation_id: str, ids: Sequence[str], *, now: int

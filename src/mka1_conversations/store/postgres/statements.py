@@ -2,21 +2,37 @@
 
 from __future__ import annotations
 
+import math
+
+from ..backend import WriteProgress
 from .admin import AdminSQL
 from .base import Connection
 from .conversations import ConversationSQL
 from .listing import ListingSQL
+from .receipts import ReceiptSQL
 from .words import WordSQL
 
 __all__ = ["PostgresStatements"]
 
 
-class PostgresStatements(ConversationSQL, WordSQL, ListingSQL, AdminSQL):
-    """The statements on ``conn``; ``alone``: outside a transaction, so at most one of them."""
+class PostgresStatements(ConversationSQL, WordSQL, ListingSQL, ReceiptSQL, AdminSQL):
+    """The statements on ``conn``; ``alone``: outside a transaction, so at most one of them;
+    ``write_by``: the database's time after which a write statement must change nothing (a
+    write cut off by the deadline, arriving late: backend.py); ``progress`` learns when the
+    statement of a write ``alone`` is sent."""
 
-    __slots__ = ("_alone", "_conn", "_sent")
+    __slots__ = ("_alone", "_conn", "_progress", "_sent", "_write_by")
 
-    def __init__(self, conn: Connection, *, alone: bool = False) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        *,
+        alone: bool = False,
+        write_by: float = math.inf,
+        progress: WriteProgress | None = None,
+    ) -> None:
         self._conn = conn
         self._alone = alone
         self._sent = 0
+        self._write_by = write_by
+        self._progress = progress

@@ -17,7 +17,6 @@ from ..transfer import (
     ConversationRow,
     ItemRow,
 )
-from ..words import EXACT_WORD_COUNT
 from .base import Connected
 
 __all__ = ["AdminSQL"]
@@ -188,12 +187,11 @@ class AdminSQL(Connected):
             ],
         )
         params: list[tuple[Any, ...]] = [
-            (conversation_id, word, owner, n, EXACT_WORD_COUNT)
-            for owner, conversation_id, word, n in words
+            (conversation_id, word, owner, n) for owner, conversation_id, word, n in words
         ]
         db.executemany(
             "INSERT INTO conversation_words (conversation_id, word, owner_id, items) "
-            "VALUES (?1, ?2, ?3, min(?4, ?5)) ON CONFLICT (conversation_id, word) DO UPDATE "
-            "SET items = min(items + excluded.items, ?5)",
+            "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (conversation_id, word) DO UPDATE "
+            "SET items = items + excluded.items",
             params,
         )

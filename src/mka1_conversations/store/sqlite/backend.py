@@ -19,7 +19,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar, TypeVarTuple
 
-from ..backend import DuplicateKey, Instruments, QueryFailed, Runner, run_inline
+from ...domain.errors import ServiceUnavailable, StorageFull
+from ..backend import (
+    DuplicateKey,
+    Instruments,
+    QueryFailed,
+    Runner,
+    WriteProgress,
+    run_inline,
+)
 from ..migrate import Migration, apply_sqlite, not_migrated, pending_sqlite
 from ..snapshots import SnapshotMemory
 from .checkpoints import Checkpointer
@@ -33,6 +41,24 @@ T = TypeVar("T")
 _WAL_SIZE_LIMIT = 128 * 1024 * 1024
 """Above the WAL's size under continuous writes (about 100 MB: checkpoints.py), so the file is
 not truncated and regrown every cycle; a clean shutdown removes it."""
+
+
+_CANNOT_GROW = {
+    13,  # SQLITE_FULL: "database or disk is full" (no space left)
+    778,  # SQLITE_IOERR_WRITE: a write failed, e.g. EFBIG past a file size limit
+    1034,  # SQLITE_IOERR_FSYNC
+    1546,  # SQLITE_IOERR_TRUNCATE
+    4874,  # SQLITE_IOERR_SHMSIZE: the -shm file cannot grow
+}
+"""Extended result codes of a write refused for want of space: ``StorageFull`` (503)."""
+
+_UNAVAILABLE = {
+    5,  # SQLITE_BUSY: another process holds the lock past busy_timeout
+    6,  # SQLITE_LOCKED
+    10,  # SQLITE_IOERR: any other I/O error
+    14,  # SQLITE_CANTOPEN
+}
+"""Primary result codes of a database that cannot serve now: ``ServiceUnavailable`` (503)."""
 
 
 def sqlite_path_from_url(url: str) -> Path:
@@ -121,9 +147,14 @@ class SQLiteBackend(Runner[SQLiteStatements]):
         return rule(self._statements, *args)
 
     async def _run_write(
-        self, rule: Callable[[SQLiteStatements, *Ts], Coroutine[Any, Any, T]], args: tuple[*Ts]
+        self,
+        rule: Callable[[SQLiteStatements, *Ts], Coroutine[Any, Any, T]],
+        args: tuple[*Ts],
+        progress: WriteProgress,
     ) -> T:
-        """``rule`` in one ``BEGIN IMMEDIATE`` transaction, inline, never suspending."""
+        """``rule`` in one ``BEGIN IMMEDIATE`` transaction, inline, never suspending: once it
+        has begun it ends (committed or rolled back) before anything else runs, so a deadline
+        can only cut it off before it begins."""
         await self._checkpoints.writable()
         db = self._db
         db.execute("BEGIN IMMEDIATE")
@@ -140,6 +171,11 @@ class SQLiteBackend(Runner[SQLiteStatements]):
     def _storage_error(self, exc: BaseException) -> Exception:
         if isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc):
             return DuplicateKey(str(exc))
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code in _CANNOT_GROW:
+            return StorageFull()
+        if code is not None and code & 0xFF in _UNAVAILABLE:
+            return ServiceUnavailable("The database file cannot be used now; retry shortly.")
         return QueryFailed(str(exc))
 
     async def _read_long(
@@ -149,11 +185,19 @@ class SQLiteBackend(Runner[SQLiteStatements]):
     ) -> T:
         """A consistent read on a reader thread (its own connection), off the event loop."""
 
+        running: list[sqlite3.Connection] = []
+
         def run() -> T:
             reader = self._reader()
+            running.append(reader._db)
             return run_inline(reader.consistent_read(False, rule, *args))  # type: ignore[arg-type]
 
-        return await asyncio.get_running_loop().run_in_executor(self._pool, run)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, run)
+        except asyncio.CancelledError:  # past the deadline: stop the thread's statement too
+            for db in running:
+                db.interrupt()
+            raise
 
     def _reader(self) -> SQLiteStatements:
         reader: SQLiteStatements | None = getattr(self._local, "statements", None)

@@ -1,7 +1,8 @@
 """SQLite's statements for conversations and their items (``store/conversations.py`` and
 ``store/items.py`` say what each does). Item JSON is stored as a BLOB and returned as stored;
 metadata pairs also go into a side table, so filters use an index; a creation or an append
-writes its items' words in one statement over a JSON object of counts."""
+writes its items' words in one statement over a JSON value (``store/words.py`` says how they
+are counted)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import msgspec
 from ...domain.conversations import ConversationRecord
 from ...domain.items import NewItem
 from ...domain.store import Order
-from ..words import EXACT_WORD_COUNT
+from ..items import page_length
 from .base import CONVERSATION_COLUMNS, Connected, now_us, record
 
 __all__ = ["ConversationSQL"]
@@ -106,25 +107,38 @@ class ConversationSQL(Connected):
         owner_key: str,
         conversation_id: str,
         items: Sequence[NewItem],
-        words: dict[str, int],
+        words: Collection[str],
         *,
         now: int,
-    ) -> bool:
+    ) -> tuple[int, int] | None:
+        text_chars = sum(len(it.search_text) for it in items)
         row = self._db.execute(
-            "UPDATE conversations SET next_seq = next_seq + ?, updated_at = ? "
-            "WHERE id = ? AND owner_id = ? AND deleted_at IS NULL RETURNING next_seq",
+            "UPDATE conversations SET next_seq = next_seq + ?1, updated_at = ?2, "
+            "words_pending_items = words_pending_items + ?1, "
+            "words_pending_chars = words_pending_chars + ?3 "
+            "WHERE id = ?4 AND owner_id = ?5 AND deleted_at IS NULL "
+            "RETURNING next_seq, words_pending_items, words_pending_chars",
             (
                 len(items),
                 self._new_position(owner_key, conversation_id),
+                text_chars,
                 conversation_id,
                 owner_key,
             ),
         ).fetchone()
         if row is None:
-            return False
+            return None
         first_seq = row[0] - len(items) + 1
-        self.insert_items(owner_key, conversation_id, items, words, first_seq=first_seq, now=now)
-        return True
+        self._insert_item_rows(owner_key, conversation_id, items, first_seq=first_seq, now=now)
+        if words:
+            # A probe per word; a row is written only for a word the conversation lacks.
+            self._db.execute(
+                "INSERT INTO conversation_words (conversation_id, word, owner_id, items) "
+                "SELECT ?1, value, ?2, 0 FROM json_each(?3) WHERE true "
+                "ON CONFLICT (conversation_id, word) DO NOTHING",
+                (conversation_id, owner_key, _encode(list(words))),
+            )
+        return row[1], row[2]
 
     def insert_items(
         self,
@@ -136,9 +150,28 @@ class ConversationSQL(Connected):
         first_seq: int,
         now: int,
     ) -> None:
-        """Write ``items`` numbered from ``first_seq``, with their ``words``, as they are (the
-        part of a creation and an append after the conversation row; also what the benchmark's
-        loader writes with)."""
+        """Write ``items`` numbered from ``first_seq``, with their ``words`` counted (the part
+        of a creation after the conversation row; also what the benchmark's loader writes
+        with)."""
+        self._insert_item_rows(owner_key, conversation_id, items, first_seq=first_seq, now=now)
+        if words:  # one statement over a JSON object of counts (cheaper than a row per word)
+            self._db.execute(
+                "INSERT INTO conversation_words (conversation_id, word, owner_id, items) "
+                "SELECT ?1, key, ?2, value FROM json_each(?3) WHERE true "
+                "ON CONFLICT (conversation_id, word) DO UPDATE "
+                "SET items = items + excluded.items",
+                (conversation_id, owner_key, _encode(words)),
+            )
+
+    def _insert_item_rows(
+        self,
+        owner_key: str,
+        conversation_id: str,
+        items: Sequence[NewItem],
+        *,
+        first_seq: int,
+        now: int,
+    ) -> None:
         self._db.executemany(
             "INSERT INTO items (owner_id, conversation_id, seq, id, type, created_at, data, "
             "search_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -156,18 +189,6 @@ class ConversationSQL(Connected):
                 for n, it in enumerate(items)
             ],
         )
-        self._add_words(owner_key, conversation_id, words)
-
-    def _add_words(self, owner_key: str, conversation_id: str, words: dict[str, int]) -> None:
-        """One statement over a JSON object of counts (cheaper than a row per word)."""
-        if words:
-            self._db.execute(
-                "INSERT INTO conversation_words (conversation_id, word, owner_id, items) "
-                "SELECT ?1, key, ?2, min(value, ?4) FROM json_each(?3) WHERE true "
-                "ON CONFLICT (conversation_id, word) DO UPDATE "
-                "SET items = min(items + excluded.items, ?4) WHERE items < ?4",
-                (conversation_id, owner_key, _encode(words), EXACT_WORD_COUNT),
-            )
 
     async def live_item_ids(
         self, owner_key: str, conversation_id: str, ids: Sequence[str]
@@ -182,28 +203,52 @@ class ConversationSQL(Connected):
         }
 
     async def item_page(
-        self, owner_key: str, conversation_id: str, after: str | None, limit: int, order: Order
-    ) -> list[tuple[str, bytes]]:
+        self,
+        owner_key: str,
+        conversation_id: str,
+        after: str | None,
+        limit: int,
+        order: Order,
+        max_bytes: int,
+    ) -> list[tuple[str, bytes | None]]:
+        """Two statements, one after the other on the event loop (so one state): the page's
+        ids and sizes (``length`` of a BLOB reads no overflow page), then the data of those
+        ``page_length`` keeps, one range of ``seq``."""
         comparison, direction = (">", "ASC") if order == "asc" else ("<", "DESC")
         args: list[object]
         if after is None:
             bound, args = "?", [0 if order == "asc" else 1 << 62]
         else:
-            # A live item with the cursor's id (re-created after deletion) wins. No such id:
-            # NULL, so no rows.
+            # An id deleted and created again names its first place in this order (items.py).
+            # No such id: NULL, so no rows.
             bound = (
-                "(SELECT seq FROM items WHERE conversation_id = ? AND id = ? "
-                "ORDER BY deleted_at IS NOT NULL, seq DESC LIMIT 1)"
+                "(SELECT " + ("min" if order == "asc" else "max") + "(seq) FROM items "
+                "WHERE conversation_id = ? AND id = ?)"
             )
             args = [conversation_id, after]
-        rows: list[tuple[str, bytes]] = self._db.execute(
-            f"SELECT id, data FROM items WHERE conversation_id = ? AND seq {comparison} {bound} "
+        rows: list[tuple[int, str, int]] = self._db.execute(
+            "SELECT seq, id, length(data) FROM items "
+            f"WHERE conversation_id = ? AND seq {comparison} {bound} "
             "AND deleted_at IS NULL AND EXISTS (SELECT 1 FROM conversations WHERE id = ? "
             "AND owner_id = ? AND deleted_at IS NULL) "
             f"ORDER BY seq {direction} LIMIT ?",
             (conversation_id, *args, conversation_id, owner_key, limit),
         ).fetchall()
-        return rows  # live items' data are stored as bytes
+        kept = page_length([row[2] for row in rows], max_bytes)
+        if not kept:
+            return []
+        low, high = sorted((rows[0][0], rows[kept - 1][0]))
+        data: list[bytes] = [
+            row[0]  # live items' data are stored as bytes
+            for row in self._db.execute(
+                "SELECT data FROM items WHERE conversation_id = ? AND seq BETWEEN ? AND ? "
+                f"AND deleted_at IS NULL ORDER BY seq {direction}",
+                (conversation_id, low, high),
+            )
+        ]
+        return [(row[1], d) for row, d in zip(rows, data, strict=False)] + [
+            (row[1], None) for row in rows[kept:]
+        ]
 
     async def explain_empty_page(
         self, owner_key: str, conversation_id: str, after: str | None
@@ -243,14 +288,15 @@ class ConversationSQL(Connected):
 
     async def live_search_texts_of(
         self, owner_key: str, conversation_id: str, ids: Sequence[str]
-    ) -> dict[str, str]:
-        return dict(
-            self._db.execute(
-                "SELECT id, search_text FROM items WHERE conversation_id = ? "
+    ) -> dict[str, tuple[int, str]]:
+        return {
+            row[0]: (row[1], row[2])
+            for row in self._db.execute(
+                "SELECT id, seq, search_text FROM items WHERE conversation_id = ? "
                 f"AND deleted_at IS NULL AND id IN ({_marks(ids)})",
                 (conversation_id, *ids),
-            ).fetchall()
-        )
+            )
+        }
 
     async def blank_items(
         self, owner_key: str, conversation_id: str, ids: Sequence[str], *, now: int

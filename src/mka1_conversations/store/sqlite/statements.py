@@ -10,12 +10,13 @@ from ..snapshots import SnapshotMemory
 from .admin import AdminSQL
 from .conversations import ConversationSQL
 from .listing import ListingSQL
+from .receipts import ReceiptSQL
 from .words import WordSQL
 
 __all__ = ["SQLiteStatements"]
 
 
-class SQLiteStatements(ConversationSQL, WordSQL, ListingSQL, AdminSQL):
+class SQLiteStatements(ConversationSQL, WordSQL, ListingSQL, ReceiptSQL, AdminSQL):
     """The statements on ``db``. ``long`` runs a consistent read off the event loop (None on a
     connection that is already off it)."""
 
