@@ -37,6 +37,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 BASE = "/api/v1/llm/conversations"
+#: The OpenAI face's mount: the floor serves it as the same routes (it has no dialects).
+V1_BASE = "/v1/conversations"
 ACCOUNT = "bench"
 
 
@@ -337,6 +339,8 @@ class Floor:
             return
         method: str = scope["method"]
         path: str = scope["path"]
+        if path.startswith(V1_BASE):
+            path = BASE + path[len(V1_BASE) :]
         if path == "/healthz":
             await _respond(send, 200, b'{"status":"ok"}')
             return

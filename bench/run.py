@@ -68,6 +68,8 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 RESULTS = BENCH / "results"
 BASE = "/api/v1/llm/conversations"
+#: The same operations on the OpenAI face (issue 16: it must cost what /api/v1/llm costs).
+V1_BASE = "/v1/conversations"
 KEY = "benchkey"
 CONCURRENCY = 16
 
@@ -153,8 +155,8 @@ class Growth:
     large: Scenario
 
 
-def _items_path(conversation_id: str) -> str:
-    return f"{BASE}/{conversation_id}/items"
+def _items_path(conversation_id: str, base: str = BASE) -> str:
+    return f"{base}/{conversation_id}/items"
 
 
 LIST_20 = "?limit=20&order=desc"
@@ -189,6 +191,16 @@ def scenarios(data: Dataset) -> list[Scenario]:
             "get-item",
             "get one item",
             [_line("GET", f"{_items_path(c)}/{i}", "u-reader") for c, i in picks],
+        ),
+        Scenario(
+            "list-20-v1",
+            "list-20 on the OpenAI face (/v1)",
+            [_line("GET", _items_path(c, V1_BASE) + LIST_20, "u-reader") for c in data.reader],
+        ),
+        Scenario(
+            "get-item-v1",
+            "get-item on the OpenAI face (/v1)",
+            [_line("GET", f"{_items_path(c, V1_BASE)}/{i}", "u-reader") for c, i in picks],
         ),
         Scenario(
             "chat-turn",
@@ -826,6 +838,16 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for name in ("append-1", "list-20", "get-item"):
         out.append(_target(f"CPU/request ours ÷ floor, {name}", by_name[name]["cpu_ratio"], 1.5))
+    # The OpenAI face costs what the MKA1 face costs (issue 16), ours only, same run.
+    for name in ("list-20", "get-item"):
+        out.append(
+            _target(
+                f"CPU/request /v1 ÷ /api/v1/llm, {name}",
+                by_name[name + "-v1"]["ours"]["cpu_us_per_req"]
+                / by_name[name]["ours"]["cpu_us_per_req"],
+                1.1,
+            )
+        )
     for name in ("append-1", "list-20"):
         g = grow[name]
         out.append(

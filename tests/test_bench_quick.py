@@ -30,6 +30,8 @@ SCENARIOS = {
     "append-20",
     "list-20",
     "get-item",
+    "list-20-v1",
+    "get-item-v1",
     "chat-turn",
     "list-conversations",
     "list-conversations-metadata",
@@ -143,7 +145,7 @@ def test_quick_mode_runs_every_scenario(tmp_path: Path) -> None:
         assert f"dropped PostgreSQL database {postgres['database']}" in done.stderr
         assert not asyncio.run(_database_exists(postgres["database"]))
 
-    assert len(result["targets"]) == 15
+    assert len(result["targets"]) == 17
     assert all(isinstance(t["value"], float) for t in result["targets"])
     # The tables are printed too.
     assert "| scenario | ours req/s" in done.stdout
