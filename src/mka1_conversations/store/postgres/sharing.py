@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ...domain.usage import UsageQuery, UsageRow
+from ...domain.sharing import Role
+from ...domain.usage import UsageQuery
+from ...domain.usage import UsageRow as UsageSums
+from ..transfer import Columns, GrantRow, UsageRow
 from ..usage import UsageKey
 from .base import Connected, affected
 
@@ -92,6 +95,48 @@ class SharingSQL(Connected):
             )
         )
 
+    # --- export and import ---------------------------------------------------------------------
+
+    async def export_grants(self) -> Sequence[Columns]:
+        return await self._fetch(
+            "SELECT grantee_id, conversation_id, conversation_owner, role, granted_at "
+            'FROM conversation_grants ORDER BY grantee_id COLLATE "C", '
+            'conversation_id COLLATE "C"'
+        )
+
+    async def export_usage(self) -> Sequence[Columns]:
+        return await self._fetch(
+            "SELECT owner_id, minute, api_key_id, account, end_user, conversations_created, "
+            "items_added, operations FROM conversation_usage "
+            'ORDER BY owner_id COLLATE "C", minute, api_key_id COLLATE "C"'
+        )
+
+    async def insert_shares(self, grants: list[GrantRow], usage: list[UsageRow]) -> None:
+        await self._execute(
+            "INSERT INTO conversation_grants (grantee_id, conversation_id, conversation_owner, "
+            "role, granted_at) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], "
+            "$4::smallint[], $5::bigint[])",
+            [g.grantee for g in grants],
+            [g.conversation_id for g in grants],
+            [g.owner for g in grants],
+            [int(Role.named(g.role)) for g in grants],
+            [g.granted_at for g in grants],
+        )
+        await self._execute(
+            "INSERT INTO conversation_usage (owner_id, minute, api_key_id, account, end_user, "
+            "conversations_created, items_added, operations) SELECT * FROM unnest($1::text[], "
+            "$2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], "
+            "$8::bigint[])",
+            [u.owner for u in usage],
+            [u.minute for u in usage],
+            [u.api_key_id for u in usage],
+            [u.account for u in usage],
+            [u.end_user for u in usage],
+            [u.conversations_created for u in usage],
+            [u.items_added for u in usage],
+            [u.operations for u in usage],
+        )
+
     # --- usage ---------------------------------------------------------------------------------
 
     async def add_usage(self, counts: Sequence[tuple[UsageKey, int]]) -> None:
@@ -109,7 +154,7 @@ class SharingSQL(Connected):
             [n for _, n in counts],
         )
 
-    async def usage_rows(self, query: UsageQuery) -> list[UsageRow]:
+    async def usage_rows(self, query: UsageQuery) -> list[UsageSums]:
         last = min(query.end, query.start + query.limit * query.width)
         groups = ", end_user" if query.by_user else ""
         groups += ", api_key_id" if query.by_key else ""
@@ -135,5 +180,5 @@ class SharingSQL(Connected):
                 end_user, n = row[n], n + 1
             if query.by_key:
                 api_key, n = row[n], n + 1
-            out.append(UsageRow(row[0], end_user, api_key, row[n], row[n + 1], row[n + 2]))
+            out.append(UsageSums(row[0], end_user, api_key, row[n], row[n + 1], row[n + 2]))
         return out

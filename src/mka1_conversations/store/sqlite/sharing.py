@@ -5,7 +5,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from ...domain.usage import UsageMark, UsageQuery, UsageRow
+from ...domain.sharing import Role
+from ...domain.usage import UsageMark, UsageQuery
+from ...domain.usage import UsageRow as UsageSums
+from ..transfer import Columns, GrantRow, UsageRow
 from ..usage import UsageKey
 from .base import Connected
 
@@ -91,12 +94,54 @@ class SharingSQL(Connected):
             (deleted_before, limit),
         ).rowcount
 
+    # --- export and import ---------------------------------------------------------------------
+
+    async def export_grants(self) -> Sequence[Columns]:
+        return self._db.execute(
+            "SELECT grantee_id, conversation_id, conversation_owner, role, granted_at "
+            "FROM conversation_grants ORDER BY grantee_id, conversation_id"
+        ).fetchall()
+
+    async def export_usage(self) -> Sequence[Columns]:
+        return self._db.execute(
+            "SELECT owner_id, minute, api_key_id, account, end_user, conversations_created, "
+            "items_added, operations FROM conversation_usage "
+            "ORDER BY owner_id, minute, api_key_id"
+        ).fetchall()
+
+    async def insert_shares(self, grants: list[GrantRow], usage: list[UsageRow]) -> None:
+        self._db.executemany(
+            "INSERT INTO conversation_grants (grantee_id, conversation_id, conversation_owner, "
+            "role, granted_at) VALUES (?, ?, ?, ?, ?)",
+            [
+                (g.grantee, g.conversation_id, g.owner, Role.named(g.role), g.granted_at)
+                for g in grants
+            ],
+        )
+        self._db.executemany(
+            "INSERT INTO conversation_usage (owner_id, minute, api_key_id, account, end_user, "
+            "conversations_created, items_added, operations) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    u.owner,
+                    u.minute,
+                    u.api_key_id,
+                    u.account,
+                    u.end_user,
+                    u.conversations_created,
+                    u.items_added,
+                    u.operations,
+                )
+                for u in usage
+            ],
+        )
+
     # --- usage ---------------------------------------------------------------------------------
 
     async def add_usage(self, counts: Sequence[tuple[UsageKey, int]]) -> None:
         self._db.executemany(_ADD_USAGE, [(*key, 0, 0, n) for key, n in counts])
 
-    async def usage_rows(self, query: UsageQuery) -> list[UsageRow]:
+    async def usage_rows(self, query: UsageQuery) -> list[UsageSums]:
         last = min(query.end, query.start + query.limit * query.width)
         groups = ", end_user" if query.by_user else ""
         groups += ", api_key_id" if query.by_key else ""
@@ -123,5 +168,5 @@ class SharingSQL(Connected):
                 end_user, n = row[n], n + 1
             if query.by_key:
                 api_key, n = row[n], n + 1
-            out.append(UsageRow(row[0], end_user, api_key, row[n], row[n + 1], row[n + 2]))
+            out.append(UsageSums(row[0], end_user, api_key, row[n], row[n + 1], row[n + 2]))
         return out
