@@ -18,7 +18,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from ..domain.errors import InvalidRequest
-from ..domain.identity import Owner
+from ..domain.identity import Owner, parse_on_behalf_of
 from ..domain.sharing import GrantInput
 from ..domain.usage import BUCKET_LIMITS, BUCKET_SECONDS, UsageQuery
 from .auth import CALLER
@@ -117,6 +117,14 @@ def _one_of(query: QueryParams, name: str, allowed: Sequence[str], default: str 
     return value
 
 
+def _is_end_user(value: str) -> bool:
+    try:
+        parse_on_behalf_of(value)
+    except InvalidRequest:
+        return False
+    return True
+
+
 def parse_usage_query(caller: Owner, query: QueryParams, now: int) -> UsageQuery:
     """``GET /api/v1/llm/usage/conversations``'s parameters (domain/usage.py says what they
     mean); 400 for what cannot be honoured (``all_orgs``, ``org_ids``, grouping by org)."""
@@ -167,12 +175,17 @@ def parse_usage_query(caller: Owner, query: QueryParams, now: int) -> UsageQuery
                 code="invalid_value",
                 param="group_by",
             )
-    users = {*query.getlist("user_ids"), *query.getlist("external_user_ids")}
-    owner_keys: tuple[str, ...] | None = None
-    if caller.end_user:  # an end user sees only its own usage
+    named = [*query.getlist("user_ids"), *query.getlist("external_user_ids")]
+    users = {u for u in named if _is_end_user(u)}  # others cannot match anyone
+    owner_keys: tuple[str, ...] | None
+    if named and not users:
+        owner_keys = ()
+    elif caller.end_user:  # an end user sees only its own usage
         owner_keys = (caller.key,) if not users or caller.end_user in users else ()
     elif users:
         owner_keys = tuple(sorted(f"{caller.account}:{u}" for u in users))
+    else:
+        owner_keys = None
     return UsageQuery(
         account=caller.account,
         owner_keys=owner_keys,
