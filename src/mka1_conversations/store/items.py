@@ -14,7 +14,7 @@ every item past it is past that one too, so paging never skips an item that was 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Protocol
 
 from ..domain.conversations import ConversationRecord
@@ -34,7 +34,7 @@ __all__ = [
     "duplicate_item",
     "get_item",
     "list_items",
-    "page_length",
+    "within_bytes",
 ]
 
 
@@ -73,8 +73,9 @@ class ItemStatements(WordStatements, Protocol):
         """``(id, data)`` of up to ``limit`` live items past the cursor item (deleted or not),
         in order; nothing if the conversation is not the owner's live one. An id that was
         deleted and created again has several places: the cursor is the first of them in this
-        order (see the module docstring). Only the items ``page_length`` keeps within
-        ``max_bytes`` come with their data, read; the others' is None, unread."""
+        order (see the module docstring). Only the items ``within_bytes`` keeps within
+        ``max_bytes`` come with their data; past them at most one row, its data None, which
+        says the page has more (no row after it is read)."""
 
     async def explain_empty_page(
         self, owner_key: str, conversation_id: str, after: str | None
@@ -134,16 +135,22 @@ async def duplicate_item(
     return Conflict.duplicate_item(conversation_id, ids, taken)
 
 
-def page_length(sizes: Sequence[int], max_bytes: int) -> int:
-    """How many of a page's items (their JSON sizes, in order) it returns: those before the
-    first whose running total passes ``max_bytes``, and always the first item, so that paging
-    moves on however large one item is. PostgreSQL's ``item_page`` says the same in SQL."""
+def within_bytes(
+    rows: Iterable[tuple[str, bytes]], max_bytes: int
+) -> list[tuple[str, bytes | None]]:
+    """A page's ``(id, data)`` rows, in order, as ``item_page`` returns them: each while the
+    running total of their sizes stays within ``max_bytes`` (and always the first, so that
+    paging moves on however large one item is), then the first row past it with its data
+    dropped, and no row after it is read. PostgreSQL's ``item_page`` says the same in SQL."""
+    page: list[tuple[str, bytes | None]] = []
     total = 0
-    for count, size in enumerate(sizes):
-        total += size
-        if total > max_bytes and count > 0:
-            return count
-    return len(sizes)
+    for item_id, data in rows:
+        total += len(data)
+        if total > max_bytes and page:
+            page.append((item_id, None))
+            break
+        page.append((item_id, data))
+    return page
 
 
 async def list_items(

@@ -215,7 +215,7 @@ class ConversationSQL(Connected):
     ) -> list[tuple[str, bytes | None]]:
         """One statement: the page's rows (up to ``limit``), their running total of
         ``octet_length(data)`` (read from a TOAST pointer, not the value), and the data only of
-        those ``page_length`` keeps: the first, and each up to where the total passes
+        those ``within_bytes`` keeps: the first, and each up to where the total passes
         ``max_bytes``. A value that is not returned is never read from TOAST."""
         comparison, direction = (">", "ASC") if order == "asc" else ("<", "DESC")
         if after is None:
