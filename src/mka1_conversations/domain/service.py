@@ -21,7 +21,7 @@ from .conversations import (
     UpdateConversationInput,
     validate_metadata,
 )
-from .errors import InvalidRequest, NotFound, PayloadTooLarge
+from .errors import InvalidRequest, NotFound, PayloadTooLarge, PermissionDenied
 from .identity import IdentityMode, Owner
 from .ids import CONVERSATION_PREFIX, is_possible_id, new_id
 from .items import NewItem, prepare_items
@@ -139,6 +139,8 @@ class ConversationService:
         for index, item_id in enumerate(body.item_ids):
             if not is_possible_id(item_id):
                 await self.store.get_conversation(owner, conversation_id)  # 404 it first
+                if not await self.store.check(owner, conversation_id, Role.WRITER):
+                    raise PermissionDenied.role("conversation", conversation_id, "writer", "reader")
                 raise NotFound.item(item_id, param=f"item_ids[{index}]")
             if item_id in first_seen:
                 raise InvalidRequest(
