@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from mka1_conversations.domain import requests
 from mka1_conversations.domain.errors import NotFound, PermissionDenied
 from mka1_conversations.domain.identity import Owner
 from mka1_conversations.domain.items import prepare_items
@@ -159,3 +160,28 @@ async def test_purge_removes_grants_of_purged_conversations(
     assert [(g.conversation_id, g.grantee) for g in grants] == [
         ("conv_q", grantee_key("acct", "bob"))
     ]
+
+
+async def test_a_grantees_unconfirmed_append_is_found_in_the_shared_conversation(
+    counted: tuple[Storage, Counter[str]],
+) -> None:
+    """A grantee's append whose commit was not confirmed, sent again (no Idempotency-Key), is
+    looked for in the owner's conversation, and not applied twice."""
+    storage, _ = counted
+    store = storage.conversations
+    await store.create_conversation(ALICE, "conv_u", metadata={}, items=[], now=NOW)
+    await store.grant(ALICE, Grant("conv_u", BOB.key, "bob", Role.WRITER), now=NOW)
+    first = prepare_items([{"role": "user", "content": "once"}])
+    page = await store.append_items(BOB, "conv_u", first, now=NOW)
+    request = requests.Request()
+    request.feed(b"POST /conversations/conv_u/items")
+    store._unconfirmed.remember(BOB.key, request.fingerprint, "conv_u", first[0].id, page)
+    with requests.serving(request):
+        again = await store.append_items(
+            BOB, "conv_u", prepare_items([{"role": "user", "content": "once"}]), now=NOW
+        )
+    assert again == page
+    listed = await store.list_items(
+        ALICE, "conv_u", after=None, limit=20, order="asc", max_bytes=1 << 20
+    )
+    assert listed.ids == [first[0].id]

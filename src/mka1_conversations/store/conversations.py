@@ -126,10 +126,13 @@ async def creation_applied(
     st: ConversationStatements, owner: Owner, conversation_id: str, item_id: str | None
 ) -> bool:
     """Whether an unconfirmed creation was applied: its first item (or, without items, its
-    conversation) is there (receipts.py)."""
+    conversation) is there (receipts.py). An append's conversation that is not the owner's is
+    NotFound (so that a grantee's retry is looked for in the conversation shared with it)."""
     if item_id is None:
         return await st.get_conversation(owner.key, conversation_id) is not None
-    _, data = await st.get_item(owner.key, conversation_id, item_id)
+    visible, data = await st.get_item(owner.key, conversation_id, item_id)
+    if not visible:
+        raise NotFound.conversation(conversation_id)
     return data is not None
 
 
@@ -188,10 +191,13 @@ class Conversations:
         attempt = self._unconfirmed.take(owner.key, request.fingerprint)
         if attempt is None:
             return False
+        conversation_id, item_id = attempt.conversation_id, attempt.item_id
+
+        async def applied_as(as_owner: Owner) -> bool:
+            return await self._db.read(call, creation_applied, as_owner, conversation_id, item_id)
+
         try:
-            applied = await self._db.read(
-                call, creation_applied, owner, attempt.conversation_id, attempt.item_id
-            )
+            applied = await self._shared(owner, conversation_id, "get_item", applied_as)
         except ServiceUnavailable:  # not known yet: ask again on the next retry
             self._unconfirmed.remember(
                 owner.key,
