@@ -23,6 +23,7 @@ from ..domain.identity import Owner
 from ..domain.items import NewItem
 from ..domain.search import index_words
 from ..domain.store import ItemPage, Order
+from ..domain.usage import UsageMark, mark
 from .backend import one_statement
 from .words import WordStatements, fold_due, unindex_items
 
@@ -46,12 +47,14 @@ class ItemStatements(WordStatements, Protocol):
         words: Collection[str],
         *,
         now: int,
+        usage: UsageMark | None = None,
     ) -> tuple[int, int] | None:
         """Move the live conversation to a new position and write the items after its last
         one, pending (``words.py``): a row with a count of 0 for each of ``words`` the
         conversation has none for, and the items and their search text's characters added to
-        its pending ones. Returns its pending (items, characters) then; None (nothing written)
-        when there is no such conversation."""
+        its pending ones; with ``usage``, the append counted (``usage.py``). Returns its pending
+        (items, characters) then; None (nothing written) when there is no such
+        conversation."""
 
     async def live_item_ids(
         self, owner_key: str, conversation_id: str, ids: Sequence[str]
@@ -105,11 +108,19 @@ class ItemStatements(WordStatements, Protocol):
 
 @one_statement
 async def append_items(
-    st: ItemStatements, owner: Owner, conversation_id: str, items: Sequence[NewItem], now: int
+    st: ItemStatements,
+    owner: Owner,
+    conversation_id: str,
+    items: Sequence[NewItem],
+    now: int,
+    caller: Owner | None = None,
 ) -> bool:
-    """Whether the conversation's words should be folded now (``words.fold_words``)."""
+    """Whether the conversation's words should be folded now (``words.fold_words``). The
+    append is counted for ``caller`` (a grantee writing in the owner's conversation), by
+    default the owner."""
     words = set().union(*(index_words(item.search_text) for item in items))
-    pending = await st.append_items(owner.key, conversation_id, items, words, now=now)
+    usage = mark(caller or owner, now)
+    pending = await st.append_items(owner.key, conversation_id, items, words, now=now, usage=usage)
     if pending is None:
         raise NotFound.conversation(conversation_id)
     return fold_due(*pending)

@@ -17,7 +17,9 @@ import msgspec
 from ...domain.conversations import ConversationRecord
 from ...domain.items import NewItem
 from ...domain.store import Order
+from ...domain.usage import UsageMark
 from .base import CONVERSATION_COLUMNS, IN_TIME, NOW_US, Connected, record
+from .sharing import USAGE_CTE
 
 __all__ = ["ConversationSQL"]
 
@@ -31,6 +33,10 @@ def _item_columns(items: Sequence[NewItem]) -> tuple[list[str], list[str], list[
         [it.data.decode() for it in items],
         [it.search_text for it in items],
     )
+
+
+def _marks(usage: UsageMark) -> tuple[object, ...]:
+    return (usage.owner_key, usage.minute, usage.api_key_id, usage.account, usage.end_user)
 
 
 class ConversationSQL(Connected):
@@ -47,13 +53,30 @@ class ConversationSQL(Connected):
         words: dict[str, int],
         *,
         now: int,
+        usage: UsageMark | None = None,
     ) -> None:
+        counted = ""
+        marks: tuple[object, ...] = ()
+        if usage is not None:
+            counted = (
+                USAGE_CTE.format(
+                    owner="$13",
+                    minute="$14",
+                    key="$15",
+                    account="$16",
+                    end_user="$17",
+                    created="1",
+                    items="$5",
+                )
+                + ","
+            )
+            marks = _marks(usage)
         await self._execute(
             f"""
             WITH c AS (
                 INSERT INTO conversations (owner_id, id, created_at, updated_at, metadata, next_seq)
                 SELECT $1, $2, $3, {NOW_US}, $4::jsonb, $5 WHERE {IN_TIME.format("$12")}
-                RETURNING id),
+                RETURNING id),{counted}
             i AS (
                 INSERT INTO items (owner_id, conversation_id, seq, id, type, created_at, data,
                                    search_text)
@@ -73,6 +96,7 @@ class ConversationSQL(Connected):
             list(words),
             list(words.values()),
             self._write_by,
+            *marks,
         )
 
     async def get_conversation(
@@ -121,7 +145,21 @@ class ConversationSQL(Connected):
         words: Collection[str],
         *,
         now: int,
+        usage: UsageMark | None = None,
     ) -> tuple[int, int] | None:
+        counted = ""
+        marks: tuple[object, ...] = ()
+        if usage is not None:
+            counted = "," + USAGE_CTE.format(
+                owner="$12",
+                minute="$13",
+                key="$14",
+                account="$15",
+                end_user="$16",
+                created="0",
+                items="$3",
+            )
+            marks = _marks(usage)
         row = await self._fetchrow(
             f"""
             WITH c AS (
@@ -139,7 +177,7 @@ class ConversationSQL(Connected):
             w AS (
                 INSERT INTO conversation_words (owner_id, conversation_id, word, items)
                 SELECT $1, $2, w.word, 0 FROM c, unnest($9::text[]) AS w(word)
-                ON CONFLICT (owner_id, conversation_id, word) DO NOTHING)
+                ON CONFLICT (owner_id, conversation_id, word) DO NOTHING){counted}
             SELECT words_pending_items, words_pending_chars FROM c
             """,
             owner_key,
@@ -150,6 +188,7 @@ class ConversationSQL(Connected):
             list(words),
             sum(len(it.search_text) for it in items),
             self._write_by,
+            *marks,
         )
         return None if row is None else (row[0], row[1])
 

@@ -13,8 +13,10 @@ import msgspec
 from ...domain.conversations import ConversationRecord
 from ...domain.items import NewItem
 from ...domain.store import Order
+from ...domain.usage import UsageMark
 from ..items import within_bytes
 from .base import CONVERSATION_COLUMNS, Connected, now_us, record
+from .sharing import count_write
 
 __all__ = ["ConversationSQL"]
 
@@ -39,6 +41,7 @@ class ConversationSQL(Connected):
         words: dict[str, int],
         *,
         now: int,
+        usage: UsageMark | None = None,
     ) -> None:
         self._db.execute(
             "INSERT INTO conversations (id, owner_id, created_at, updated_at, metadata, "
@@ -47,6 +50,8 @@ class ConversationSQL(Connected):
         )
         self._write_metadata(owner_key, conversation_id, metadata)
         self.insert_items(owner_key, conversation_id, items, words, first_seq=1, now=now)
+        if usage is not None:
+            count_write(self._db, usage, 1, len(items))
 
     async def get_conversation(
         self, owner_key: str, conversation_id: str
@@ -110,6 +115,7 @@ class ConversationSQL(Connected):
         words: Collection[str],
         *,
         now: int,
+        usage: UsageMark | None = None,
     ) -> tuple[int, int] | None:
         text_chars = sum(len(it.search_text) for it in items)
         row = self._db.execute(
@@ -138,6 +144,8 @@ class ConversationSQL(Connected):
                 "ON CONFLICT (conversation_id, word) DO NOTHING",
                 (conversation_id, owner_key, _encode(list(words))),
             )
+        if usage is not None:
+            count_write(self._db, usage, 0, len(items))
         return row[1], row[2]
 
     def insert_items(
