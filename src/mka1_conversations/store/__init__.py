@@ -4,7 +4,8 @@ one dialect (``sqlite/``, ``postgres/``: SQL, transactions, driver errors), and 
 
 ``open_storage(url)`` gives the three parts a caller may use, each of which only sees what it
 needs: ``conversations`` (the service), ``keys`` (authentication and the command line) and
-``maintenance`` (purge, readiness, export and import).
+``maintenance`` (purge, readiness, export and import) and ``responses`` (model turns' stored
+responses and conversation lease).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from .keys import Keys
 from .maintenance import Maintenance
 from .migrate import Migration
 from .postgres import PostgresBackend
+from .responses import Responses
 from .sqlite import SQLiteBackend, sqlite_path_from_url
 
 __all__ = ["Instruments", "Storage", "migrate_database", "open_storage"]
@@ -34,6 +36,8 @@ class Storage:
     conversations: Conversations
     keys: Keys
     maintenance: Maintenance
+    responses: Responses
+    """Stored responses and the conversation turn lease (model turns, ``domain.turns``)."""
     backend: Backend[Any]
 
     async def close(self) -> None:
@@ -58,7 +62,11 @@ async def open_storage(
     else:
         backend = SQLiteBackend.open(sqlite_path_from_url(url), instruments)
     return Storage(
-        Conversations(backend, instruments), Keys(backend), Maintenance(backend), backend
+        Conversations(backend, instruments),
+        Keys(backend),
+        Maintenance(backend),
+        Responses(backend, instruments),
+        backend,
     )
 
 
