@@ -25,6 +25,8 @@ from starlette.types import ASGIApp
 
 from . import store
 from .domain.service import ConversationService
+from .domain.stored_responses import StoredResponses
+from .domain.turns import TurnObserver, TurnService
 from .http.auth import AuthMiddleware, unknown_path
 from .http.deadline import DeadlineMiddleware
 from .http.dialects import DIALECTS
@@ -43,6 +45,7 @@ from .metrics import Metrics
 from .settings import Settings
 from .store import Instruments, Storage
 from .store.migrate import Migration
+from .upstream.client import ChatCompletionsModel
 
 __all__ = ["create_app", "create_app_from_env", "migrate_database", "open_store"]
 
@@ -78,8 +81,14 @@ async def _record_key_uses(keyring: KeyRing) -> None:
             logger.warning("could not record API key use; will retry")
 
 
-def _services(settings: Settings, storage: Storage) -> Services:
-    """What requests use, standing on the open ``storage``."""
+def _services(
+    settings: Settings,
+    storage: Storage,
+    model: ChatCompletionsModel | None,
+    observer: TurnObserver,
+) -> Services:
+    """What requests use, standing on the open ``storage`` and the process's model server
+    client (None when no model server is configured: the Responses operations answer 503)."""
     keyring = KeyRing(
         settings.api_keys,
         storage.keys.account_for_key,
@@ -95,6 +104,14 @@ def _services(settings: Settings, storage: Storage) -> Services:
         ),
         keyring=keyring,
         maintenance=storage.maintenance,
+        turns=TurnService(
+            storage.responses,
+            model,
+            lease_seconds=settings.turn_lease_seconds,
+            observer=observer,
+            store_seconds=settings.request_timeout_seconds,
+        ),
+        responses=StoredResponses(storage.responses, model),
     )
 
 
@@ -126,7 +143,9 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         storage = await open_store(
             settings, Instruments(metrics.db_timer, metrics.items_written.inc)
         )
-        running = _services(settings, storage)
+        # One pooled client per process for every turn (closed at shutdown).
+        model = ChatCompletionsModel.from_settings(settings)
+        running = _services(settings, storage, model, metrics.turns)
         background = [asyncio.create_task(_record_key_uses(running.keyring))]
         if metrics.multiproc_dir is not None:
             background.append(asyncio.create_task(metrics.flush_every(1.0)))
@@ -139,6 +158,8 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
                     await task
             with contextlib.suppress(Exception):
                 await running.keyring.flush()
+            if model is not None:
+                await model.aclose()
             await storage.close()
             metrics.process_exited()
 

@@ -1,5 +1,6 @@
 """What exists only while the app runs (the conversation service, the key ring, the storage's
-maintenance part for readiness), as the lifespan hands it to every request: Starlette lifespan
+maintenance part for readiness, the turn service and its model server client), as the lifespan
+hands it to every request: Starlette lifespan
 state, which Granian and uvicorn copy into each request's ``scope["state"]``. :func:`services`
 is the one typed way to read it."""
 
@@ -11,6 +12,8 @@ from starlette.types import Scope
 
 from ..domain.service import ConversationService
 from ..domain.store import MaintenanceStore
+from ..domain.stored_responses import StoredResponses
+from ..domain.turns import TurnService
 from .keyring import KeyRing
 
 __all__ = ["Services", "lifespan_state", "services"]
@@ -26,6 +29,10 @@ class Services:
     keyring: KeyRing
     maintenance: MaintenanceStore
     """Readiness (``/readyz``)."""
+    turns: TurnService
+    """Model turns (``POST /responses``), over the process's one model server client."""
+    responses: StoredResponses
+    """Stored responses: get, delete, list, input items."""
 
 
 def lifespan_state(running: Services) -> dict[str, Services]:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from ...domain.response_store import ResponseRecord
 from ...domain.store import Order
 from ..responses import INPUT, OUTPUT
-from .base import IN_TIME, Connected, affected
+from .base import IN_TIME, NOW_US, Connected, affected
 
 __all__ = ["ResponseSQL"]
 
@@ -102,11 +102,11 @@ class ResponseSQL(Connected):
         parts = ((INPUT, record.input_items), (OUTPUT, record.output_items))
         rows = [(part, n, item) for part, items in parts for n, item in enumerate(items, 1)]
         await self._execute(
-            """
+            f"""
             WITH r AS (
-                INSERT INTO responses (owner_id, id, created_at, status, conversation_id,
-                                       context_seq, previous_response_id, data)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id)
+                INSERT INTO responses (owner_id, id, created_at, position, status,
+                                       conversation_id, context_seq, previous_response_id, data)
+                VALUES ($1, $2, $3, {NOW_US}, $4, $5, $6, $7, $8) RETURNING id)
             INSERT INTO response_items (owner_id, response_id, part, n, id, data)
             SELECT $1, r.id, t.part, t.n, t.id, t.data
             FROM r, unnest($9::smallint[], $10::int[], $11::text[], $12::bytea[])
@@ -184,13 +184,13 @@ class ResponseSQL(Connected):
             )
             if known is None:
                 return None
-            bound = "(SELECT created_at, id FROM responses WHERE owner_id = $1 AND id = $3)"
+            bound = "(SELECT position, id FROM responses WHERE owner_id = $1 AND id = $3)"
         else:
             bound = "(-1::bigint, $3)" if order == "asc" else "(4611686018427387904::bigint, $3)"
         rows = await self._fetch(
             f"SELECT id, data FROM responses WHERE owner_id = $1 "
-            f"AND (created_at, id) {comparison} {bound} "
-            f"ORDER BY created_at {direction}, id {direction} LIMIT $2",
+            f"AND (position, id) {comparison} {bound} "
+            f"ORDER BY position {direction}, id {direction} LIMIT $2",
             owner_key,
             limit,
             after or "",

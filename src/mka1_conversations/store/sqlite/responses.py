@@ -10,7 +10,7 @@ import msgspec
 from ...domain.response_store import ResponseRecord
 from ...domain.store import Order
 from ..responses import INPUT, OUTPUT
-from .base import Connected
+from .base import Connected, now_us
 
 __all__ = ["ResponseSQL"]
 
@@ -90,12 +90,13 @@ class ResponseSQL(Connected):
         self, owner_key: str, record: ResponseRecord, context_seq: int | None
     ) -> None:
         self._db.execute(
-            "INSERT INTO responses (owner_id, id, created_at, status, conversation_id, "
-            "context_seq, previous_response_id, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO responses (owner_id, id, created_at, position, status, conversation_id, "
+            "context_seq, previous_response_id, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 owner_key,
                 record.id,
                 record.created_at,
+                now_us(),
                 record.status,
                 record.conversation_id,
                 context_seq,
@@ -165,7 +166,7 @@ class ResponseSQL(Connected):
             args: tuple[object, ...] = (-1, "") if order == "asc" else (1 << 62, "")
         else:
             cursor = self._db.execute(
-                "SELECT created_at, id FROM responses WHERE owner_id = ? AND id = ?",
+                "SELECT position, id FROM responses WHERE owner_id = ? AND id = ?",
                 (owner_key, after),
             ).fetchone()
             if cursor is None:
@@ -173,8 +174,8 @@ class ResponseSQL(Connected):
             bound, args = "(?2, ?3)", (cursor[0], cursor[1])
         rows = self._db.execute(
             "SELECT id, data FROM responses WHERE owner_id = ?1 "
-            f"AND (created_at, id) {comparison} {bound} "
-            f"ORDER BY created_at {direction}, id {direction} LIMIT ?4",
+            f"AND (position, id) {comparison} {bound} "
+            f"ORDER BY position {direction}, id {direction} LIMIT ?4",
             (owner_key, *args, limit),
         ).fetchall()
         return [(row[0], _bytes(row[1])) for row in rows]

@@ -14,6 +14,7 @@ CREATE TABLE responses (
     owner_id             text   NOT NULL,
     id                   text   NOT NULL,
     created_at           bigint NOT NULL,      -- unix seconds
+    position             bigint NOT NULL,      -- unix microseconds when stored: list order
     status               text   NOT NULL,      -- completed, incomplete, failed
     conversation_id      text,                 -- the conversation the turn read (and wrote)
     context_seq          bigint,               -- that conversation's last item (seq) before the turn
@@ -22,7 +23,7 @@ CREATE TABLE responses (
     PRIMARY KEY (owner_id, id)
 );
 
-CREATE INDEX responses_owner_created ON responses (owner_id, created_at, id);
+CREATE INDEX responses_owner_position ON responses (owner_id, position, id);
 
 -- A response's input items (part 0) and output items (part 1), in order.
 CREATE TABLE response_items (

@@ -13,6 +13,7 @@ CREATE TABLE responses (
     owner_id             TEXT NOT NULL,
     id                   TEXT NOT NULL,
     created_at           INTEGER NOT NULL,     -- unix seconds
+    position             INTEGER NOT NULL,     -- unix microseconds when stored: list order
     status               TEXT NOT NULL,        -- completed, incomplete, failed
     conversation_id      TEXT,                 -- the conversation the turn read (and wrote)
     context_seq          INTEGER,              -- that conversation's last item (seq) before the turn
@@ -21,7 +22,7 @@ CREATE TABLE responses (
     PRIMARY KEY (owner_id, id)
 ) WITHOUT ROWID;
 
-CREATE INDEX responses_owner_created ON responses (owner_id, created_at, id);
+CREATE INDEX responses_owner_position ON responses (owner_id, position, id);
 
 -- A response's input items (part 0) and output items (part 1), in order.
 CREATE TABLE response_items (
