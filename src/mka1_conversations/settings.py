@@ -263,7 +263,9 @@ class Settings:
             "doc": "Longest a request may take once its body has arrived: database work still "
             "running then is cut off and answered 503 `database_timeout` (PostgreSQL's "
             "`statement_timeout` is set to it, and a write is cut off up to 2 s earlier so "
-            "that the answer says for sure whether it was stored). 0.5–3600.",
+            "that the answer says for sure whether it was stored). A Responses turn lasts as "
+            "long as its model server takes (MKA1_UPSTREAM_TIMEOUT bounds that); each of its "
+            "database calls has this deadline. 0.5–3600.",
         },
     )
     max_item_bytes: int = field(
