@@ -1,0 +1,114 @@
+"""Turns across real server processes (``serve``), on SQLite and PostgreSQL: a server killed
+(SIGKILL) in the middle of a streamed turn leaves no partial turn in the conversation and its
+lease frees the conversation once it runs out; on PostgreSQL, two server processes on one
+database refuse a second concurrent turn on a conversation (``conversation_locked``)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .conftest import BACKENDS, KEY_A, auth_headers, free_port, fresh_database
+from .test_crash import kill_group, server_process
+from .test_responses import CONVERSATIONS, RESPONSES, conversation_items, new_conversation
+from .upstream_server import LoopbackModelServer, Reply
+
+LEASE = 6
+"""Seconds; renewed every 2 s, so a killed turn's lease runs out 4-6 s after the kill."""
+
+
+@pytest.fixture(params=BACKENDS)
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with fresh_database(request.param, tmp_path) as url:
+        yield url
+
+
+def _env(database_url: str, model_server: LoopbackModelServer) -> dict[str, str]:
+    from .processes import cli_env
+
+    return cli_env(
+        database_url,
+        MKA1_API_KEYS=f"{KEY_A}=acct_a",
+        MKA1_UPSTREAM_URL=model_server.url,
+        MKA1_TURN_LEASE_SECONDS=str(LEASE),
+    )
+
+
+def test_a_turn_killed_mid_stream_leaves_nothing_and_its_lease_runs_out(
+    database: str, model_server: LoopbackModelServer
+) -> None:
+    env = _env(database, model_server)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    headers = auth_headers(KEY_A, "killed")
+    with server_process(env, port) as process, httpx.Client(base_url=url, headers=headers) as api:
+        conversation_id = new_conversation(api, "hello")
+        before = conversation_items(api, conversation_id)
+        model_server.script(Reply(text="x" * 200, piece=1, chunk_delay=0.05))
+        body = {"model": "m", "input": "long", "conversation": conversation_id, "stream": True}
+        with api.stream("POST", RESPONSES, json=body, timeout=30) as answer:
+            assert answer.status_code == 200
+            for line in answer.iter_lines():
+                if line == "event: response.output_text.delta":
+                    killed_at = time.monotonic()
+                    kill_group(process)
+                    break
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with server_process(env, port), httpx.Client(base_url=url, headers=headers) as api:
+        assert conversation_items(api, conversation_id) == before  # no partial turn
+        model_server.reset()
+        model_server.script(Reply(text="fine"))
+        turn = {"model": "m", "input": "again", "conversation": conversation_id}
+        refused = 0
+        while time.monotonic() - killed_at < LEASE - 2.5:
+            locked = api.post(RESPONSES, json=turn)
+            assert locked.status_code == 400, locked.text
+            assert locked.json()["error"]["code"] == "conversation_locked"
+            refused += 1
+            time.sleep(0.2)
+        assert refused  # the crashed turn's lease held the conversation for a while
+        time.sleep(LEASE + 1 - (time.monotonic() - killed_at))  # the lease has run out
+        freed = api.post(RESPONSES, json=turn)
+        assert freed.status_code == 200, freed.text
+        assert [i["content"][0]["text"] for i in conversation_items(api, conversation_id)] == [
+            "hello",
+            "again",
+            "fine",
+        ]
+
+
+def test_two_processes_share_the_lease(tmp_path: Path, model_server: LoopbackModelServer) -> None:
+    with fresh_database("postgres", tmp_path) as database_url:
+        env = _env(database_url, model_server)
+        ports = [free_port(), free_port()]
+        headers = auth_headers(KEY_A, "two")
+        with (
+            server_process(env, ports[0]),
+            server_process(env, ports[1]),
+            httpx.Client(base_url=f"http://127.0.0.1:{ports[0]}", headers=headers) as one,
+            httpx.Client(base_url=f"http://127.0.0.1:{ports[1]}", headers=headers) as two,
+        ):
+            conversation_id = one.post(CONVERSATIONS, json={}).json()["id"]
+            model_server.script(Reply(text="slow", delay=1.5))
+            results: list[httpx.Response] = []
+            turn = {"model": "m", "input": "a", "conversation": conversation_id}
+            first = threading.Thread(
+                target=lambda: results.append(one.post(RESPONSES, json=turn, timeout=30))
+            )
+            first.start()
+            deadline = time.monotonic() + 10
+            while not model_server.received and time.monotonic() < deadline:
+                time.sleep(0.01)
+            second = two.post(RESPONSES, json={**turn, "input": "b"})
+            first.join()
+            assert second.status_code == 400, second.text
+            assert second.json()["error"]["code"] == "conversation_locked"
+            assert results[0].status_code == 200, results[0].text
+            assert len(model_server.received) == 1
+            assert len(conversation_items(two, conversation_id)) == 2
