@@ -5,6 +5,7 @@ database refuse a second concurrent turn on a conversation (``conversation_locke
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -112,3 +113,60 @@ def test_two_processes_share_the_lease(tmp_path: Path, model_server: LoopbackMod
             assert results[0].status_code == 200, results[0].text
             assert len(model_server.received) == 1
             assert len(conversation_items(two, conversation_id)) == 2
+
+
+def test_metrics_and_the_log_line_of_a_turn(
+    tmp_path: Path, model_server: LoopbackModelServer
+) -> None:
+    """Turns by status, the model server's time and the tokens are counted; the create's log
+    line names the response it made, and no line carries the turn's content."""
+    from .processes import serving
+    from .test_metrics import scrape, value
+
+    secret = "contentsecret-turn-7d1"
+    with fresh_database("sqlite", tmp_path) as database_url:
+        env = _env(database_url, model_server) | {"MKA1_LOG_FORMAT": "json"}
+        with (
+            serving(env=env) as (url, lines),
+            httpx.Client(base_url=url, headers=auth_headers(KEY_A, "metrics")) as api,
+        ):
+            model_server.script(
+                Reply(text=f"answer {secret}"),
+                Reply(status=500, error={"error": {"message": "down"}}),
+            )
+            before = scrape(url)
+            made = api.post(RESPONSES, json={"model": "m", "input": f"question {secret}"})
+            assert made.status_code == 200, made.text
+            failed = api.post(RESPONSES, json={"model": "m", "input": "x"})
+            assert failed.status_code == 502
+            after = scrape(url)
+            response_id = made.json()["id"]
+            time.sleep(0.5)  # the log lines of both requests are out
+    for status, count in (("completed", 1), ("failed", 1)):
+        delta = value(after, "mka1_turns_total", status=status) - value(
+            before, "mka1_turns_total", status=status
+        )
+        assert delta == count, status
+    assert (
+        value(after, "mka1_tokens_total", direction="in")
+        - value(before, "mka1_tokens_total", direction="in")
+        == 11
+    )
+    assert (
+        value(after, "mka1_tokens_total", direction="out")
+        - value(before, "mka1_tokens_total", direction="out")
+        == 7
+    )
+    assert (
+        value(after, "mka1_upstream_duration_seconds_count")
+        - value(before, "mka1_upstream_duration_seconds_count")
+        == 1
+    )
+    text = "".join(lines)
+    assert secret not in text
+    creates = [
+        json.loads(line)
+        for line in lines
+        if '"operation":"create_response"' in line.replace(" ", "")
+    ]
+    assert [c.get("response_id") for c in creates if c["status"] == 200] == [response_id]
