@@ -185,3 +185,31 @@ async def test_chains_lists_and_deletes(storage: Storage) -> None:
         await store.get_response(ALICE, "resp_b")
     with pytest.raises(NotFound):
         await store.delete_response(ALICE, "resp_b")
+
+
+async def test_purging_a_deleted_conversation_keeps_its_responses(storage: Storage) -> None:
+    store = storage.responses
+    await storage.conversations.create_conversation(
+        ALICE,
+        "conv_p",
+        metadata={},
+        items=prepare_items([{"role": "user", "content": "a"}]),
+        now=NOW,
+    )
+    await store.begin_turn(ALICE, "conv_p", "resp_p", now=NOW, lease_seconds=30)
+    await store.save_response(
+        ALICE, _record("resp_p", "b", conversation_id="conv_p", append=True), now=NOW
+    )
+    await storage.conversations.delete_conversation(ALICE, "conv_p", now=NOW)
+    # Until the purge, the context still has the deleted conversation's items.
+    assert _texts(await store.response_context(ALICE, "resp_p")) == ["a", "b", "re: b"]
+    while True:
+        batch = await storage.maintenance.purge_deleted(deleted_before=NOW + 1, max_rows=2)
+        if not (batch.conversations or batch.items or batch.words or batch.receipts):
+            break
+    with pytest.raises(NotFound):
+        await storage.conversations.get_conversation(ALICE, "conv_p")
+    assert await store.get_response(ALICE, "resp_p") == b'{"id":"resp_p"}'
+    assert _texts(await store.response_context(ALICE, "resp_p")) == ["b", "re: b"]
+    inputs = await store.list_input_items(ALICE, "resp_p", after=None, limit=5, order="asc")
+    assert _texts(inputs.data) == ["b"]
