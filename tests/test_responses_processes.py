@@ -170,3 +170,40 @@ def test_metrics_and_the_log_line_of_a_turn(
         if '"operation":"create_response"' in line.replace(" ", "")
     ]
     assert [c.get("response_id") for c in creates if c["status"] == 200] == [response_id]
+
+
+def test_a_client_gone_mid_stream_under_serve(
+    tmp_path: Path, model_server: LoopbackModelServer
+) -> None:
+    """Under ``serve`` (Granian), as under uvicorn: the turn of a client that went away
+    mid-stream fails, and nothing is appended."""
+    from .processes import serving
+
+    with fresh_database("sqlite", tmp_path) as database_url:
+        env = _env(database_url, model_server)
+        with (
+            serving(env=env) as (url, _),
+            httpx.Client(base_url=url, headers=auth_headers(KEY_A, "gone")) as api,
+        ):
+            conversation_id = new_conversation(api, "hello")
+            before = conversation_items(api, conversation_id)
+            model_server.script(Reply(text="a" * 100, piece=1, chunk_delay=0.05))
+            body = {"model": "m", "input": "x", "conversation": conversation_id, "stream": True}
+            with (
+                httpx.Client(base_url=url, headers=auth_headers(KEY_A, "gone")) as gone,
+                gone.stream("POST", RESPONSES, json=body) as answer,
+            ):
+                for line in answer.iter_lines():
+                    if line == "event: response.output_text.delta":
+                        break
+            deadline = time.monotonic() + 5
+            status = None
+            while time.monotonic() < deadline and status != "failed":
+                time.sleep(0.1)
+                listed = api.get(RESPONSES, params={"limit": 1}).json()["data"]
+                status = listed[0]["status"] if listed else None
+            assert status == "failed"
+            sent = model_server.chunks_sent
+            time.sleep(0.3)
+            assert model_server.chunks_sent == sent  # the model server's answer was closed
+            assert conversation_items(api, conversation_id) == before
