@@ -4,7 +4,8 @@ reads back, listing and deleting, and every method blind to other owners."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,9 @@ from mka1_conversations.domain.identity import Owner
 from mka1_conversations.domain.items import prepare_items
 from mka1_conversations.domain.response_store import ResponseRecord
 from mka1_conversations.store import Storage, open_storage
+from mka1_conversations.store.transfer import ResponseRow, Row
+
+from ..conftest import fresh_database
 
 ALICE = Owner("acct", "alice")
 MALLORY = Owner("acct", "mallory")
@@ -213,3 +217,43 @@ async def test_purging_a_deleted_conversation_keeps_its_responses(storage: Stora
     assert _texts(await store.response_context(ALICE, "resp_p")) == ["b", "re: b"]
     inputs = await store.list_input_items(ALICE, "resp_p", after=None, limit=5, order="asc")
     assert _texts(inputs.data) == ["b"]
+
+
+@pytest.fixture
+def other_database(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh database of the other backend."""
+    other = "sqlite" if database_url.startswith("postgres") else "postgres"
+    with fresh_database(other, tmp_path / "copy") as url:
+        yield url
+
+
+async def test_export_and_import_carry_stored_responses(
+    storage: Storage, other_database: str
+) -> None:
+    """Exported from either backend, imported into the other."""
+    store = storage.responses
+    await store.save_response(ALICE, _record("resp_x1", "one"), now=NOW)
+    await store.save_response(
+        ALICE, _record("resp_x2", "two", previous="resp_x1", created_at=NOW + 1), now=NOW
+    )
+    rows = [row async for row in storage.maintenance.export_rows()]
+    assert sum(isinstance(row, ResponseRow) for row in rows) == 2
+    await _copy(other_database, rows)
+
+
+async def _copy(url: str, rows: list[Row]) -> None:
+    copy = await open_storage(url)
+    try:
+        await copy.maintenance.import_rows(rows)
+        assert await copy.responses.get_response(ALICE, "resp_x2") == b'{"id":"resp_x2"}'
+        assert _texts(await copy.responses.response_context(ALICE, "resp_x2")) == [
+            "one",
+            "re: one",
+            "two",
+            "re: two",
+        ]
+        listed = await copy.responses.list_responses(ALICE, after=None, limit=5, order="asc")
+        assert listed.ids == ["resp_x1", "resp_x2"]
+        assert [row async for row in copy.maintenance.export_rows()] == rows
+    finally:
+        await copy.close()

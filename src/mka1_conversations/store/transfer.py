@@ -9,8 +9,13 @@ The format, one JSON object per line, each tagged by ``record``::
      "type": "message", "created_at": …, "deleted_at": null, "data": {…item…}, "search_text": "…"}
     {"record": "api_key", "key_hash": "…", "account": "…", "name": "…", "created_at": …,
      "last_used_at": null, "revoked_at": null}
+    {"record": "response", "owner": …, "id": "resp_…", "created_at": …, "position": …,
+     "status": "completed", "conversation_id": …, "context_seq": …, "previous_response_id": …,
+     "data": {…Response…}, "input_items": [{"id": …, "data": {…}}], "output_items": […]}
 
-A conversation's line comes before its items, items in ``seq`` order. Everything is kept as it
+A conversation's line comes before its items, items in ``seq`` order; stored responses (model
+turns, ``responses.py``) come last, each with its input and output items. The turn lease is not
+carried (it is transient). Everything is kept as it
 is: owners, ids, positions (``seq``, ``next_seq``), soft-deleted conversations and deleted items
 (whose ``data`` is null: their ids stay valid cursors), timestamps and API key hashes.
 """
@@ -32,9 +37,12 @@ __all__ = [
     "CONVERSATION_COLUMNS",
     "ITEM_COLUMNS",
     "NULL",
+    "RESPONSE_COLUMNS",
     "ApiKeyRow",
     "ConversationRow",
     "ItemRow",
+    "ResponseItemRow",
+    "ResponseRow",
     "Row",
     "TransferStatements",
     "api_key_row",
@@ -85,7 +93,26 @@ class ApiKeyRow(msgspec.Struct, tag="api_key", tag_field="record", kw_only=True)
     revoked_at: int | None
 
 
-Row = ConversationRow | ItemRow | ApiKeyRow
+class ResponseItemRow(msgspec.Struct, kw_only=True):
+    id: str
+    data: msgspec.Raw
+
+
+class ResponseRow(msgspec.Struct, tag="response", tag_field="record", kw_only=True):
+    owner: str
+    id: str
+    created_at: int
+    position: int
+    status: str
+    conversation_id: str | None
+    context_seq: int | None
+    previous_response_id: str | None
+    data: msgspec.Raw
+    input_items: list[ResponseItemRow]
+    output_items: list[ResponseItemRow]
+
+
+Row = ConversationRow | ItemRow | ApiKeyRow | ResponseRow
 
 _decode_metadata = msgspec.json.Decoder(dict[str, str]).decode
 
@@ -93,6 +120,10 @@ _decode_metadata = msgspec.json.Decoder(dict[str, str]).decode
 API_KEY_COLUMNS = "key_hash, account, name, created_at, last_used_at, revoked_at"
 CONVERSATION_COLUMNS = "owner_id, id, created_at, updated_at, deleted_at, metadata, next_seq"
 ITEM_COLUMNS = "seq, id, type, created_at, deleted_at, data, search_text"
+RESPONSE_COLUMNS = (
+    "owner_id, id, created_at, position, status, conversation_id, context_seq, "
+    "previous_response_id, data"
+)
 
 
 class Columns(Protocol):
@@ -141,6 +172,30 @@ def item_row(owner: str, conversation_id: str, i: Columns) -> ItemRow:
     )
 
 
+def _bytes(data: bytes | str) -> bytes:
+    return data.encode() if isinstance(data, str) else bytes(data)
+
+
+def response_row(r: Columns, items: Sequence[Columns]) -> ResponseRow:
+    """``r`` as RESPONSE_COLUMNS; ``items`` as (part, id, data), in order."""
+    parts: tuple[list[ResponseItemRow], list[ResponseItemRow]] = ([], [])
+    for item in items:
+        parts[item[0]].append(ResponseItemRow(id=item[1], data=msgspec.Raw(_bytes(item[2]))))
+    return ResponseRow(
+        owner=r[0],
+        id=r[1],
+        created_at=r[2],
+        position=r[3],
+        status=r[4],
+        conversation_id=r[5],
+        context_seq=r[6],
+        previous_response_id=r[7],
+        data=msgspec.Raw(_bytes(r[8])),
+        input_items=parts[0],
+        output_items=parts[1],
+    )
+
+
 _encoder = msgspec.json.Encoder(order="sorted")
 _decoder = msgspec.json.Decoder(Row)
 
@@ -158,6 +213,19 @@ class TransferStatements(Protocol):
     async def export_items(self, owner_key: str, conversation_id: str) -> Sequence[Columns]:
         """The conversation's items as ITEM_COLUMNS, deleted ones too, by seq."""
 
+    async def export_responses(
+        self, after: tuple[str, str] | None, limit: int
+    ) -> Sequence[Columns]:
+        """Up to ``limit`` stored responses as RESPONSE_COLUMNS, by (owner, id) in byte order,
+        after ``after``."""
+
+    async def export_response_items(self, owner_key: str, response_id: str) -> Sequence[Columns]:
+        """The response's items as (part, id, data): its input items (part 0), then its
+        output items (part 1), in order."""
+
+    async def insert_responses(self, responses: list[ResponseRow]) -> None:
+        """Insert the stored responses and their items as they are."""
+
     async def insert_rows(
         self,
         keys: list[ApiKeyRow],
@@ -174,7 +242,8 @@ IMPORT_BATCH = 1000
 
 
 async def export_rows(st: TransferStatements) -> AsyncIterator[Row]:
-    """Every row, keys first, then each conversation followed by its items."""
+    """Every row, keys first, then each conversation followed by its items, then the stored
+    responses."""
     for k in await st.export_api_keys():
         yield api_key_row(k)
     after: tuple[str, str] | None = None
@@ -185,8 +254,16 @@ async def export_rows(st: TransferStatements) -> AsyncIterator[Row]:
             for i in await st.export_items(c[0], c[1]):
                 yield item_row(c[0], c[1], i)
         if len(batch) < EXPORT_BATCH:
-            return
+            break
         after = (batch[-1][0], batch[-1][1])
+    after = None
+    while True:
+        responses = await st.export_responses(after, EXPORT_BATCH)
+        for r in responses:
+            yield response_row(r, await st.export_response_items(r[0], r[1]))
+        if len(responses) < EXPORT_BATCH:
+            return
+        after = (responses[-1][0], responses[-1][1])
 
 
 async def import_rows(st: TransferStatements, rows: Iterable[Row]) -> int:
@@ -197,6 +274,7 @@ async def import_rows(st: TransferStatements, rows: Iterable[Row]) -> int:
         keys: list[ApiKeyRow] = []
         conversations: list[ConversationRow] = []
         items: list[ItemRow] = []
+        responses: list[ResponseRow] = []
         held: defaultdict[tuple[str, str], list[str]] = defaultdict(list)
         for row in batch:
             if isinstance(row, ConversationRow):
@@ -205,6 +283,8 @@ async def import_rows(st: TransferStatements, rows: Iterable[Row]) -> int:
                 items.append(row)
                 if row.deleted_at is None:
                     held[row.owner, row.conversation_id].append(row.search_text)
+            elif isinstance(row, ResponseRow):
+                responses.append(row)
             else:
                 keys.append(row)
         words = [
@@ -213,6 +293,8 @@ async def import_rows(st: TransferStatements, rows: Iterable[Row]) -> int:
             for word, n in word_counts(texts).items()
         ]
         await st.insert_rows(keys, conversations, items, words)
+        if responses:
+            await st.insert_responses(responses)
         count += len(batch)
     return count
 

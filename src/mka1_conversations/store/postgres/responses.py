@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from ...domain.response_store import ResponseRecord
 from ...domain.store import Order
 from ..responses import INPUT, OUTPUT
+from ..transfer import RESPONSE_COLUMNS, Columns, ResponseRow
 from .base import IN_TIME, NOW_US, Connected, affected
 
 __all__ = ["ResponseSQL"]
@@ -222,3 +223,57 @@ class ResponseSQL(Connected):
             limit,
         )
         return [(row[0], row[1]) for row in rows]
+
+    # --- export / import -----------------------------------------------------------------------
+
+    async def export_responses(
+        self, after: tuple[str, str] | None, limit: int
+    ) -> Sequence[Columns]:
+        rows: Sequence[Columns] = await self._fetch(
+            f"SELECT {RESPONSE_COLUMNS} FROM responses "
+            'WHERE (owner_id COLLATE "C", id COLLATE "C") > ($1, $2) '
+            'ORDER BY owner_id COLLATE "C", id COLLATE "C" LIMIT $3',
+            *(after or ("", "")),
+            limit,
+        )
+        return rows
+
+    async def export_response_items(self, owner_key: str, response_id: str) -> Sequence[Columns]:
+        rows: Sequence[Columns] = await self._fetch(
+            "SELECT part, id, data FROM response_items WHERE owner_id = $1 AND response_id = $2 "
+            "ORDER BY part, n",
+            owner_key,
+            response_id,
+        )
+        return rows
+
+    async def insert_responses(self, responses: list[ResponseRow]) -> None:
+        self._count()
+        await self._conn.executemany(
+            f"INSERT INTO responses ({RESPONSE_COLUMNS}) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            [
+                (
+                    r.owner,
+                    r.id,
+                    r.created_at,
+                    r.position,
+                    r.status,
+                    r.conversation_id,
+                    r.context_seq,
+                    r.previous_response_id,
+                    bytes(r.data),
+                )
+                for r in responses
+            ],
+        )
+        await self._conn.executemany(
+            "INSERT INTO response_items (owner_id, response_id, part, n, id, data) "
+            "VALUES ($1, $2, $3, $4, $5, $6)",
+            [
+                (r.owner, r.id, part, n, item.id, bytes(item.data))
+                for r in responses
+                for part, items in ((INPUT, r.input_items), (OUTPUT, r.output_items))
+                for n, item in enumerate(items, 1)
+            ],
+        )

@@ -10,6 +10,7 @@ import msgspec
 from ...domain.response_store import ResponseRecord
 from ...domain.store import Order
 from ..responses import INPUT, OUTPUT
+from ..transfer import RESPONSE_COLUMNS, Columns, ResponseRow
 from .base import Connected, now_us
 
 __all__ = ["ResponseSQL"]
@@ -201,3 +202,52 @@ class ResponseSQL(Connected):
             (owner_key, response_id, start, limit),
         ).fetchall()
         return [(row[0], _bytes(row[1])) for row in rows]
+
+    # --- export / import -----------------------------------------------------------------------
+
+    async def export_responses(
+        self, after: tuple[str, str] | None, limit: int
+    ) -> Sequence[Columns]:
+        rows: Sequence[Columns] = self._db.execute(
+            f"SELECT {RESPONSE_COLUMNS} FROM responses "
+            "WHERE (owner_id, id) > (?, ?) ORDER BY owner_id, id LIMIT ?",
+            (*(after or ("", "")), limit),
+        ).fetchall()
+        return rows
+
+    async def export_response_items(self, owner_key: str, response_id: str) -> Sequence[Columns]:
+        rows: Sequence[Columns] = self._db.execute(
+            "SELECT part, id, data FROM response_items WHERE owner_id = ? AND response_id = ? "
+            "ORDER BY part, n",
+            (owner_key, response_id),
+        ).fetchall()
+        return rows
+
+    async def insert_responses(self, responses: list[ResponseRow]) -> None:
+        self._db.executemany(
+            f"INSERT INTO responses ({RESPONSE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    r.owner,
+                    r.id,
+                    r.created_at,
+                    r.position,
+                    r.status,
+                    r.conversation_id,
+                    r.context_seq,
+                    r.previous_response_id,
+                    bytes(r.data),
+                )
+                for r in responses
+            ],
+        )
+        self._db.executemany(
+            "INSERT INTO response_items (owner_id, response_id, part, n, id, data) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (r.owner, r.id, part, n, item.id, bytes(item.data))
+                for r in responses
+                for part, items in ((INPUT, r.input_items), (OUTPUT, r.output_items))
+                for n, item in enumerate(items, 1)
+            ],
+        )
