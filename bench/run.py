@@ -19,7 +19,10 @@
    core scenarios and search-scale. PostgreSQL's own CPU (its processes, from /proc) is counted
    per request too. No floor: the floor is a SQLite app. Quick mode skips PostgreSQL, and says
    so, when the server cannot be reached; a full run requires it (or ``--no-postgres``).
-8. One report on stdout (Markdown), the same data as JSON in ``bench/results/latest.json``.
+8. Responses (``responses.py``, issue 17): server CPU per model turn (plain and streamed) on a
+   20-item conversation against a model server that answers at once, as a ratio to list-20 +
+   append-2 in the same run, and the latency a turn adds at c=16.
+9. One report on stdout (Markdown), the same data as JSON in ``bench/results/latest.json``.
 
 With two or more cores the servers are pinned to CPU 0 and the load generator to CPU 1
 (``taskset``), so that they do not steal from each other.
@@ -59,6 +62,7 @@ import loadgen
 import pg
 import plans
 import profile_summary
+import responses as responses_bench
 from dataset import CHANNELS, FULL, QUICK, Dataset, Sizes
 
 from mka1_conversations.domain.identity import Owner
@@ -870,6 +874,15 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(
             _target(f"p50 ms at c={CONCURRENCY}, search-scale {short}", s["ours"]["p50_ms"], 10)
         )
+    # Responses (issue 17): a turn costs at most twice list-20 + append-2, same run.
+    turns = result.get("responses") or {}
+    for name in ("turn", "turn-streamed"):
+        if name in turns:
+            out.append(
+                _target(
+                    f"CPU/op {name} ÷ (list-20 + append-2)", turns[name]["cpu_ratio_to_baseline"], 2
+                )
+            )
     return out
 
 
@@ -1295,6 +1308,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     row["plans"] = plan_data
                 postgres["scenarios"].append(row)
         result["postgres"] = postgres
+        print("bench: Responses (issue 17) …", file=sys.stderr)
+        try:
+            result["responses"] = responses_bench.measure(quick)
+        except Exception as exc:  # reported, and the rest of the run still counts
+            result["responses"] = {"error": f"{type(exc).__name__}: {exc}"}
+            warnings.append(f"Responses scenario failed: {exc}")
         result["targets"] = targets(result)
         result["profile"] = prof
         problems += check(result)
@@ -1311,6 +1330,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(_clean(result), indent=2, allow_nan=False))
         print(render(result))
+        if "error" not in result["responses"]:
+            print("\n".join(responses_bench.render(result["responses"])))
         print(f"bench: {result['meta']['elapsed_s']} s; JSON in {out}", file=sys.stderr)
         return 1 if problems else 0
     finally:

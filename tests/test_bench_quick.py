@@ -145,7 +145,13 @@ def test_quick_mode_runs_every_scenario(tmp_path: Path) -> None:
         assert f"dropped PostgreSQL database {postgres['database']}" in done.stderr
         assert not asyncio.run(_database_exists(postgres["database"]))
 
-    assert len(result["targets"]) == 17
+    responses = result["responses"]
+    assert "error" not in responses, responses
+    for case in ("baseline", "turn", "turn-streamed"):
+        assert responses[case]["cpu_ms_per_op"] > 0 and responses[case]["p99_ms"] > 0
+    assert "## Responses (issue 17)" in done.stdout
+
+    assert len(result["targets"]) == 19
     assert all(isinstance(t["value"], float) for t in result["targets"])
     # The tables are printed too.
     assert "| scenario | ours req/s" in done.stdout

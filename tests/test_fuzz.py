@@ -8,6 +8,11 @@ uvicorn, each backend): methods, URLs and headers of any bytes and of every size
 bound, with or without the key. The same rules hold, and a refusal is in the error envelope but
 where Granian's own parser answers (docs/security.md).
 
+The Responses operations are fuzzed against a server whose model server is the loopback one,
+except ``responses.create``: every valid turn calls the model server, which a fuzzer cannot
+script (tests/test_responses.py drives it end to end instead). The stateful sequences leave the
+Responses operations out (the shared server has no model server: they answer 503).
+
 Bounded for CI (``MKA1_FUZZ_EXAMPLES``, default 25 per operation, twenty times that for raw
 requests; stateful ``MKA1_FUZZ_SCENARIOS``, default 15); ``make fuzz`` runs it longer.
 """
@@ -27,8 +32,9 @@ from hypothesis import HealthCheck, Phase
 from hypothesis import strategies as st
 from schemathesis import Case, CheckContext, GenerationMode, Response
 
-from .conftest import BACKENDS, KEY_A, RunningServer, fresh_database
+from .conftest import BACKENDS, KEY_A, RunningServer, fresh_database, serve_app
 from .conftest import BASE_PATH as BASE
+from .conftest import test_settings as settings_for
 from .processes import cli_env, serving
 from .raw_http import exchange, request_bytes
 
@@ -62,14 +68,32 @@ def never_422(ctx: CheckContext, response: Response, case: Case[Any]) -> bool | 
     return None
 
 
-@pytest.fixture
-def fuzz_schema(server: RunningServer) -> Any:
+def _schema(url: str) -> Any:
     # The key goes in as the document's bearer scheme, so that Schemathesis knows which requests
     # it sends without it (and expects 401 for them) from the ones it sends with it.
     config = schemathesis.Config.from_dict(
         {"auth": {"openapi": {"bearer_auth": {"bearer": KEY_A}}}}
     )
-    return schemathesis.openapi.from_url(server.url + "/openapi.json", config=config)
+    return schemathesis.openapi.from_url(url + "/openapi.json", config=config)
+
+
+@pytest.fixture
+def fuzz_schema(server: RunningServer) -> Any:
+    return _schema(server.url)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def responses_schema(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    """The document of a server with a model server (one that is never asked: no fuzzed
+    operation makes a turn)."""
+    backend: str = request.param
+    with (
+        fresh_database(backend, tmp_path_factory.mktemp(backend)) as url,
+        serve_app(settings_for(url, upstream_url="http://127.0.0.1:9/v1")) as base,
+    ):
+        yield _schema(base)
 
 
 OPERATIONS = [
@@ -87,6 +111,12 @@ OPERATIONS = [
     "llm.revoke",
     "llm.check",
     "getConversationsUsage",
+]
+RESPONSE_OPERATIONS = [
+    "responses.list",
+    "responses.retrieve",
+    "responses.delete",
+    "responses.inputItems.list",
 ]
 
 
@@ -118,8 +148,26 @@ def test_every_operation_answers_only_what_the_document_says(
     assert past_auth > (len(statuses) // 2 if mode == GenerationMode.POSITIVE else 0), statuses
 
 
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)
+@pytest.mark.parametrize("operation_id", RESPONSE_OPERATIONS)
+def test_every_response_operation_answers_only_what_the_document_says(
+    responses_schema: Any, operation_id: str, mode: GenerationMode
+) -> None:
+    operation = _operation(responses_schema, operation_id)
+
+    @hypothesis.given(case=operation.as_strategy(generation_mode=mode))
+    @SETTINGS
+    def run(case: Case[Any]) -> None:
+        statuses.append(case.call_and_validate(excluded_checks=EXCLUDED).status_code)
+
+    statuses: list[int] = []
+    run()
+    past_auth = sum(s != 401 for s in statuses)
+    assert past_auth > (len(statuses) // 2 if mode == GenerationMode.POSITIVE else 0), statuses
+
+
 def test_stateful_sequences_follow_the_links(fuzz_schema: Any) -> None:
-    machine = fuzz_schema.as_state_machine()
+    machine = fuzz_schema.exclude(path_regex="/responses").as_state_machine()
 
     answers: list[tuple[str, int]] = []
 

@@ -30,6 +30,11 @@ OPERATIONS = {
     ("delete", "/api/v1/llm/conversations/{conversation_id}/items/{item_id}"): (
         "conversations.items.delete"
     ),
+    ("post", "/api/v1/llm/responses"): "responses.create",
+    ("get", "/api/v1/llm/responses"): "responses.list",
+    ("get", "/api/v1/llm/responses/{response_id}"): "responses.retrieve",
+    ("delete", "/api/v1/llm/responses/{response_id}"): "responses.delete",
+    ("get", "/api/v1/llm/responses/{response_id}/input_items"): "responses.inputItems.list",
 }
 #: MKA1's own (docs/sharing.md): only in MKA1's document.
 SHARING_OPERATIONS = {
@@ -74,6 +79,13 @@ def test_openapi_describes_every_operation(server: RunningServer) -> None:
     create_items = schemas["CreateItemsInput"]["properties"]["items"]
     assert create_items["maxItems"] == 20 and create_items["minItems"] == 1
     assert create_items["items"] == {"$ref": "#/components/schemas/InputItem"}
+    create = doc["paths"]["/api/v1/llm/responses"]["post"]
+    assert create["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/CreateResponseInput"
+    }
+    assert "text/event-stream" in create["responses"]["200"]["content"]
+    assert {"502", "504"} <= set(create["responses"])
+    assert "MKA1_UPSTREAM_URL" in create["responses"]["503"]["description"]
     assert schemas["ConversationObject"]["required"] == [
         "id",
         "created_at",
@@ -101,7 +113,7 @@ def test_the_openai_face_has_its_own_document(server: RunningServer) -> None:
         for path, ops in doc["paths"].items()
         for method, op in ops.items()
     }
-    mka1_only = {"conversations.list", "conversations.items.deleteMany"}
+    mka1_only = {"conversations.list", "conversations.items.deleteMany", "responses.list"}
     assert found == {
         (method, path.replace("/api/v1/llm/", "/v1/")): op
         for (method, path), op in OPERATIONS.items()

@@ -25,6 +25,8 @@ from starlette.types import ASGIApp
 
 from . import store
 from .domain.service import ConversationService
+from .domain.stored_responses import StoredResponses
+from .domain.turns import TurnObserver, TurnService
 from .http.auth import AuthMiddleware, unknown_path
 from .http.deadline import DeadlineMiddleware
 from .http.dialects import DIALECTS
@@ -45,6 +47,7 @@ from .settings import Settings
 from .store import Instruments, Storage
 from .store.migrate import Migration
 from .store.usage import Usage
+from .upstream.client import ChatCompletionsModel
 
 __all__ = ["create_app", "create_app_from_env", "migrate_database", "open_store"]
 
@@ -94,8 +97,14 @@ async def _record_usage(usage: Usage) -> None:
             logger.warning("could not record conversation usage; will retry")
 
 
-def _services(settings: Settings, storage: Storage) -> Services:
-    """What requests use, standing on the open ``storage``."""
+def _services(
+    settings: Settings,
+    storage: Storage,
+    model: ChatCompletionsModel | None,
+    observer: TurnObserver,
+) -> Services:
+    """What requests use, standing on the open ``storage`` and the process's model server
+    client (None when no model server is configured: the Responses operations answer 503)."""
     keyring = KeyRing(
         settings.api_keys,
         storage.keys.account_for_key,
@@ -112,6 +121,14 @@ def _services(settings: Settings, storage: Storage) -> Services:
         keyring=keyring,
         maintenance=storage.maintenance,
         usage=storage.usage,
+        turns=TurnService(
+            storage.responses,
+            model,
+            lease_seconds=settings.turn_lease_seconds,
+            observer=observer,
+            store_seconds=settings.request_timeout_seconds,
+        ),
+        responses=StoredResponses(storage.responses, model),
     )
 
 
@@ -145,7 +162,9 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         storage = await open_store(
             settings, Instruments(metrics.db_timer, metrics.items_written.inc)
         )
-        running = _services(settings, storage)
+        # One pooled client per process for every turn (closed at shutdown).
+        model = ChatCompletionsModel.from_settings(settings)
+        running = _services(settings, storage, model, metrics.turns)
         background = [
             asyncio.create_task(_record_key_uses(running.keyring)),
             asyncio.create_task(_record_usage(storage.usage)),
@@ -163,6 +182,8 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
                 await running.keyring.flush()
             with contextlib.suppress(Exception):
                 await storage.usage.flush()
+            if model is not None:
+                await model.aclose()
             await storage.close()
             metrics.process_exited()
 

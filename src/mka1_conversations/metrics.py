@@ -6,7 +6,11 @@ Series (docs/operations.md lists them with examples):
 - ``mka1_http_request_duration_seconds{operation}``: latency, first byte in to last byte out;
 - ``mka1_http_requests_in_flight``: requests being served now;
 - ``mka1_db_duration_seconds{call}``: time spent in Store calls (the database's share);
-- ``mka1_items_written_total``: items stored by create-conversation and create-items.
+- ``mka1_items_written_total``: items stored by create-conversation and create-items;
+- ``mka1_turns_total{status}``: Responses turns ended, by status (completed, incomplete,
+  failed);
+- ``mka1_upstream_duration_seconds``: the model server's time per answer;
+- ``mka1_tokens_total{direction}``: tokens the model server read (``in``) and wrote (``out``).
 
 A request adds to plain numbers (:class:`CounterBuffer`, :class:`HistogramBuffer`), with no
 lock (the event loop is one thread). They reach prometheus-client's series when they are exposed
@@ -37,17 +41,22 @@ from prometheus_client import (
     values,
 )
 
+from .domain.responses import Usage
+
 __all__ = [
     "CONTENT_TYPE_LATEST",
     "CounterBuffer",
     "HistogramBuffer",
     "Metrics",
     "OperationSeries",
+    "TurnMetrics",
     "prepare_multiproc_dir",
 ]
 
 #: Request latency buckets (seconds): most requests take around a millisecond.
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+#: Model server buckets (seconds): an answer takes from tens of milliseconds to minutes.
+_UPSTREAM_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 _DB_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0)
 
 
@@ -181,6 +190,7 @@ class Metrics:
                 registry=registry,
             )
         )
+        self.turns = TurnMetrics(registry)
         self.operations = {o: OperationSeries(self._requests, self._latency, o) for o in operations}
         self.in_flight = 0
         """Requests being answered now (the middleware counts them)."""
@@ -219,6 +229,7 @@ class Metrics:
         for buffer in self._db_timers:
             buffer.flush()
         self.items_written.flush()
+        self.turns.flush()
         self._in_flight.set(self.in_flight)
 
     def render(self) -> bytes:
@@ -232,6 +243,56 @@ class Metrics:
         self.flush()
         if self.multiproc_dir is not None:
             multiprocess.mark_process_dead(os.getpid(), self.multiproc_dir)  # type: ignore[no-untyped-call]
+
+
+class TurnMetrics:
+    """What Responses turns report (``domain.turns.TurnObserver``): turns by status, the model
+    server's time per answer, tokens in and out. Never any content."""
+
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        self._turns = Counter(
+            "mka1_turns",
+            "Responses turns ended, by status (completed, incomplete, failed).",
+            ["status"],
+            registry=registry,
+        )
+        self._by_status: dict[str, CounterBuffer] = {}
+        self.upstream = HistogramBuffer(
+            Histogram(
+                "mka1_upstream_duration_seconds",
+                "The model server's time per answer (request sent to answer complete).",
+                buckets=_UPSTREAM_BUCKETS,
+                registry=registry,
+            ),
+            _UPSTREAM_BUCKETS,
+        )
+        tokens = Counter(
+            "mka1_tokens",
+            "Tokens the model server read (in) and wrote (out), by direction.",
+            ["direction"],
+            registry=registry,
+        )
+        self.tokens_in = CounterBuffer(tokens.labels("in"))
+        self.tokens_out = CounterBuffer(tokens.labels("out"))
+
+    def model_answered(self, seconds: float) -> None:
+        self.upstream.observe(seconds)
+
+    def turn_ended(self, status: str, usage: Usage | None) -> None:
+        buffer = self._by_status.get(status)
+        if buffer is None:
+            buffer = self._by_status[status] = CounterBuffer(self._turns.labels(status))
+        buffer.inc()
+        if usage is not None:
+            self.tokens_in.inc(usage.input_tokens)
+            self.tokens_out.inc(usage.output_tokens)
+
+    def flush(self) -> None:
+        for buffer in self._by_status.values():
+            buffer.flush()
+        self.upstream.flush()
+        self.tokens_in.flush()
+        self.tokens_out.flush()
 
 
 def prepare_multiproc_dir(path: str | None) -> tuple[str, bool]:

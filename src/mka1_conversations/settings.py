@@ -22,6 +22,7 @@ DEFAULT_REQUEST_TIMEOUT_SECONDS = 10.0
 DEFAULT_MAX_ITEM_BYTES = 8 * 1024 * 1024
 DEFAULT_MAX_PAGE_BYTES = 8 * 1024 * 1024
 DEFAULT_UPSTREAM_TIMEOUT_SECONDS = 300.0
+DEFAULT_TURN_LEASE_SECONDS = 30
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 LogFormat = Literal["json", "text"]
@@ -245,6 +246,15 @@ class Settings:
             "`response.failed` after it).",
         },
     )
+    turn_lease_seconds: int = field(
+        default=DEFAULT_TURN_LEASE_SECONDS,
+        metadata={
+            "env": "MKA1_TURN_LEASE_SECONDS",
+            "doc": "How long a Responses turn holds its conversation (renewed every third of "
+            "it while the model server answers): a crashed turn's conversation is free again "
+            "after at most this many seconds (docs/responses.md).",
+        },
+    )
 
     request_timeout_seconds: float = field(
         default=DEFAULT_REQUEST_TIMEOUT_SECONDS,
@@ -253,7 +263,9 @@ class Settings:
             "doc": "Longest a request may take once its body has arrived: database work still "
             "running then is cut off and answered 503 `database_timeout` (PostgreSQL's "
             "`statement_timeout` is set to it, and a write is cut off up to 2 s earlier so "
-            "that the answer says for sure whether it was stored). 0.5–3600.",
+            "that the answer says for sure whether it was stored). A Responses turn lasts as "
+            "long as its model server takes (MKA1_UPSTREAM_TIMEOUT bounds that); each of its "
+            "database calls has this deadline. 0.5–3600.",
         },
     )
     max_item_bytes: int = field(
@@ -350,6 +362,9 @@ class Settings:
             upstream_api_key=env.get("MKA1_UPSTREAM_API_KEY", "").strip() or None,
             upstream_timeout_seconds=_number(
                 env, "MKA1_UPSTREAM_TIMEOUT", DEFAULT_UPSTREAM_TIMEOUT_SECONDS, 1, 3600
+            ),
+            turn_lease_seconds=_integer(
+                env, "MKA1_TURN_LEASE_SECONDS", DEFAULT_TURN_LEASE_SECONDS, 2, 3600
             ),
         )
         _ = settings.database_kind  # fail early on an unsupported URL

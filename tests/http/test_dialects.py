@@ -28,18 +28,19 @@ def test_each_path_belongs_to_at_most_one_face() -> None:
     assert not any(d.mounts("/healthz") for d in DIALECTS)
 
 
-def test_the_openai_face_serves_the_eight_operations_openai_has() -> None:
+def test_the_openai_face_serves_the_twelve_operations_openai_has() -> None:
     everything = {op for methods in OPERATIONS.values() for op in methods.values()}
     assert {op for op in everything if MKA1.serves(op)} == everything
     openai = {op for op in everything if OPENAI.serves(op)}
-    assert everything - openai == {"list_conversations", "delete_items"}
-    assert len(openai) == 8
+    assert everything - openai == {"list_conversations", "delete_items", "list_responses"}
+    assert len(openai) == 12
     routes = ConversationRoutes(OPENAI, 1024).operations
     assert routes["/v1/conversations"] == {"POST": "create_conversation"}
     assert routes["/v1/conversations/{conversation_id}/items"] == {
         "POST": "create_items",
         "GET": "list_items",
     }
+    assert routes["/v1/responses"] == {"POST": "create_response"}
 
 
 def test_faces_are_mounted_path_by_path() -> None:
@@ -49,7 +50,7 @@ def test_faces_are_mounted_path_by_path() -> None:
         "/api/v1/llm/conversations/{conversation_id}/items/{item_id}",
         "/v1/conversations/{conversation_id}/items/{item_id}",
     ]
-    assert len(paths) == 8 and len(set(paths)) == 8
+    assert len(paths) == 14 and len(set(paths)) == 14
 
 
 @pytest.mark.parametrize(

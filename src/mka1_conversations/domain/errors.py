@@ -34,6 +34,7 @@ from collections.abc import Container, Sequence
 from typing import ClassVar, Literal
 
 __all__ = [
+    "ClientGone",
     "Conflict",
     "DatabaseTimeout",
     "ErrorCode",
@@ -454,6 +455,16 @@ class UpstreamTimeout(UpstreamError):
 
     def __init__(self, seconds: float) -> None:
         super().__init__(f"The model server did not answer within {seconds:g} seconds.")
+
+
+class ClientGone(ServiceError):
+    """The client went away before a streamed turn ended: the turn failed (a stored response
+    says so), and nothing was appended. Never sent (there is nobody to send it to)."""
+
+    status = 499
+
+    def __init__(self) -> None:
+        super().__init__("The client closed the stream before the response was complete.")
 
 
 class UpstreamNotConfigured(ServiceError):

@@ -116,7 +116,7 @@ class ResponseStore(Protocol):
     async def list_responses(
         self, owner: Owner, *, after: str | None, limit: int, order: Order
     ) -> ResponsePage:
-        """The owner's stored responses by creation time, then id; ``after`` is a response id
+        """The owner's stored responses in the order they were stored; ``after`` is a response id
         of this owner (exclusive, in the requested order)."""
 
     async def list_input_items(

@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 
-from .errors import Conflict, ServiceError, UpstreamError, UpstreamNotConfigured
+from . import requests
+from .errors import ClientGone, Conflict, ServiceError, UpstreamError, UpstreamNotConfigured
 from .identity import Owner
 from .ids import new_id
 from .items import NewItem, prepare_items
@@ -43,10 +45,15 @@ from .responses import (
     IncompleteDetails,
     OutputItem,
     ResponseObject,
+    Usage,
     error_of,
 )
 
-__all__ = ["DEFAULT_LEASE_SECONDS", "TurnService", "stored_output"]
+__all__ = ["DEFAULT_LEASE_SECONDS", "TurnObserver", "TurnService", "stored_output"]
+
+logger = logging.getLogger("mka1_conversations")
+
+T = TypeVar("T")
 
 DEFAULT_LEASE_SECONDS = 30
 """How long a conversation stays locked by a turn that stopped renewing its lease (a crash)."""
@@ -65,6 +72,24 @@ def stored_output(output: list[OutputItem], response_id: str) -> list[NewItem]:
     return prepare_items(
         [msgspec.to_builtins(item) for item in output], param="output", response_id=response_id
     )
+
+
+class TurnObserver(Protocol):
+    """Where turns report what an operator counts (``metrics.py``): never any content."""
+
+    def model_answered(self, seconds: float) -> None:
+        """The model server's time for one answer (request sent to answer complete)."""
+
+    def turn_ended(self, status: str, usage: Usage | None) -> None:
+        """A turn ended ``completed``, ``incomplete`` or ``failed``, with the tokens it used."""
+
+
+class _NoObserver:
+    def model_answered(self, seconds: float) -> None:
+        pass
+
+    def turn_ended(self, status: str, usage: Usage | None) -> None:
+        pass
 
 
 @dataclass(slots=True)
@@ -91,13 +116,19 @@ class TurnService:
     """None when no model server is configured: every operation answers 503."""
     clock: Callable[[], int] = field(default=_now)
     lease_seconds: int = DEFAULT_LEASE_SECONDS
+    observer: TurnObserver = field(default_factory=_NoObserver)
+    store_seconds: float | None = None
+    """The deadline of each storage call of a turn (the request's own deadline would run out
+    while the model server answers, which its own timeout bounds); None: the caller's."""
 
     async def create(self, owner: Owner, body: CreateResponseInput) -> ResponseObject:
         """Run a turn and return its finished response; raises what failed."""
         turn = await self._begin(owner, body)
         try:
             async with self._lease_kept(turn):
+                started = time.perf_counter()
                 answer = await turn.model.answer(turn.request, turn.items)
+                self.observer.model_answered(time.perf_counter() - started)
             return await self._finish(turn, answer)
         except ServiceError as exc:
             await self._fail(turn, exc)
@@ -113,6 +144,7 @@ class TurnService:
         state: ``response.completed``, ``response.incomplete`` or ``response.failed``. Iterate
         them to the end or close them: that is what ends the turn."""
         turn = await self._begin(owner, body)
+        started = time.perf_counter()
         try:
             events = await turn.model.answer_streamed(turn.request, turn.items)
         except ServiceError as exc:
@@ -122,10 +154,10 @@ class TurnService:
         except BaseException:
             await asyncio.shield(self._release(turn))
             raise
-        return self._stream(turn, events)
+        return self._stream(turn, events, started)
 
     async def _stream(
-        self, turn: _Turn, events: AsyncIterator[OutputEvent | ModelAnswer]
+        self, turn: _Turn, events: AsyncIterator[OutputEvent | ModelAnswer], started: float
     ) -> AsyncIterator[StreamEvent]:
         number = itertools.count()
         last: StreamEvent
@@ -137,6 +169,7 @@ class TurnService:
                 async for event in events:
                     if isinstance(event, ModelAnswer):
                         answer = event
+                        self.observer.model_answered(time.perf_counter() - started)
                         break
                     event.sequence_number = next(number)
                     yield event
@@ -151,6 +184,11 @@ class TurnService:
             last = ResponseFailed(
                 sequence_number=next(number), response=await self._fail(turn, exc)
             )
+        except (asyncio.CancelledError, GeneratorExit):
+            # The client went away mid-stream: the turn failed, nothing is appended.
+            if turn.response.status == "in_progress":
+                await asyncio.shield(self._fail(turn, ClientGone()))
+            raise
         finally:
             # Also when the client went away: the task may be cancelled (repeatedly, under
             # anyio), so the clean-up runs on its own.
@@ -174,18 +212,24 @@ class TurnService:
         now = self.clock()
         leased = False
         if request.conversation_id is not None and request.store:
-            context = await self.store.begin_turn(
-                owner,
-                request.conversation_id,
-                request.id,
-                now=now,
-                lease_seconds=self.lease_seconds,
+            context = await self._stored(
+                self.store.begin_turn(
+                    owner,
+                    request.conversation_id,
+                    request.id,
+                    now=now,
+                    lease_seconds=self.lease_seconds,
+                )
             )
             leased = True
         elif request.conversation_id is not None:
-            context = await self.store.conversation_items(owner, request.conversation_id)
+            context = await self._stored(
+                self.store.conversation_items(owner, request.conversation_id)
+            )
         elif request.previous_response_id is not None:
-            context = await self.store.response_context(owner, request.previous_response_id)
+            context = await self._stored(
+                self.store.response_context(owner, request.previous_response_id)
+            )
         else:
             context = []
         items = [_decode(data) for data in context]
@@ -221,11 +265,14 @@ class TurnService:
         if request.store:
             output_items = stored_output(answer.output, request.id)
             append = request.conversation_id is not None
-            await self.store.save_response(
-                turn.owner, self._record(turn, response, output_items, append), now=self.clock()
+            await self._stored(
+                self.store.save_response(
+                    turn.owner, self._record(turn, response, output_items, append), now=self.clock()
+                )
             )
             turn.leased = turn.leased and not append
         turn.response = response
+        self.observer.turn_ended(response.status, response.usage)
         return response
 
     async def _fail(self, turn: _Turn, exc: ServiceError) -> ResponseObject:
@@ -233,11 +280,16 @@ class TurnService:
         leaves the original error to report."""
         response = msgspec.structs.replace(turn.response, status="failed", error=error_of(exc))
         turn.response = response
+        self.observer.turn_ended("failed", None)
         if turn.request.store:
-            with suppress(ServiceError):
-                await self.store.save_response(
-                    turn.owner, self._record(turn, response, [], False), now=self.clock()
+            try:
+                await self._stored(
+                    self.store.save_response(
+                        turn.owner, self._record(turn, response, [], False), now=self.clock()
+                    )
                 )
+            except Exception:  # the original error is the one to report
+                logger.warning("could not store failed response %s", turn.request.id)
         return response
 
     async def _release(self, turn: _Turn) -> None:
@@ -247,7 +299,9 @@ class TurnService:
             return
         turn.leased = False
         with suppress(ServiceError):
-            await self.store.end_turn(turn.owner, turn.request.conversation_id, turn.request.id)
+            await self._stored(
+                self.store.end_turn(turn.owner, turn.request.conversation_id, turn.request.id)
+            )
 
     @asynccontextmanager
     async def _lease_kept(self, turn: _Turn) -> AsyncIterator[None]:
@@ -269,12 +323,14 @@ class TurnService:
         while True:
             await asyncio.sleep(max(1.0, self.lease_seconds / 3))
             try:
-                held = await self.store.renew_turn(
-                    turn.owner,
-                    conversation_id,
-                    turn.request.id,
-                    now=self.clock(),
-                    lease_seconds=self.lease_seconds,
+                held = await self._stored(
+                    self.store.renew_turn(
+                        turn.owner,
+                        conversation_id,
+                        turn.request.id,
+                        now=self.clock(),
+                        lease_seconds=self.lease_seconds,
+                    )
                 )
             except ServiceError:
                 continue  # the database is unavailable for now: try again next period
@@ -296,6 +352,14 @@ class TurnService:
             output_items=output_items,
             append=append,
         )
+
+    async def _stored(self, call: Awaitable[T]) -> T:
+        """A storage call, under a deadline of its own (``store_seconds``)."""
+        if self.store_seconds is None:
+            return await call
+        deadline = time.monotonic() + self.store_seconds
+        with requests.serving(requests.Request(deadline=deadline)):
+            return await call
 
     def _model(self) -> ModelServer:
         if self.model is None:

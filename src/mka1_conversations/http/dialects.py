@@ -61,7 +61,8 @@ MKA1 = Dialect(
 OPENAI = Dialect(
     name="openai",
     prefix="/v1",
-    leaves_out=frozenset({"list_conversations", "delete_items"}),  # MKA1's own operations
+    # MKA1's own operations (OpenAI has no list of conversations or of responses)
+    leaves_out=frozenset({"list_conversations", "delete_items", "list_responses"}),
     item_order="desc",
     method_not_allowed=False,
     null_404_code=True,

@@ -33,6 +33,7 @@ from ..logs import RequestLog
 from ..metrics import Metrics, OperationSeries
 from .auth import CALLER
 from .errors import RESPONSE_STATUS
+from .responses import RESPONSE_ID
 
 __all__ = ["UNMATCHED", "ObserveMiddleware", "account_hash", "operation_names"]
 
@@ -161,4 +162,7 @@ def _request_fields(
     }
     if operation.with_ids:
         fields.update(scope["path_params"])
+    response_id = scope.get(RESPONSE_ID)
+    if response_id is not None:  # the response a create made (never its content)
+        fields["response_id"] = response_id
     return fields

@@ -32,6 +32,8 @@ from ..domain.limits import (
     ITEM_LIST_LIMIT,
     MAX_SEARCH_CHARS,
 )
+from ..domain.response_request import CreateResponseInput
+from ..domain.responses import ResponseDeleted
 from ..domain.sharing import GrantInput
 from ..domain.usage import UsagePage
 from .dialects import DIALECTS, MKA1, Dialect
@@ -100,7 +102,11 @@ def _item_schemas(components: dict[str, Any]) -> None:
         "oneOf": [{"$ref": ref} for ref in mapping.values()],
         "discriminator": {"propertyName": "type", "mapping": mapping},
     }
-    for list_name, element in (("ItemList", "Item"), ("ConversationList", "ConversationObject")):
+    for list_name, element in (
+        ("ItemList", "Item"),
+        ("ConversationList", "ConversationObject"),
+        ("ResponseList", "ResponseObject"),
+    ):
         components[list_name] = {
             "type": "object",
             "required": ["object", "data", "first_id", "last_id", "has_more"],
@@ -162,6 +168,45 @@ _WRITES = frozenset(
         "delete_items",
     }
 )
+#: OpenAI's Response object, in outline: its fields are OpenAI's (docs/responses.md); the
+#: ``tool_choice`` union has no JSON Schema msgspec can generate.
+_RESPONSE_OBJECT: dict[str, Any] = {
+    "type": "object",
+    "description": "OpenAI's Response object (see OpenAI's API reference for every field).",
+    "required": ["id", "object", "created_at", "status", "model", "output", "usage"],
+    "properties": {
+        "id": {"type": "string"},
+        "object": {"const": "response"},
+        "created_at": {"type": "integer"},
+        "status": {"enum": ["completed", "incomplete", "failed", "in_progress"]},
+        "model": {"type": "string"},
+        "conversation": {
+            "anyOf": [
+                {"type": "object", "properties": {"id": {"type": "string"}}},
+                {"type": "null"},
+            ]
+        },
+        "previous_response_id": {"type": ["string", "null"]},
+        "output": {"type": "array", "items": {"type": "object"}},
+        "usage": {"type": "object"},
+        "error": {"anyOf": [{"type": "object"}, {"type": "null"}]},
+    },
+}
+
+#: The Responses operations (docs/responses.md): they answer 503 without a model server.
+_RESPONSE_OPERATIONS = frozenset(
+    {"create_response", "list_responses", "get_response", "delete_response", "list_input_items"}
+)
+_RESPONSE_ERRORS = {
+    "400": " Also `unsupported_parameter`/`unsupported_value` (a parameter this server cannot "
+    "honour), `conversation_locked` (another turn is running on the conversation), and the "
+    "model server's refusal (4xx) with its message.",
+    "502": "The model server could not be reached, failed (5xx) or answered something that is "
+    "not Chat Completions.",
+    "504": "The model server did not answer within MKA1_UPSTREAM_TIMEOUT.",
+    "503": " Also `upstream_not_configured`: no model server is configured (MKA1_UPSTREAM_URL).",
+}
+
 #: Answered by the HTTP server itself for a request it refuses before the service sees it
 #: (docs/security.md): under Granian with no body at all (hence no media type here), under plain
 #: uvicorn (not ``serve``) as text/plain.
@@ -183,6 +228,11 @@ OPERATION_IDS = {
     "delete_items": "conversations.items.deleteMany",
     "get_item": "conversations.items.retrieve",
     "delete_item": "conversations.items.delete",
+    "create_response": "responses.create",
+    "list_responses": "responses.list",
+    "get_response": "responses.retrieve",
+    "delete_response": "responses.delete",
+    "list_input_items": "responses.inputItems.list",
 }
 _USE_A_CONVERSATION = (
     "get_conversation",
@@ -243,6 +293,15 @@ def _responses(
             "description": text,
             "content": {"application/json": {"schema": _ref("ErrorEnvelope")}},
         }
+    if ok in ("ResponseObject", "ResponseList", "ResponseDeleted") or extra == ("responses",):
+        for code, text in _RESPONSE_ERRORS.items():
+            if code in out:
+                out[code]["description"] += text
+            else:
+                out[code] = {
+                    "description": text,
+                    "content": {"application/json": {"schema": _ref("ErrorEnvelope")}},
+                }
     for code in _SERVER_ANSWERS:
         out[code]["description"] += _SERVER_NOTE
         out[code]["content"]["text/plain"] = {"schema": {"type": "string"}}
@@ -265,6 +324,13 @@ _CONVERSATION_ID = {
     "required": True,
     "schema": {"type": "string"},
     "description": "The ID of the conversation.",
+}
+_RESPONSE_ID = {
+    "name": "response_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "The ID of the response.",
 }
 _ITEM_ID = {
     "name": "item_id",
@@ -346,7 +412,7 @@ def _operation(
     op: dict[str, Any] = {
         "operationId": OPERATION_IDS[name],
         "summary": summary,
-        "tags": ["Conversations"],
+        "tags": ["Responses" if name in _RESPONSE_OPERATIONS else "Conversations"],
         "parameters": [*params, _ON_BEHALF_OF],
         "responses": _responses(
             ok,
@@ -374,9 +440,12 @@ def build_document(dialect: Dialect = MKA1) -> dict[str, Any]:
         ConversationObject,
         ConversationDeleted,
         ErrorEnvelope,
+        CreateResponseInput,
+        ResponseDeleted,
         *(t.model for t in ITEM_TYPES),
     ]
     _, components = msgspec.json.schema_components(models, ref_template=_REF)
+    components["ResponseObject"] = _RESPONSE_OBJECT
     _item_reference_schema(components)
     _item_schemas(components)
     operations = _operations(dialect)
@@ -527,7 +596,64 @@ def _operations(dialect: Dialect) -> dict[str, dict[str, Any]]:
             dialect,
             params=(_CONVERSATION_ID, _ITEM_ID),
         ),
+        "create_response": _create_response(dialect),
+        "list_responses": _operation(
+            "list_responses",
+            "List stored responses (MKA1)",
+            "ResponseList",
+            dialect,
+            params=(
+                _query("after", {"type": "string"}, "Response id to list after."),
+                _query("limit", limit_items, _limit_text(ITEM_LIST_LIMIT)),
+                _query("order", _order("desc"), "By creation: asc (oldest first) or desc."),
+            ),
+        ),
+        "get_response": _operation(
+            "get_response",
+            "Get a stored response",
+            "ResponseObject",
+            dialect,
+            params=(_RESPONSE_ID, _INCLUDE),
+        ),
+        "delete_response": _operation(
+            "delete_response",
+            "Delete a stored response",
+            "ResponseDeleted",
+            dialect,
+            params=(_RESPONSE_ID,),
+        ),
+        "list_input_items": _operation(
+            "list_input_items",
+            "List a response's input items",
+            "ItemList",
+            dialect,
+            params=(
+                _RESPONSE_ID,
+                _query("after", {"type": "string"}, "Item id to list after."),
+                _query("limit", limit_items, _limit_text(ITEM_LIST_LIMIT)),
+                _query("order", _order(dialect.item_order), "asc (oldest first) or desc."),
+                _INCLUDE,
+            ),
+            extra=("responses",),
+        ),
     }
+
+
+def _create_response(dialect: Dialect) -> dict[str, Any]:
+    """A turn: JSON, or (``stream: true``) Server-Sent Events."""
+    op = _operation(
+        "create_response",
+        "Create a model response (a turn), optionally on a stored conversation",
+        "ResponseObject",
+        dialect,
+        body="CreateResponseInput",
+    )
+    op["responses"]["200"]["content"]["text/event-stream"] = {
+        "schema": {"type": "string"},
+        "description": "With `stream: true`: OpenAI's Responses events, one per SSE event.",
+    }
+    op["requestBody"]["required"] = True
+    return op
 
 
 _DOCS_HTML = """<!doctype html>

@@ -28,8 +28,10 @@ from ..domain.conversations import (
 )
 from ..domain.identity import Owner
 from ..domain.limits import ITEM_LIST_LIMIT
+from ..domain.response_request import CreateResponseInput
 from ..domain.service import ConversationService
 from ..domain.store import ItemPage
+from . import responses
 from .auth import CALLER
 from .body import read_json
 from .dialects import Dialect
@@ -43,7 +45,7 @@ from .params import (
 )
 from .services import services
 
-__all__ = ["OPERATIONS", "ConversationRoutes", "mount"]
+__all__ = ["OPERATIONS", "ConversationRoutes", "list_envelope", "mount"]
 
 T = TypeVar("T")
 
@@ -69,10 +71,13 @@ OPERATIONS: dict[str, dict[str, str]] = {
         "DELETE": "delete_conversation",
     },
     "/conversations": {"POST": "create_conversation", "GET": "list_conversations"},
+    "/responses/{response_id}/input_items": {"GET": "list_input_items"},
+    "/responses/{response_id}": {"GET": "get_response", "DELETE": "delete_response"},
+    "/responses": {"POST": "create_response", "GET": "list_responses"},
 }
 
 
-def _list_envelope(data: Sequence[bytes], ids: Sequence[str], has_more: bool) -> bytes:
+def list_envelope(data: Sequence[bytes], ids: Sequence[str], has_more: bool) -> bytes:
     """``{"object":"list","data":[…],"first_id","last_id","has_more"}``; ids are "" when empty."""
     first = ids[0] if ids else ""
     last = ids[-1] if ids else ""
@@ -92,10 +97,10 @@ def _list_envelope(data: Sequence[bytes], ids: Sequence[str], has_more: bool) ->
 
 
 def item_list_bytes(page: ItemPage) -> bytes:
-    return _list_envelope(page.data, page.ids, page.has_more)
+    return list_envelope(page.data, page.ids, page.has_more)
 
 
-Handler = Callable[[Request], Awaitable[bytes]]
+Handler = Callable[[Request], Awaitable[bytes | responses.Streamed]]
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
@@ -128,6 +133,9 @@ class _Endpoint:
         if self.operations[method] not in _COUNTED_BY_WRITE:
             services(scope).usage.tally.count(scope[CALLER])
         method = scope["method"]
+        if isinstance(body, responses.Streamed):
+            await body.send(receive, send)
+            return
         headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
@@ -187,7 +195,7 @@ class ConversationRoutes:
         owner = _caller(request)
         service = _service(request)
         page = await service.list(owner, query)
-        return _list_envelope(
+        return list_envelope(
             [_encode(service.present(owner, c)) for c in page.conversations],
             [c.id for c in page.conversations],
             page.has_more,
@@ -238,6 +246,24 @@ class ConversationRoutes:
         conversation_id, _ = path_ids(request.path_params)
         conversation = await _service(request).delete_items(_caller(request), conversation_id, body)
         return _encode(conversation)
+
+    # --- Responses (http/responses.py) ------------------------------------------------------
+
+    async def create_response(self, request: Request) -> bytes | responses.Streamed:
+        body = await self._body(request, CreateResponseInput)
+        return await responses.create_response(request, body)
+
+    async def list_responses(self, request: Request) -> bytes:
+        return await responses.list_responses(request)
+
+    async def get_response(self, request: Request) -> bytes:
+        return await responses.get_response(request)
+
+    async def delete_response(self, request: Request) -> bytes:
+        return await responses.delete_response(request)
+
+    async def list_input_items(self, request: Request) -> bytes:
+        return await responses.list_input_items(request, self.dialect.item_order)
 
 
 def mount(faces: Sequence[ConversationRoutes], middleware: Sequence[Middleware]) -> list[Route]:

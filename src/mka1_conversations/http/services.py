@@ -1,5 +1,6 @@
 """What exists only while the app runs (the conversation service, the key ring, the storage's
-maintenance part for readiness), as the lifespan hands it to every request: Starlette lifespan
+maintenance part for readiness, the turn service and its model server client), as the lifespan
+hands it to every request: Starlette lifespan
 state, which Granian and uvicorn copy into each request's ``scope["state"]``. :func:`services`
 is the one typed way to read it."""
 
@@ -11,6 +12,8 @@ from starlette.types import Scope
 
 from ..domain.service import ConversationService
 from ..domain.store import MaintenanceStore
+from ..domain.stored_responses import StoredResponses
+from ..domain.turns import TurnService
 from ..domain.usage import UsageStore
 from .keyring import KeyRing
 
@@ -29,6 +32,10 @@ class Services:
     """Readiness (``/readyz``)."""
     usage: UsageStore
     """Conversation usage: operations are counted here, and queried."""
+    turns: TurnService
+    """Model turns (``POST /responses``), over the process's one model server client."""
+    responses: StoredResponses
+    """Stored responses: get, delete, list, input items."""
 
 
 def lifespan_state(running: Services) -> dict[str, Services]:

@@ -4,8 +4,9 @@ one dialect (``sqlite/``, ``postgres/``: SQL, transactions, driver errors), and 
 
 ``open_storage(url)`` gives the three parts a caller may use, each of which only sees what it
 needs: ``conversations`` (the service), ``keys`` (authentication and the command line) and
-``maintenance`` (purge, readiness, export and import); and ``usage`` (the conversation usage:
-its query, and the operations counted in memory until the app adds them).
+``maintenance`` (purge, readiness, export and import); ``responses`` (model turns' stored
+responses and conversation lease); and ``usage`` (the conversation usage: its query, and the
+operations counted in memory until the app adds them).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .keys import Keys
 from .maintenance import Maintenance
 from .migrate import Migration
 from .postgres import PostgresBackend
+from .responses import Responses
 from .sqlite import SQLiteBackend, sqlite_path_from_url
 from .usage import Usage
 
@@ -36,6 +38,8 @@ class Storage:
     conversations: Conversations
     keys: Keys
     maintenance: Maintenance
+    responses: Responses
+    """Stored responses and the conversation turn lease (model turns, ``domain.turns``)."""
     backend: Backend[Any]
     usage: Usage
 
@@ -64,6 +68,7 @@ async def open_storage(
         Conversations(backend, instruments),
         Keys(backend),
         Maintenance(backend),
+        Responses(backend, instruments),
         backend,
         Usage(backend),
     )

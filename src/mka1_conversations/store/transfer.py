@@ -9,14 +9,18 @@ The format, one JSON object per line, each tagged by ``record``::
      "type": "message", "created_at": …, "deleted_at": null, "data": {…item…}, "search_text": "…"}
     {"record": "api_key", "key_hash": "…", "account": "…", "name": "…", "created_at": …,
      "last_used_at": null, "revoked_at": null}
+    {"record": "response", "owner": …, "id": "resp_…", "created_at": …, "position": …,
+     "status": "completed", "conversation_id": …, "context_seq": …, "previous_response_id": …,
+     "data": {…Response…}, "input_items": [{"id": …, "data": {…}}], "output_items": […]}
     {"record": "grant", "grantee": "acme:user_2", "conversation_id": "conv_…",
      "owner": "acme:user_1", "role": "reader", "granted_at": …}
     {"record": "usage", "owner": "acme:user_1", "minute": …, "api_key_id": "…",
      "account": "acme", "end_user": "user_1", "conversations_created": 1, "items_added": 3,
      "operations": 4}
 
-A conversation's line comes before its items, items in ``seq`` order; grants and usage come
-last. Everything is kept as it
+A conversation's line comes before its items, items in ``seq`` order; stored responses (model
+turns, ``responses.py``) come next, each with its input and output items; grants and usage
+come last. The turn lease is not carried (it is transient). Everything is kept as it
 is: owners, ids, positions (``seq``, ``next_seq``), soft-deleted conversations and deleted items
 (whose ``data`` is null: their ids stay valid cursors), timestamps and API key hashes.
 """
@@ -38,10 +42,13 @@ __all__ = [
     "CONVERSATION_COLUMNS",
     "ITEM_COLUMNS",
     "NULL",
+    "RESPONSE_COLUMNS",
     "ApiKeyRow",
     "ConversationRow",
     "GrantRow",
     "ItemRow",
+    "ResponseItemRow",
+    "ResponseRow",
     "Row",
     "TransferStatements",
     "UsageRow",
@@ -93,6 +100,25 @@ class ApiKeyRow(msgspec.Struct, tag="api_key", tag_field="record", kw_only=True)
     revoked_at: int | None
 
 
+class ResponseItemRow(msgspec.Struct, kw_only=True):
+    id: str
+    data: msgspec.Raw
+
+
+class ResponseRow(msgspec.Struct, tag="response", tag_field="record", kw_only=True):
+    owner: str
+    id: str
+    created_at: int
+    position: int
+    status: str
+    conversation_id: str | None
+    context_seq: int | None
+    previous_response_id: str | None
+    data: msgspec.Raw
+    input_items: list[ResponseItemRow]
+    output_items: list[ResponseItemRow]
+
+
 class GrantRow(msgspec.Struct, tag="grant", tag_field="record", kw_only=True):
     grantee: str
     conversation_id: str
@@ -112,7 +138,7 @@ class UsageRow(msgspec.Struct, tag="usage", tag_field="record", kw_only=True):
     operations: int
 
 
-Row = ConversationRow | ItemRow | ApiKeyRow | GrantRow | UsageRow
+Row = ConversationRow | ItemRow | ApiKeyRow | ResponseRow | GrantRow | UsageRow
 
 _ROLES: tuple[Literal["reader", "writer", "owner"], ...] = ("reader", "writer", "owner")
 
@@ -122,6 +148,10 @@ _decode_metadata = msgspec.json.Decoder(dict[str, str]).decode
 API_KEY_COLUMNS = "key_hash, account, name, created_at, last_used_at, revoked_at"
 CONVERSATION_COLUMNS = "owner_id, id, created_at, updated_at, deleted_at, metadata, next_seq"
 ITEM_COLUMNS = "seq, id, type, created_at, deleted_at, data, search_text"
+RESPONSE_COLUMNS = (
+    "owner_id, id, created_at, position, status, conversation_id, context_seq, "
+    "previous_response_id, data"
+)
 
 
 class Columns(Protocol):
@@ -170,6 +200,30 @@ def item_row(owner: str, conversation_id: str, i: Columns) -> ItemRow:
     )
 
 
+def _bytes(data: bytes | str) -> bytes:
+    return data.encode() if isinstance(data, str) else bytes(data)
+
+
+def response_row(r: Columns, items: Sequence[Columns]) -> ResponseRow:
+    """``r`` as RESPONSE_COLUMNS; ``items`` as (part, id, data), in order."""
+    parts: tuple[list[ResponseItemRow], list[ResponseItemRow]] = ([], [])
+    for item in items:
+        parts[item[0]].append(ResponseItemRow(id=item[1], data=msgspec.Raw(_bytes(item[2]))))
+    return ResponseRow(
+        owner=r[0],
+        id=r[1],
+        created_at=r[2],
+        position=r[3],
+        status=r[4],
+        conversation_id=r[5],
+        context_seq=r[6],
+        previous_response_id=r[7],
+        data=msgspec.Raw(_bytes(r[8])),
+        input_items=parts[0],
+        output_items=parts[1],
+    )
+
+
 _encoder = msgspec.json.Encoder(order="sorted")
 _decoder = msgspec.json.Decoder(Row)
 
@@ -186,6 +240,19 @@ class TransferStatements(Protocol):
 
     async def export_items(self, owner_key: str, conversation_id: str) -> Sequence[Columns]:
         """The conversation's items as ITEM_COLUMNS, deleted ones too, by seq."""
+
+    async def export_responses(
+        self, after: tuple[str, str] | None, limit: int
+    ) -> Sequence[Columns]:
+        """Up to ``limit`` stored responses as RESPONSE_COLUMNS, by (owner, id) in byte order,
+        after ``after``."""
+
+    async def export_response_items(self, owner_key: str, response_id: str) -> Sequence[Columns]:
+        """The response's items as (part, id, data): its input items (part 0), then its
+        output items (part 1), in order."""
+
+    async def insert_responses(self, responses: list[ResponseRow]) -> None:
+        """Insert the stored responses and their items as they are."""
 
     async def insert_rows(
         self,
@@ -212,7 +279,8 @@ IMPORT_BATCH = 1000
 
 
 async def export_rows(st: TransferStatements) -> AsyncIterator[Row]:
-    """Every row, keys first, then each conversation followed by its items."""
+    """Every row, keys first, then each conversation followed by its items, then the stored
+    responses."""
     for k in await st.export_api_keys():
         yield api_key_row(k)
     after: tuple[str, str] | None = None
@@ -225,6 +293,14 @@ async def export_rows(st: TransferStatements) -> AsyncIterator[Row]:
         if len(batch) < EXPORT_BATCH:
             break
         after = (batch[-1][0], batch[-1][1])
+    after = None
+    while True:
+        responses = await st.export_responses(after, EXPORT_BATCH)
+        for r in responses:
+            yield response_row(r, await st.export_response_items(r[0], r[1]))
+        if len(responses) < EXPORT_BATCH:
+            break
+        after = (responses[-1][0], responses[-1][1])
     for g in await st.export_grants():
         yield GrantRow(
             grantee=g[0], conversation_id=g[1], owner=g[2], role=_ROLES[g[3] - 1], granted_at=g[4]
@@ -250,6 +326,7 @@ async def import_rows(st: TransferStatements, rows: Iterable[Row]) -> int:
         keys: list[ApiKeyRow] = []
         conversations: list[ConversationRow] = []
         items: list[ItemRow] = []
+        responses: list[ResponseRow] = []
         grants: list[GrantRow] = []
         usage: list[UsageRow] = []
         held: defaultdict[tuple[str, str], list[str]] = defaultdict(list)
@@ -260,6 +337,8 @@ async def import_rows(st: TransferStatements, rows: Iterable[Row]) -> int:
                 items.append(row)
                 if row.deleted_at is None:
                     held[row.owner, row.conversation_id].append(row.search_text)
+            elif isinstance(row, ResponseRow):
+                responses.append(row)
             elif isinstance(row, GrantRow):
                 grants.append(row)
             elif isinstance(row, UsageRow):
@@ -272,6 +351,8 @@ async def import_rows(st: TransferStatements, rows: Iterable[Row]) -> int:
             for word, n in word_counts(texts).items()
         ]
         await st.insert_rows(keys, conversations, items, words)
+        if responses:
+            await st.insert_responses(responses)
         if grants or usage:
             await st.insert_shares(grants, usage)
         count += len(batch)

@@ -10,13 +10,16 @@ from .base import Connection
 from .conversations import ConversationSQL
 from .listing import ListingSQL
 from .receipts import ReceiptSQL
+from .responses import ResponseSQL
 from .sharing import SharingSQL
 from .words import WordSQL
 
 __all__ = ["PostgresStatements"]
 
 
-class PostgresStatements(ConversationSQL, WordSQL, ListingSQL, ReceiptSQL, SharingSQL, AdminSQL):
+class PostgresStatements(
+    ConversationSQL, WordSQL, ListingSQL, ReceiptSQL, SharingSQL, ResponseSQL, AdminSQL
+):
     """The statements on ``conn``; ``alone``: outside a transaction, so at most one of them;
     ``write_by``: the database's time after which a write statement must change nothing (a
     write cut off by the deadline, arriving late: backend.py); ``progress`` learns when the

@@ -11,13 +11,16 @@ from .admin import AdminSQL
 from .conversations import ConversationSQL
 from .listing import ListingSQL
 from .receipts import ReceiptSQL
+from .responses import ResponseSQL
 from .sharing import SharingSQL
 from .words import WordSQL
 
 __all__ = ["SQLiteStatements"]
 
 
-class SQLiteStatements(ConversationSQL, WordSQL, ListingSQL, ReceiptSQL, SharingSQL, AdminSQL):
+class SQLiteStatements(
+    ConversationSQL, WordSQL, ListingSQL, ReceiptSQL, SharingSQL, ResponseSQL, AdminSQL
+):
     """The statements on ``db``. ``long`` runs a consistent read off the event loop (None on a
     connection that is already off it)."""
 
