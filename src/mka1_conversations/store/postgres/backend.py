@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -73,6 +74,13 @@ async def _measure_clock(conn: asyncpg.Connection) -> None:
     before = time.time()
     database = await conn.fetchval("SELECT extract(epoch FROM clock_timestamp())::float8")
     conn.clock_offset = float(database) - (before + time.time()) / 2  # type: ignore[attr-defined]
+
+
+async def _measure_and_log(
+    statement_sent: Callable[[str, tuple[Any, ...]], None], conn: asyncpg.Connection
+) -> None:
+    await _measure_clock(conn)
+    conn.add_query_logger(lambda logged: statement_sent(logged.query, tuple(logged.args or ())))
 
 
 def _clock_offset(conn: Any) -> float:
@@ -156,7 +164,9 @@ class PostgresBackend(Runner[PostgresStatements]):
                 timeout=_CONNECT_SECONDS,
                 command_timeout=_COMMAND_SECONDS,
                 connection_class=_Connection,
-                init=_measure_clock,
+                init=_measure_clock
+                if instruments.statement_sent is None
+                else functools.partial(_measure_and_log, instruments.statement_sent),
                 server_settings=server_settings,
             )
         except (*_UNAVAILABLE, asyncpg.PostgresError) as exc:  # lost since the check above
