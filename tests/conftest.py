@@ -216,9 +216,9 @@ def fresh_database(backend: str, folder: Path) -> Iterator[str]:
         yield f"sqlite:///{migrated_database(folder)}"
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=SERVER_BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh database for this test, once per backend."""
+    """A fresh database for this test, once per backend (on Citus only when given)."""
     with fresh_database(request.param, tmp_path) as url:
         yield url
 
