@@ -341,30 +341,10 @@ async def distribute_for_citus(conn: asyncpg.Connection) -> list[str]:
             )
             table = ready[0]
             name = table["relname"]
-            if table["by_owner"]:
-                anchor = await conn.fetchval(
-                    "SELECT logicalrelid::regclass::text FROM pg_dist_partition "
-                    "WHERE partmethod = 'h' AND logicalrelid = to_regclass($1)",
-                    COLOCATION_ANCHOR,
-                )
-                if anchor is None:
-                    anchor = await conn.fetchval(
-                        "SELECT min(logicalrelid::regclass::text) FROM pg_dist_partition p "
-                        "JOIN pg_attribute a ON a.attrelid = p.logicalrelid "
-                        "AND a.attname = $1 AND p.partmethod = 'h' "
-                        "AND p.partkey IS NOT NULL",
-                        DISTRIBUTION_COLUMN,
-                    )
-                await conn.execute(
-                    "SELECT create_distributed_table($1::regclass, $2, colocate_with => $3)",
-                    name,
-                    DISTRIBUTION_COLUMN,
-                    anchor or "default",
-                )
-                done.append(f"distributed {name}")
-            else:
-                await conn.execute("SELECT create_reference_table($1::regclass)", name)
-                done.append(f"reference {name}")
+            try:
+                done.append(await _distribute(conn, name, by_owner=table["by_owner"]))
+            except asyncpg.PostgresError as exc:
+                raise RuntimeError(f"Citus cannot distribute table {name}: {exc}") from exc
     async with conn.transaction():
         await conn.execute("SELECT id FROM schema_migrations_lock WHERE id = 1 FOR UPDATE")
         for what in done:  # once every table is distributed: no local foreign key is left
@@ -373,6 +353,32 @@ async def distribute_for_citus(conn: asyncpg.Connection) -> list[str]:
             await conn.execute("SELECT create_distributed_function($1)", function)
             done.append(f"function {function}")
     return done
+
+
+async def _distribute(conn: asyncpg.Connection, name: str, *, by_owner: bool) -> str:
+    if by_owner:
+        anchor = await conn.fetchval(
+            "SELECT logicalrelid::regclass::text FROM pg_dist_partition "
+            "WHERE partmethod = 'h' AND logicalrelid = to_regclass($1)",
+            COLOCATION_ANCHOR,
+        )
+        if anchor is None:
+            anchor = await conn.fetchval(
+                "SELECT min(logicalrelid::regclass::text) FROM pg_dist_partition p "
+                "JOIN pg_attribute a ON a.attrelid = p.logicalrelid "
+                "AND a.attname = $1 AND p.partmethod = 'h' "
+                "AND p.partkey IS NOT NULL",
+                DISTRIBUTION_COLUMN,
+            )
+        await conn.execute(
+            "SELECT create_distributed_table($1::regclass, $2, colocate_with => $3)",
+            name,
+            DISTRIBUTION_COLUMN,
+            anchor or "default",
+        )
+        return f"distributed {name}"
+    await conn.execute("SELECT create_reference_table($1::regclass)", name)
+    return f"reference {name}"
 
 
 async def _drop_local_copy(conn: asyncpg.Connection, table: str) -> None:
