@@ -292,7 +292,10 @@ async def _postgres_at_0006(url: str) -> None:
             ],
         )
         await apply_postgres(conn)
-        clocks = dict(await conn.fetch("SELECT owner_id, position FROM owner_clocks"))
+        clocks = {
+            row[0]: row[1]
+            for row in await conn.fetch("SELECT owner_id, position FROM owner_clocks")
+        }
         assert clocks == {OWNER: 1_700_000_000_000_500, "other:user": 1_700_000_000_000_900}
         assert not await conn.fetchval(
             "SELECT count(*) FROM pg_trigger WHERE tgname = 'conversations_moved'"
