@@ -61,6 +61,8 @@ class Connected:
     _sent: int
     _write_by: float
     _progress: WriteProgress | None
+    _page_clock: int | None
+    """The owner's clock as the last conversation page read it (listing.py)."""
 
     def _count(self) -> None:
         if self._alone:
