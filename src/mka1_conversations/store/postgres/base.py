@@ -17,6 +17,7 @@ __all__ = [
     "CONVERSATION_COLUMNS",
     "IN_TIME",
     "MOVES_KEPT_US",
+    "NOW_US",
     "Connected",
     "Connection",
     "now_us",
@@ -29,6 +30,11 @@ IN_TIME = "mka1_in_time({})"
 """A write statement's guard, formatted with the placeholder of its ``write_by``: a statement
 that reaches the database after its deadline fails as cancelled, changing nothing (migration
 0006; backend.py). STABLE (0007): Citus evaluates it on the coordinator."""
+
+NOW_US = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
+"""The database's clock in microseconds, as SQL. VOLATILE: Citus refuses it in an UPDATE or
+DELETE on a distributed table (and evaluates it on the coordinator in an INSERT); stamped
+before commit, it is no listing position (conversations take theirs from ``owner_clocks``)."""
 
 MOVES_KEPT_US = SNAPSHOT_RETENTION_US
 """A conversation's moves older than this are dropped by its next move."""
