@@ -18,7 +18,12 @@ import httpx
 import pytest
 
 from mka1_conversations.domain.search import index_word
-from mka1_conversations.store.migrate import apply_postgres, apply_sqlite
+from mka1_conversations.store.migrate import (
+    apply_postgres,
+    apply_sqlite,
+    load_migrations,
+    split_postgres,
+)
 
 from ..conftest import (
     ACCOUNT_A,
@@ -326,3 +331,23 @@ def test_0007_gives_each_owner_a_clock_at_its_newest_position_and_drops_the_trig
             assert [c["id"] for c in rest["data"]] == [CONVERSATIONS[1]]  # 0 not again
             fresh = http.get(BASE_PATH, params={"order": "asc"}).json()
             assert [c["id"] for c in fresh["data"]] == [CONVERSATIONS[1], CONVERSATIONS[0]]
+
+
+def test_postgres_scripts_split_at_semicolons_outside_quotes_comments_and_bodies() -> None:
+    script = (
+        "-- a comment; not a split\n"
+        "CREATE TABLE t (a text DEFAULT 'x;y', \"b;c\" int);\n"
+        "/* block; comment */ INSERT INTO t VALUES ('it''s; fine', 1);\n"
+        "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$\n"
+        "BEGIN RETURN 1; END\n"
+        "$$;\n"
+        "CREATE FUNCTION g() RETURNS text LANGUAGE sql AS $body$ SELECT '$$;' $body$;\n"
+        "-- trailing comment only\n"
+    )
+    statements = split_postgres(script)
+    assert len(statements) == 4
+    assert statements[0].endswith('"b;c" int)')
+    assert "'it''s; fine'" in statements[1]
+    assert statements[2].endswith("$$") and "RETURN 1; END" in statements[2]
+    assert statements[3].endswith("$body$")
+    assert all(split_postgres(m.sql) for m in load_migrations("postgres"))
