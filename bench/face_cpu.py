@@ -1,7 +1,7 @@
 """CPU per request of the whole ASGI app in one process: the middleware chain, the router, the
 handler and the storage, without a server or a socket (docs/performance.md, "The HTTP face").
 
-    python bench/face_cpu.py [--n 20000] [--rounds 5] [--log] [--v1]
+    python bench/face_cpu.py [--n 20000] [--rounds 5] [--log] [--v1] [--case get-item]
 
 It builds ``create_app(settings)`` on a fresh SQLite file with one conversation and one item,
 runs the lifespan, then calls the app ``n`` times per case with a prepared scope (copied per
@@ -114,7 +114,7 @@ class Harness:
         return json.loads(self.answer)
 
 
-async def main(n: int, rounds: int, log: bool, v1: bool) -> None:
+async def main(n: int, rounds: int, log: bool, v1: bool, only: str | None = None) -> None:
     if log:  # as configure_logging leaves it at the default level
         logging.getLogger("mka1_conversations.request").setLevel(logging.INFO)
     folder = Path(tempfile.mkdtemp(prefix="face-cpu-"))
@@ -144,6 +144,8 @@ async def main(n: int, rounds: int, log: bool, v1: bool) -> None:
                 "GET", f"/v1/conversations/{conv}/items", b"limit=20&order=desc"
             ),
         }
+    if only is not None:
+        cases = {only: cases[only]}
     for name, scope in cases.items():
         for _ in range(200):  # warm: caches, the key ring, the statement cache
             await harness.call(scope)
@@ -168,5 +170,6 @@ if __name__ == "__main__":
     parser.add_argument(
         "--v1", action="store_true", help="the hot reads on both faces, /api/v1/llm and /v1"
     )
+    parser.add_argument("--case", help="only this case (for instruction counts under callgrind)")
     args = parser.parse_args()
-    asyncio.run(main(args.n, args.rounds, args.log, args.v1))
+    asyncio.run(main(args.n, args.rounds, args.log, args.v1, args.case))

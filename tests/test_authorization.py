@@ -6,6 +6,12 @@ account for the same end user, no key, an unknown key, and a revoked key. Only t
 the owner's conversation; the two other identities get the 404 of a conversation that does not
 exist (creating and listing work for them, on their own data); the three without a valid key get
 401 ``invalid_api_key``. No refused request changes anything the owner sees.
+
+And the roles of sharing (docs/sharing.md): end users of account A the owner granted reader,
+writer or owner. Each gets 200 where its role allows the operation and 403
+``insufficient_role`` where it can see the conversation but its role does not allow it; a
+granted caller that succeeds works on a conversation of its own test (shared the same way), so
+that every cell starts from the same state.
 """
 
 from __future__ import annotations
@@ -28,6 +34,19 @@ from .conftest import BASE_PATH, KEY_A, KEY_B, RunningServer, conversation_state
 
 OWNER = "owner"
 CALLERS = (OWNER, "same_account_other_user", "other_account", "no_key", "bad_key", "revoked_key")
+#: End users of account A the owner granted a role (their X-On-Behalf-Of: ``<user>-<role>``).
+GRANTED = {"reader": 1, "writer": 2, "granted_owner": 3}
+#: The role each operation on the owner's conversation needs (docs/sharing.md).
+NEEDS = {
+    "retrieve": 1,
+    "items.list": 1,
+    "items.retrieve": 1,
+    "update": 2,
+    "items.create": 2,
+    "items.delete": 2,
+    "items.deleteMany": 2,
+    "delete": 3,
+}
 
 
 @dataclass(frozen=True)
@@ -76,6 +95,8 @@ def expected_status(operation: str, caller: str) -> int:
         return 401
     if caller == OWNER or operation in ON_OWN_DATA:
         return 200
+    if caller in GRANTED:
+        return 200 if GRANTED[caller] >= NEEDS[operation] else 403
     return 404
 
 
@@ -107,13 +128,16 @@ def _headers(caller: str, user: str, revoked: str) -> dict[str, str]:
         "revoked_key": revoked,
     }
     headers = {"X-On-Behalf-Of": "someone-else" if caller == "same_account_other_user" else user}
+    if caller in GRANTED:
+        keys[caller] = KEY_A
+        headers["X-On-Behalf-Of"] = f"{user}-{caller}"
     if caller in keys:
         headers["Authorization"] = f"Bearer {keys[caller]}"
     return headers
 
 
-@pytest.fixture
-def target(http: httpx.Client) -> Iterator[Target]:
+def _shared_target(http: httpx.Client, user: str) -> Target:
+    """A conversation of the owner's, granted to the GRANTED callers."""
     created = http.post(
         BASE_PATH,
         json={
@@ -124,7 +148,23 @@ def target(http: httpx.Client) -> Iterator[Target]:
     assert created.status_code == 200, created.text
     conversation = created.json()
     items = http.get(f"{BASE_PATH}/{conversation['id']}/items").json()
-    yield Target(conversation["id"], items["data"][0]["id"])
+    for caller, level in GRANTED.items():
+        granted = http.post(
+            "/api/v1/authorization/llm/grant",
+            json={
+                "resourceType": "conversation",
+                "resourceId": conversation["id"],
+                "userId": f"{user}-{caller}",
+                "role": ("reader", "writer", "owner")[level - 1],
+            },
+        )
+        assert granted.status_code == 204, granted.text
+    return Target(conversation["id"], items["data"][0]["id"])
+
+
+@pytest.fixture
+def target(http: httpx.Client, user: str) -> Iterator[Target]:
+    yield _shared_target(http, user)
 
 
 @pytest.mark.parametrize("operation", list(OPERATIONS))
@@ -140,19 +180,25 @@ def test_authorization_matrix(
     before = conversation_state(http, target.conversation_id)
     seen: dict[str, int] = {}
     # The owner last: its call may delete what the others tried to reach.
-    for caller in (*CALLERS[1:], OWNER):
+    for caller in (*CALLERS[1:], *GRANTED, OWNER):
+        want = expected_status(operation, caller)
+        on = target
+        if caller in GRANTED and want == 200 and operation not in ON_OWN_DATA:
+            on = _shared_target(http, user)  # its success must not change the others' cells
         response = httpx.request(
             op.method,
-            server.url + op.path(target),
-            json=op.body(target) if op.body else None,
+            server.url + op.path(on),
+            json=op.body(on) if op.body else None,
             params=op.params,
             headers=_headers(caller, user, revoked_key),
             timeout=30,
         )
         seen[caller] = response.status_code
-        want = expected_status(operation, caller)
         assert response.status_code == want, (caller, response.text)
-        if want != 200:
+        if want == 403:
+            error = response.json()["error"]
+            assert (error["type"], error["code"]) == ("permission_error", "insufficient_role")
+        elif want != 200:
             error = response.json()["error"]
             assert error["code"] == ("invalid_api_key" if want == 401 else "not_found")
             assert error["type"] == "invalid_request_error"
@@ -160,7 +206,7 @@ def test_authorization_matrix(
             assert target.conversation_id not in [c["id"] for c in response.json()["data"]]
         if caller != OWNER:
             assert conversation_state(http, target.conversation_id) == before, caller
-    assert seen == {caller: expected_status(operation, caller) for caller in CALLERS}
+    assert seen == {caller: expected_status(operation, caller) for caller in (*CALLERS, *GRANTED)}
     if operation == "list":
         assert target.conversation_id in [c["id"] for c in http.get(BASE_PATH).json()["data"]]
 

@@ -83,6 +83,10 @@ OPERATIONS = [
     "conversations.items.retrieve",
     "conversations.items.delete",
     "conversations.items.deleteMany",
+    "llm.grant",
+    "llm.revoke",
+    "llm.check",
+    "getConversationsUsage",
 ]
 
 

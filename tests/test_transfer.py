@@ -4,6 +4,7 @@ same on both."""
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 from typing import Any
@@ -89,13 +90,28 @@ def test_export_from_sqlite_import_into_postgres_round_trips(target: str, tmp_pa
     key = run_cli("keys", "create", "--account", "moved", env=sqlite_env).stdout.strip()
     with serve_app(settings_for(sqlite_env["MKA1_DATABASE_URL"])) as url:
         _fill(url)
+        with httpx.Client(base_url=url, headers=auth_headers(KEY_A, "user-1")) as http:
+            shared = http.get(BASE_PATH).json()["data"][0]["id"]
+            granted = http.post(
+                "/api/v1/authorization/llm/grant",
+                json={
+                    "resourceType": "conversation",
+                    "resourceId": shared,
+                    "userId": "viewer",
+                    "role": "reader",
+                },
+            )
+            assert granted.status_code == 204, granted.text
         before = _view(url)
     dump = tmp_path / "dump.jsonl"
     exported = run_cli("export", "--output", str(dump), env=sqlite_env)
     assert exported.returncode == 0, exported.stderr
     lines = dump.read_text().splitlines()
-    # the key, 9 conversations, 4 items each, 2 more in each owner's second one
-    assert len(lines) == 1 + 9 + 9 * 4 + 3 * 2
+    # the key, 9 conversations, 4 items each, 2 more in each owner's second one, the grant
+    records = [json.loads(line)["record"] for line in lines]
+    assert len(records) - records.count("usage") == 1 + 9 + 9 * 4 + 3 * 2 + 1
+    assert records.count("grant") == 1
+    assert records.count("usage") >= 3  # each owner's, per key and minute
 
     with fresh_database(target, tmp_path) as postgres_url:
         postgres_env = cli_env(postgres_url)
@@ -111,4 +127,6 @@ def test_export_from_sqlite_import_into_postgres_round_trips(target: str, tmp_pa
             after = _view(url)
             moved = httpx.get(url + BASE_PATH, headers={"Authorization": f"Bearer {key}"})
             assert moved.status_code == 200
+            viewer = httpx.get(f"{url}{BASE_PATH}/{shared}", headers=auth_headers(KEY_A, "viewer"))
+            assert viewer.status_code == 200, viewer.text
     assert after == before

@@ -38,11 +38,13 @@ from .http.operational import OperationalRoutes
 from .http.ratelimit import TokenBuckets
 from .http.routes import ConversationRoutes, mount
 from .http.services import Services, lifespan_state
+from .http.sharing import SharingRoutes
 from .logs import RequestLog, configure_logging
 from .metrics import Metrics
 from .settings import Settings
 from .store import Instruments, Storage
 from .store.migrate import Migration
+from .store.usage import Usage
 
 __all__ = ["create_app", "create_app_from_env", "migrate_database", "open_store"]
 
@@ -78,6 +80,20 @@ async def _record_key_uses(keyring: KeyRing) -> None:
             logger.warning("could not record API key use; will retry")
 
 
+_USAGE_FLUSH_SECONDS = 1.0
+
+
+async def _record_usage(usage: Usage) -> None:
+    """Off the request path: add the operations counted in memory every second
+    (store/usage.py)."""
+    while True:
+        await asyncio.sleep(_USAGE_FLUSH_SECONDS)
+        try:
+            await usage.flush()
+        except Exception:  # kept for the next try
+            logger.warning("could not record conversation usage; will retry")
+
+
 def _services(settings: Settings, storage: Storage) -> Services:
     """What requests use, standing on the open ``storage``."""
     keyring = KeyRing(
@@ -95,6 +111,7 @@ def _services(settings: Settings, storage: Storage) -> Services:
         ),
         keyring=keyring,
         maintenance=storage.maintenance,
+        usage=storage.usage,
     )
 
 
@@ -114,8 +131,10 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         ConversationRoutes(dialect, settings.max_body_bytes, settings.read_timeout_seconds)
         for dialect in DIALECTS
     ]
+    sharing = SharingRoutes(settings.max_body_bytes, settings.read_timeout_seconds)
     operations = {
         **{path: ops for face in faces for path, ops in face.operations.items()},
+        **SharingRoutes.OPERATIONS,
         **OperationalRoutes.OPERATIONS,
         **DOCS_OPERATIONS,
     }
@@ -127,7 +146,10 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             settings, Instruments(metrics.db_timer, metrics.items_written.inc)
         )
         running = _services(settings, storage)
-        background = [asyncio.create_task(_record_key_uses(running.keyring))]
+        background = [
+            asyncio.create_task(_record_key_uses(running.keyring)),
+            asyncio.create_task(_record_usage(storage.usage)),
+        ]
         if metrics.multiproc_dir is not None:
             background.append(asyncio.create_task(metrics.flush_every(1.0)))
         try:
@@ -139,6 +161,8 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
                     await task
             with contextlib.suppress(Exception):
                 await running.keyring.flush()
+            with contextlib.suppress(Exception):
+                await storage.usage.flush()
             await storage.close()
             metrics.process_exited()
 
@@ -150,8 +174,10 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     )
     # Authentication runs after routing, on the API routes only: an unknown path or method is
     # answered before any key is looked at (docs/api.md, "Status order").
+    auth = [Middleware(AuthMiddleware, limiter=limiter)]
     routes = [
-        *mount(faces, middleware=[Middleware(AuthMiddleware, limiter=limiter)]),
+        *mount(faces, middleware=auth),
+        *sharing.routes(middleware=auth),
         *operational.routes(),
         *docs_routes(),
     ]

@@ -105,6 +105,9 @@ class ConversationRecord(msgspec.Struct, frozen=True, kw_only=True):
     created_at: int
     deleted_at: int | None
     metadata: dict[str, str]
+    owner_key: str | None = None
+    """The owner's key when the caller is not the owner (a grantee: docs/sharing.md), so that
+    the conversation shows its owner's ``identity``; None when the caller owns it."""
 
 
 # --- output ---------------------------------------------------------------------------------

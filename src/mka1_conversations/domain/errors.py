@@ -43,6 +43,7 @@ __all__ = [
     "MethodNotAllowed",
     "NotFound",
     "PayloadTooLarge",
+    "PermissionDenied",
     "RateLimited",
     "RequestTimeout",
     "ServiceError",
@@ -61,6 +62,7 @@ __all__ = [
 
 ErrorType = Literal[
     "invalid_request_error",
+    "permission_error",
     "requests",
     "server_error",
 ]
@@ -91,6 +93,7 @@ ErrorCode = Literal[
     "malformed_request",
     # 401 / 404 / 405 / 409 / 413 / 415 / 5xx
     "invalid_api_key",
+    "insufficient_role",
     "not_found",
     "unknown_url",
     "method_not_allowed",
@@ -213,10 +216,15 @@ class NotFound(ServiceError):
     status = 404
     type = "invalid_request_error"
     default_code = "not_found"
+    of_conversation: str | None = None
+    """The conversation id, when it is the conversation that was not found (the one place
+    sharing looks for a grant: store/conversations.py)."""
 
     @classmethod
     def conversation(cls, conversation_id: str) -> NotFound:
-        return cls(f"Conversation with id '{_shown(conversation_id)}' not found.")
+        err = cls(f"Conversation with id '{_shown(conversation_id)}' not found.")
+        err.of_conversation = conversation_id
+        return err
 
     @classmethod
     def item(cls, item_id: str, *, param: str | None = None) -> NotFound:
@@ -230,6 +238,22 @@ class NotFound(ServiceError):
     def url(cls, method: str, path: str) -> NotFound:
         """A path no route serves (OpenAI's wording)."""
         return cls(f"Invalid URL ({method} {_shown(path)})", code="unknown_url")
+
+
+class PermissionDenied(ServiceError):
+    """The caller can see the resource (a grant) but its role does not allow the operation
+    (docs/sharing.md): 403 ``permission_error`` / ``insufficient_role``."""
+
+    status = 403
+    type = "permission_error"
+    default_code = "insufficient_role"
+
+    @classmethod
+    def role(cls, resource: str, resource_id: str, needed: str, held: str) -> PermissionDenied:
+        return cls(
+            f"Your role on {resource} '{_shown(resource_id)}' is '{held}'; this operation "
+            f"needs '{needed}'."
+        )
 
 
 class MethodNotAllowed(ServiceError):

@@ -23,11 +23,14 @@ _MAX_END_USER = 150
 
 @dataclass(frozen=True, slots=True)
 class Owner:
-    """The caller: the API key's account and the optional ``X-On-Behalf-Of`` end user."""
+    """The caller: the API key's account and the optional ``X-On-Behalf-Of`` end user.
+    ``key_id`` names the API key it came with (usage is counted per key); it is no part of
+    who the caller is."""
 
     account: str
     end_user: str = ""
     key: str = field(init=False)
+    key_id: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "key", f"{self.account}:{self.end_user}")

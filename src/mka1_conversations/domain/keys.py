@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-__all__ = ["KEY_PREFIX", "hash_key", "new_api_key"]
+__all__ = ["KEY_PREFIX", "api_key_id", "hash_key", "new_api_key"]
 
 KEY_PREFIX = "mk-"
 """Keys this service creates start with it (``MKA1_API_KEYS`` may hold keys of any shape)."""
@@ -15,6 +15,12 @@ KEY_PREFIX = "mk-"
 def hash_key(key: str) -> str:
     """How keys are stored and compared: SHA-256 hex of the key's UTF-8 bytes."""
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+def api_key_id(digest: str) -> str:
+    """How usage names a key (``api_key_id``): the first 12 hex digits of its SHA-256 digest,
+    the ID ``keys list`` shows."""
+    return digest[:12]
 
 
 def new_api_key() -> str:

@@ -12,10 +12,10 @@ import hashlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass, field
+from contextvars import ContextVar, Token
+from dataclasses import dataclass
 
-__all__ = ["Request", "current", "remaining", "serving"]
+__all__ = ["Request", "current", "enter", "leave", "remaining", "serving"]
 
 _clock = time.monotonic
 
@@ -24,11 +24,12 @@ _clock = time.monotonic
 class Request:
     """The request being served. ``deadline``: ``time.monotonic()`` by which it must be
     answered (None: no bound); the HTTP face moves it later by the time spent waiting for the
-    client's body, which has its own bound."""
+    client's body, which has its own bound. The fingerprint's hash is made by the first
+    ``feed`` (reads are never fed: they cost nothing for it)."""
 
     deadline: float | None = None
     idempotency_key: str | None = None
-    _digest: hashlib._Hash = field(default_factory=hashlib.sha256)
+    _digest: hashlib._Hash | None = None
 
     def extend(self, seconds: float) -> None:
         if self.deadline is not None:
@@ -40,13 +41,15 @@ class Request:
 
     def feed(self, data: bytes) -> None:
         """Add to the request's fingerprint (its method, path and body, as they arrive)."""
+        if self._digest is None:
+            self._digest = hashlib.sha256()
         self._digest.update(data)
 
     @property
     def fingerprint(self) -> str:
         """SHA-256 hex of what was fed: two requests with the same one are the same request
         (the storage adds the owner)."""
-        return self._digest.hexdigest()
+        return (self._digest or hashlib.sha256()).hexdigest()
 
 
 _current: ContextVar[Request | None] = ContextVar("mka1_request", default=None)
@@ -60,6 +63,16 @@ def remaining() -> float | None:
     """Seconds left to the current request's deadline, if it has one."""
     request = _current.get()
     return None if request is None else request.remaining()
+
+
+def enter(request: Request) -> Token[Request | None]:
+    """Make ``request`` the current one until ``leave(token)`` (``serving`` as two calls, for
+    the middleware that wraps every request)."""
+    return _current.set(request)
+
+
+def leave(token: Token[Request | None]) -> None:
+    _current.reset(token)
 
 
 @contextmanager

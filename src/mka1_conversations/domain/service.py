@@ -21,10 +21,11 @@ from .conversations import (
     UpdateConversationInput,
     validate_metadata,
 )
-from .errors import InvalidRequest, NotFound, PayloadTooLarge
+from .errors import InvalidRequest, NotFound, PayloadTooLarge, PermissionDenied
 from .identity import IdentityMode, Owner
 from .ids import CONVERSATION_PREFIX, is_possible_id, new_id
 from .items import NewItem, prepare_items
+from .sharing import GrantInput, Role, check_resource_type, owner_of_key, parse_grant
 from .store import ConversationPage, ConversationQuery, ConversationStore, ItemPage, Order
 
 __all__ = ["ConversationService"]
@@ -58,6 +59,8 @@ class ConversationService:
         return prepared
 
     def present(self, owner: Owner, record: ConversationRecord) -> ConversationObject:
+        if record.owner_key is not None:  # shared with the caller: its owner's identity
+            owner = owner_of_key(record.owner_key)
         return ConversationObject(
             id=record.id,
             created_at=record.created_at,
@@ -136,6 +139,8 @@ class ConversationService:
         for index, item_id in enumerate(body.item_ids):
             if not is_possible_id(item_id):
                 await self.store.get_conversation(owner, conversation_id)  # 404 it first
+                if not await self.store.check(owner, conversation_id, Role.WRITER):
+                    raise PermissionDenied.role("conversation", conversation_id, "writer", "reader")
                 raise NotFound.item(item_id, param=f"item_ids[{index}]")
             if item_id in first_seen:
                 raise InvalidRequest(
@@ -149,3 +154,23 @@ class ConversationService:
             owner, conversation_id, body.item_ids, now=self.clock()
         )
         return self.present(owner, record)
+
+    # --- sharing (docs/sharing.md) ------------------------------------------------------------
+
+    async def grant(self, caller: Owner, body: GrantInput) -> None:
+        change = parse_grant(caller, body, granting=True)
+        if not is_possible_id(change.conversation_id):
+            raise NotFound.conversation(change.conversation_id)
+        await self.store.grant(caller, change, now=self.clock())
+
+    async def revoke(self, caller: Owner, body: GrantInput) -> None:
+        change = parse_grant(caller, body, granting=False)
+        if not is_possible_id(change.conversation_id):
+            raise NotFound.conversation(change.conversation_id)
+        await self.store.revoke(caller, change)
+
+    async def check(self, caller: Owner, resource_type: str, resource_id: str, role: str) -> bool:
+        check_resource_type(resource_type)
+        if not is_possible_id(resource_id):
+            return False
+        return await self.store.check(caller, resource_id, Role.named(role))

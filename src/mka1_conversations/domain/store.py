@@ -16,6 +16,7 @@ from typing import Literal, Protocol
 from .conversations import ConversationRecord
 from .identity import Owner
 from .items import NewItem
+from .sharing import Grant, Role
 
 __all__ = [
     "ApiKeyRecord",
@@ -146,6 +147,16 @@ class ConversationStore(Protocol):
         self, owner: Owner, conversation_id: str, item_ids: Sequence[str], *, now: int
     ) -> ConversationRecord:
         """Delete all the given items or, if any is not in the conversation, none."""
+
+    async def grant(self, caller: Owner, change: Grant, *, now: int) -> None:
+        """Give the grantee the role (replacing its grant); the caller must own the
+        conversation (NotFound, PermissionDenied: ``sharing.py``)."""
+
+    async def revoke(self, caller: Owner, change: Grant) -> None:
+        """Remove the grantee's grant if it is of the role or higher; as ``grant``."""
+
+    async def check(self, caller: Owner, conversation_id: str, role: Role) -> bool:
+        """Whether the caller may act as ``role`` on the live conversation."""
 
 
 class KeyStore(Protocol):

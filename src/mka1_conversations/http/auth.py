@@ -20,7 +20,7 @@ from starlette.websockets import WebSocketClose
 
 from ..domain.errors import InvalidRequest, RateLimited, Unauthorized
 from ..domain.identity import ON_BEHALF_OF_HEADER, Owner, parse_on_behalf_of
-from ..domain.keys import hash_key
+from ..domain.keys import api_key_id, hash_key
 from .errors import unknown_url
 from .ratelimit import TokenBuckets
 from .services import services
@@ -56,13 +56,14 @@ class AuthMiddleware:
                 raise RateLimited(wait)
         if on_behalf_of_repeated:
             raise _repeated(ON_BEHALF_OF_HEADER)
+        key_id = api_key_id(digest)
         if on_behalf_of is None:
-            return Owner(account)
+            return Owner(account, key_id=key_id)
         try:
             end_user = on_behalf_of.decode("ascii")
         except UnicodeDecodeError:
             end_user = "\x00"  # not printable ASCII: rejected with the header's own message
-        return Owner(account, parse_on_behalf_of(end_user))
+        return Owner(account, parse_on_behalf_of(end_user), key_id=key_id)
 
 
 async def unknown_path(scope: Scope, receive: Receive, send: Send) -> None:

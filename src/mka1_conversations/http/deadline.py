@@ -16,6 +16,9 @@ from ..domain import requests
 
 __all__ = ["DeadlineMiddleware"]
 
+_BODILESS = frozenset({"GET", "HEAD"})
+"""Methods whose handlers never read a body: their ``receive`` is not wrapped."""
+
 
 class DeadlineMiddleware:
     def __init__(self, app: ASGIApp, *, seconds: float) -> None:
@@ -27,13 +30,23 @@ class DeadlineMiddleware:
             await self.app(scope, receive, send)
             return
         request = requests.Request(deadline=time.monotonic() + self.seconds)
+        if scope["method"] not in _BODILESS:
+            receive = _untimed(receive, request)
+        token = requests.enter(request)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            requests.leave(token)
 
-        async def receive_untimed() -> Message:
-            started = time.monotonic()
-            try:
-                return await receive()
-            finally:
-                request.extend(time.monotonic() - started)
 
-        with requests.serving(request):
-            await self.app(scope, receive_untimed, send)
+def _untimed(receive: Receive, request: requests.Request) -> Receive:
+    """``receive`` that moves the request's deadline on by the time it waited for the body."""
+
+    async def receive_untimed() -> Message:
+        started = time.monotonic()
+        try:
+            return await receive()
+        finally:
+            request.extend(time.monotonic() - started)
+
+    return receive_untimed

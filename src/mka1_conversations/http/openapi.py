@@ -32,9 +32,12 @@ from ..domain.limits import (
     ITEM_LIST_LIMIT,
     MAX_SEARCH_CHARS,
 )
+from ..domain.sharing import GrantInput
+from ..domain.usage import UsagePage
 from .dialects import DIALECTS, MKA1, Dialect
 from .errors import ErrorEnvelope
 from .routes import OPERATIONS
+from .sharing import SharingRoutes
 
 __all__ = ["DOCS_OPERATIONS", "build_document", "docs_routes"]
 
@@ -134,6 +137,8 @@ _ERRORS = {
     "400": "Invalid request (OpenAI error envelope with code and param), or one that could not "
     "be parsed as HTTP.",
     "401": "Missing or unknown API key.",
+    "403": "Shared with you, but your role does not allow this operation "
+    "(`permission_error`, `insufficient_role`; docs/sharing.md).",
     "404": "Unknown, foreign or deleted conversation or item.",
     "408": "The request body did not arrive within the read timeout.",
     "413": "Request body too large.",
@@ -380,6 +385,10 @@ def build_document(dialect: Dialect = MKA1) -> dict[str, Any]:
         served = {m.lower(): operations[op] for m, op in methods.items() if dialect.serves(op)}
         if served:
             paths[dialect.prefix + path] = served
+    if dialect is MKA1:  # MKA1's own: sharing and usage (docs/sharing.md)
+        components.update(_sharing_schemas())
+        for path, methods in SharingRoutes.OPERATIONS.items():
+            paths[path] = {m.lower(): _sharing_operation(op) for m, op in methods.items()}
     if dialect is MKA1:
         title = "MKA1 Conversations"
         description = "An open implementation of the MKA1 API's Conversations resource."
@@ -580,3 +589,155 @@ def docs_routes() -> list[BaseRoute]:
         Route("/docs", _docs, methods=["GET"]),
         Mount("/docs/assets", app=StaticFiles(directory=_swagger_assets()), name="docs-assets"),
     ]
+
+
+# --- sharing and usage (MKA1's face only) --------------------------------------------------------
+
+SHARING_OPERATION_IDS = {
+    "grant": "llm.grant",
+    "revoke": "llm.revoke",
+    "check": "llm.check",
+    "usage_conversations": "getConversationsUsage",
+}
+_RESOURCE_TYPES = ["completion", "file", "vector_store", "conversation", "response", "skill"]
+_ROLES = ["owner", "writer", "reader"]
+
+
+def _sharing_schemas() -> dict[str, Any]:
+    _, generated = msgspec.json.schema_components([GrantInput, UsagePage], ref_template=_REF)
+    generated["GrantInput"]["description"] = (
+        "A grant (or revocation) of a role on a conversation to an end user of your account "
+        "('userId', as it sends X-On-Behalf-Of) or to all of them ('*': reader or writer "
+        "only). Only 'conversation' resources are shared here: any other resourceType is a 400."
+    )
+    generated["CheckPermissionResponse"] = {
+        "type": "object",
+        "properties": {"allowed": {"type": "boolean"}},
+        "required": ["allowed"],
+        "additionalProperties": False,
+    }
+    return generated
+
+
+def _required_query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {**_query(name, schema, description), "required": True}
+
+
+def _sharing_operation(name: str) -> dict[str, Any]:
+    errors = {k: v for k, v in _ERRORS.items()}
+    errors["400"] = (
+        _ERRORS["400"] + " Also: a resourceType other than 'conversation', '*' as owner, "
+        "a parameter that cannot be honoured (all_orgs, org_ids, group_by=org_id)."
+    )
+    errors["403"] = "You can see the conversation, but you are not its owner."
+    errors["404"] = "Unknown, foreign or deleted conversation (grant, revoke)."
+    responses: dict[str, Any] = {}
+    if name in ("grant", "revoke"):
+        responses["204"] = {"description": "Granted (or revoked)."}
+    else:
+        ok = "CheckPermissionResponse" if name == "check" else "UsagePage"
+        responses["200"] = {
+            "description": "OK",
+            "content": {"application/json": {"schema": _ref(ok)}},
+        }
+    if name in ("check", "usage_conversations"):
+        errors.pop("403")
+        errors["404"] = "Not for a resource: a check of one you cannot see answers allowed: false."
+    for code, text in sorted(errors.items()):
+        responses[code] = {
+            "description": text,
+            "content": {"application/json": {"schema": _ref("ErrorEnvelope")}},
+        }
+    for code in _SERVER_ANSWERS:
+        responses[code]["description"] += _SERVER_NOTE
+        responses[code]["content"]["text/plain"] = {"schema": {"type": "string"}}
+    op: dict[str, Any] = {
+        "operationId": SHARING_OPERATION_IDS[name],
+        "tags": ["Usage" if name == "usage_conversations" else "Resource Authorization"],
+        "responses": responses,
+    }
+    if name in ("grant", "revoke"):
+        op["summary"] = "Grant a role on a conversation" if name == "grant" else "Revoke a role"
+        op["parameters"] = [_ON_BEHALF_OF]
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": _ref("GrantInput")}},
+        }
+    elif name == "check":
+        op["summary"] = "Check whether you may act as a role on a conversation"
+        op["parameters"] = [
+            _required_query("resourceType", {"type": "string", "enum": _RESOURCE_TYPES}, ""),
+            _required_query(
+                "resourceId", {"type": "string", "minLength": 1}, "The conversation's id."
+            ),
+            _required_query("role", {"type": "string", "enum": _ROLES}, ""),
+            _ON_BEHALF_OF,
+        ]
+    else:
+        op["summary"] = "Conversation usage per time bucket"
+        integer_or_empty = {
+            "anyOf": [
+                {"type": "integer", "minimum": 0, "maximum": 1 << 40},
+                {"type": "string", "const": ""},
+            ]
+        }
+        op["parameters"] = [
+            _required_query(
+                "start_time",
+                {"type": "integer", "minimum": 0, "maximum": 1 << 40},
+                "Unix seconds; the first bucket is the one holding it.",
+            ),
+            _query(
+                "end_time",
+                integer_or_empty,
+                "Unix seconds, exclusive, after start_time; default now.",
+            ),
+            _query(
+                "bucket_width",
+                {"type": "string", "enum": ["1m", "1h", "1d", ""], "default": "1d"},
+                "Buckets are aligned to the width since the epoch (UTC).",
+            ),
+            _query(
+                "limit",
+                {
+                    "anyOf": [
+                        {"type": "integer", "minimum": 1, "maximum": 1440},
+                        {"type": "string", "const": ""},
+                    ]
+                },
+                "Buckets per page: 1m 1-1440 (default 60), 1h 1-168 (24), 1d 1-31 (7).",
+            ),
+            _query("page", {"type": "string"}, "The next_page of the previous page."),
+            {
+                **_query(
+                    "user_ids",
+                    {"type": "array", "items": {"type": "string"}},
+                    "End users (X-On-Behalf-Of values) whose usage is summed.",
+                ),
+                "style": "form",
+                "explode": True,
+            },
+            {
+                **_query(
+                    "external_user_ids",
+                    {"type": "array", "items": {"type": "string"}},
+                    "The same as user_ids (end users are known by their external id).",
+                ),
+                "style": "form",
+                "explode": True,
+            },
+            {
+                **_query(
+                    "group_by",
+                    {
+                        "type": "array",
+                        "items": {"type": "string", "enum": ["user_id", "api_key_id"]},
+                    },
+                    "Group each bucket's results by end user and/or API key.",
+                ),
+                "style": "form",
+                "explode": True,
+            },
+            _ON_BEHALF_OF,
+        ]
+    return op

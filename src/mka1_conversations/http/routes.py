@@ -100,20 +100,34 @@ Handler = Callable[[Request], Awaitable[bytes]]
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
+#: Operations whose successful write counts its own usage, in its transaction (store/usage.py).
+_COUNTED_BY_WRITE = frozenset({"create_conversation", "create_items"})
+
+
 class _Endpoint:
     """One path's ASGI app: picks the handler by method, sends the bytes it returns as JSON.
 
     No Request/Response machinery beyond the Request a handler reads; an exception propagates to
-    ErrorEnvelopeMiddleware, which answers it with the error envelope."""
+    ErrorEnvelopeMiddleware, which answers it with the error envelope. Every request (the
+    caller is authenticated by then) counts as one operation of the caller's usage: in memory,
+    unless it is a write that counted itself."""
 
-    __slots__ = ("handlers",)
+    __slots__ = ("handlers", "operations")
 
-    def __init__(self, handlers: dict[str, Handler]) -> None:
+    def __init__(self, handlers: dict[str, Handler], operations: dict[str, str]) -> None:
         self.handlers = handlers
+        self.operations = operations
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = "GET" if scope["method"] == "HEAD" else scope["method"]
+        try:
+            body = await self.handlers[method](Request(scope, receive))
+        except BaseException:
+            services(scope).usage.tally.count(scope[CALLER])
+            raise
+        if self.operations[method] not in _COUNTED_BY_WRITE:
+            services(scope).usage.tally.count(scope[CALLER])
         method = scope["method"]
-        body = await self.handlers["GET" if method == "HEAD" else method](Request(scope, receive))
         headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
@@ -154,7 +168,7 @@ class ConversationRoutes:
         return [
             Route(
                 path,
-                _Endpoint({m: getattr(self, op) for m, op in ops.items()}),
+                _Endpoint({m: getattr(self, op) for m, op in ops.items()}, ops),
                 methods=list(ops),
                 middleware=middleware,
             )

@@ -11,6 +11,7 @@ from starlette.types import Scope
 
 from ..domain.service import ConversationService
 from ..domain.store import MaintenanceStore
+from ..domain.usage import UsageStore
 from .keyring import KeyRing
 
 __all__ = ["Services", "lifespan_state", "services"]
@@ -26,6 +27,8 @@ class Services:
     keyring: KeyRing
     maintenance: MaintenanceStore
     """Readiness (``/readyz``)."""
+    usage: UsageStore
+    """Conversation usage: operations are counted here, and queried."""
 
 
 def lifespan_state(running: Services) -> dict[str, Services]:

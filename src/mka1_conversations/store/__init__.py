@@ -4,7 +4,8 @@ one dialect (``sqlite/``, ``postgres/``: SQL, transactions, driver errors), and 
 
 ``open_storage(url)`` gives the three parts a caller may use, each of which only sees what it
 needs: ``conversations`` (the service), ``keys`` (authentication and the command line) and
-``maintenance`` (purge, readiness, export and import).
+``maintenance`` (purge, readiness, export and import); and ``usage`` (the conversation usage:
+its query, and the operations counted in memory until the app adds them).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .maintenance import Maintenance
 from .migrate import Migration
 from .postgres import PostgresBackend
 from .sqlite import SQLiteBackend, sqlite_path_from_url
+from .usage import Usage
 
 __all__ = ["Instruments", "Storage", "migrate_database", "open_storage"]
 
@@ -35,6 +37,7 @@ class Storage:
     keys: Keys
     maintenance: Maintenance
     backend: Backend[Any]
+    usage: Usage
 
     async def close(self) -> None:
         await self.backend.close()
@@ -58,7 +61,11 @@ async def open_storage(
     else:
         backend = SQLiteBackend.open(sqlite_path_from_url(url), instruments)
     return Storage(
-        Conversations(backend, instruments), Keys(backend), Maintenance(backend), backend
+        Conversations(backend, instruments),
+        Keys(backend),
+        Maintenance(backend),
+        backend,
+        Usage(backend),
     )
 
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar, TypeVarTuple
@@ -210,8 +210,7 @@ class Runner(Generic[S]):
             if budget <= 0:
                 raise DatabaseTimeout()
             try:
-                async with asyncio.timeout(budget):
-                    return await self._run_read(rule, args)
+                return await _within(budget, self._run_read(rule, args))
             except TimeoutError:
                 raise DatabaseTimeout() from None
         except self.driver_errors as exc:
@@ -234,8 +233,7 @@ class Runner(Generic[S]):
                     raise DatabaseTimeout()
                 progress.until = time.time() + limit
                 try:
-                    async with asyncio.timeout(limit):
-                        result = await self._run_write(rule, args, progress)
+                    result = await _within(limit, self._run_write(rule, args, progress))
                 except TimeoutError:
                     if not progress.commit_sent:
                         raise DatabaseTimeout() from None
@@ -269,6 +267,50 @@ class Runner(Generic[S]):
 
     def _storage_error(self, exc: BaseException) -> Exception:
         raise NotImplementedError
+
+
+async def _within(seconds: float, coroutine: Awaitable[T]) -> T:
+    """Await ``coroutine`` and raise ``TimeoutError`` if it takes more than ``seconds``: the
+    deadline of a database call. The timer is armed only if the call suspends: a call that runs
+    to its end at once (SQLite's inline statements) cannot be cut off anyway, and arming and
+    cancelling an asyncio timer would cost it about as much as its statement."""
+    steps = coroutine.__await__()
+    try:
+        waiting = steps.send(None)
+    except StopIteration as done:
+        result: T = done.value
+        return result
+    async with asyncio.timeout(seconds):
+        return await _Resumed(steps, waiting)
+
+
+class _Resumed(Generic[T]):
+    """The rest of a call that suspended once already (``_within``): hands the task what the
+    call is waiting for, then what the task sends or throws (a cancellation) back to the call."""
+
+    __slots__ = ("_steps", "_waiting")
+
+    def __init__(self, steps: Generator[Any, Any, T], waiting: Any) -> None:
+        self._steps = steps
+        self._waiting = waiting
+
+    def __await__(self) -> Generator[Any, Any, T]:
+        steps, waiting = self._steps, self._waiting
+        while True:
+            try:
+                sent = yield waiting
+            except BaseException as exc:  # a cancellation goes on to the call
+                try:
+                    waiting = steps.throw(exc)
+                except StopIteration as done:
+                    result: T = done.value
+                    return result
+            else:
+                try:
+                    waiting = steps.send(sent)
+                except StopIteration as done:
+                    result = done.value
+                    return result
 
 
 def run_inline(coroutine: Coroutine[Any, Any, T]) -> T:

@@ -14,7 +14,7 @@ every item past it is past that one too, so paging never skips an item that was 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Protocol
 
 from ..domain.conversations import ConversationRecord
@@ -23,6 +23,7 @@ from ..domain.identity import Owner
 from ..domain.items import NewItem
 from ..domain.search import index_words
 from ..domain.store import ItemPage, Order
+from ..domain.usage import UsageMark, mark
 from .backend import one_statement
 from .words import WordStatements, fold_due, unindex_items
 
@@ -33,7 +34,7 @@ __all__ = [
     "duplicate_item",
     "get_item",
     "list_items",
-    "page_length",
+    "within_bytes",
 ]
 
 
@@ -46,12 +47,14 @@ class ItemStatements(WordStatements, Protocol):
         words: Collection[str],
         *,
         now: int,
+        usage: UsageMark | None = None,
     ) -> tuple[int, int] | None:
         """Move the live conversation to a new position and write the items after its last
         one, pending (``words.py``): a row with a count of 0 for each of ``words`` the
         conversation has none for, and the items and their search text's characters added to
-        its pending ones. Returns its pending (items, characters) then; None (nothing written)
-        when there is no such conversation."""
+        its pending ones; with ``usage``, the append counted (``usage.py``). Returns its pending
+        (items, characters) then; None (nothing written) when there is no such
+        conversation."""
 
     async def live_item_ids(
         self, owner_key: str, conversation_id: str, ids: Sequence[str]
@@ -70,8 +73,9 @@ class ItemStatements(WordStatements, Protocol):
         """``(id, data)`` of up to ``limit`` live items past the cursor item (deleted or not),
         in order; nothing if the conversation is not the owner's live one. An id that was
         deleted and created again has several places: the cursor is the first of them in this
-        order (see the module docstring). Only the items ``page_length`` keeps within
-        ``max_bytes`` come with their data, read; the others' is None, unread."""
+        order (see the module docstring). Only the items ``within_bytes`` keeps within
+        ``max_bytes`` come with their data; past them at most one row, its data None, which
+        says the page has more (no row after it is read)."""
 
     async def explain_empty_page(
         self, owner_key: str, conversation_id: str, after: str | None
@@ -104,11 +108,19 @@ class ItemStatements(WordStatements, Protocol):
 
 @one_statement
 async def append_items(
-    st: ItemStatements, owner: Owner, conversation_id: str, items: Sequence[NewItem], now: int
+    st: ItemStatements,
+    owner: Owner,
+    conversation_id: str,
+    items: Sequence[NewItem],
+    now: int,
+    caller: Owner | None = None,
 ) -> bool:
-    """Whether the conversation's words should be folded now (``words.fold_words``)."""
+    """Whether the conversation's words should be folded now (``words.fold_words``). The
+    append is counted for ``caller`` (a grantee writing in the owner's conversation), by
+    default the owner."""
     words = set().union(*(index_words(item.search_text) for item in items))
-    pending = await st.append_items(owner.key, conversation_id, items, words, now=now)
+    usage = mark(caller or owner, now)
+    pending = await st.append_items(owner.key, conversation_id, items, words, now=now, usage=usage)
     if pending is None:
         raise NotFound.conversation(conversation_id)
     return fold_due(*pending)
@@ -123,16 +135,22 @@ async def duplicate_item(
     return Conflict.duplicate_item(conversation_id, ids, taken)
 
 
-def page_length(sizes: Sequence[int], max_bytes: int) -> int:
-    """How many of a page's items (their JSON sizes, in order) it returns: those before the
-    first whose running total passes ``max_bytes``, and always the first item, so that paging
-    moves on however large one item is. PostgreSQL's ``item_page`` says the same in SQL."""
+def within_bytes(
+    rows: Iterable[tuple[str, bytes]], max_bytes: int
+) -> list[tuple[str, bytes | None]]:
+    """A page's ``(id, data)`` rows, in order, as ``item_page`` returns them: each while the
+    running total of their sizes stays within ``max_bytes`` (and always the first, so that
+    paging moves on however large one item is), then the first row past it with its data
+    dropped, and no row after it is read. PostgreSQL's ``item_page`` says the same in SQL."""
+    page: list[tuple[str, bytes | None]] = []
     total = 0
-    for count, size in enumerate(sizes):
-        total += size
-        if total > max_bytes and count > 0:
-            return count
-    return len(sizes)
+    for item_id, data in rows:
+        total += len(data)
+        if total > max_bytes and page:
+            page.append((item_id, None))
+            break
+        page.append((item_id, data))
+    return page
 
 
 async def list_items(

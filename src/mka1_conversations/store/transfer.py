@@ -9,8 +9,14 @@ The format, one JSON object per line, each tagged by ``record``::
      "type": "message", "created_at": …, "deleted_at": null, "data": {…item…}, "search_text": "…"}
     {"record": "api_key", "key_hash": "…", "account": "…", "name": "…", "created_at": …,
      "last_used_at": null, "revoked_at": null}
+    {"record": "grant", "grantee": "acme:user_2", "conversation_id": "conv_…",
+     "owner": "acme:user_1", "role": "reader", "granted_at": …}
+    {"record": "usage", "owner": "acme:user_1", "minute": …, "api_key_id": "…",
+     "account": "acme", "end_user": "user_1", "conversations_created": 1, "items_added": 3,
+     "operations": 4}
 
-A conversation's line comes before its items, items in ``seq`` order. Everything is kept as it
+A conversation's line comes before its items, items in ``seq`` order; grants and usage come
+last. Everything is kept as it
 is: owners, ids, positions (``seq``, ``next_seq``), soft-deleted conversations and deleted items
 (whose ``data`` is null: their ids stay valid cursors), timestamps and API key hashes.
 """
@@ -19,7 +25,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from typing import IO, Any, Protocol
+from typing import IO, Any, Literal, Protocol
 
 import msgspec
 
@@ -34,9 +40,11 @@ __all__ = [
     "NULL",
     "ApiKeyRow",
     "ConversationRow",
+    "GrantRow",
     "ItemRow",
     "Row",
     "TransferStatements",
+    "UsageRow",
     "api_key_row",
     "conversation_row",
     "export_rows",
@@ -85,7 +93,28 @@ class ApiKeyRow(msgspec.Struct, tag="api_key", tag_field="record", kw_only=True)
     revoked_at: int | None
 
 
-Row = ConversationRow | ItemRow | ApiKeyRow
+class GrantRow(msgspec.Struct, tag="grant", tag_field="record", kw_only=True):
+    grantee: str
+    conversation_id: str
+    owner: str
+    role: Literal["reader", "writer", "owner"]
+    granted_at: int
+
+
+class UsageRow(msgspec.Struct, tag="usage", tag_field="record", kw_only=True):
+    owner: str
+    minute: int
+    api_key_id: str
+    account: str
+    end_user: str
+    conversations_created: int
+    items_added: int
+    operations: int
+
+
+Row = ConversationRow | ItemRow | ApiKeyRow | GrantRow | UsageRow
+
+_ROLES: tuple[Literal["reader", "writer", "owner"], ...] = ("reader", "writer", "owner")
 
 _decode_metadata = msgspec.json.Decoder(dict[str, str]).decode
 
@@ -168,6 +197,15 @@ class TransferStatements(Protocol):
         """Insert the rows as they are; ``words`` (owner, conversation, word, holders) are
         added to the index, counted (a word's count adds up across calls; no item is pending)."""
 
+    async def export_grants(self) -> Sequence[Columns]:
+        """Every grant: grantee, conversation, owner, role (1–3), granted_at; in key order."""
+
+    async def export_usage(self) -> Sequence[Columns]:
+        """Every usage row, as ``UsageRow``'s fields in order; in key order."""
+
+    async def insert_shares(self, grants: list[GrantRow], usage: list[UsageRow]) -> None:
+        """Insert the grants and usage rows as they are."""
+
 
 EXPORT_BATCH = 1000
 IMPORT_BATCH = 1000
@@ -185,8 +223,23 @@ async def export_rows(st: TransferStatements) -> AsyncIterator[Row]:
             for i in await st.export_items(c[0], c[1]):
                 yield item_row(c[0], c[1], i)
         if len(batch) < EXPORT_BATCH:
-            return
+            break
         after = (batch[-1][0], batch[-1][1])
+    for g in await st.export_grants():
+        yield GrantRow(
+            grantee=g[0], conversation_id=g[1], owner=g[2], role=_ROLES[g[3] - 1], granted_at=g[4]
+        )
+    for u in await st.export_usage():
+        yield UsageRow(
+            owner=u[0],
+            minute=u[1],
+            api_key_id=u[2],
+            account=u[3],
+            end_user=u[4],
+            conversations_created=u[5],
+            items_added=u[6],
+            operations=u[7],
+        )
 
 
 async def import_rows(st: TransferStatements, rows: Iterable[Row]) -> int:
@@ -197,6 +250,8 @@ async def import_rows(st: TransferStatements, rows: Iterable[Row]) -> int:
         keys: list[ApiKeyRow] = []
         conversations: list[ConversationRow] = []
         items: list[ItemRow] = []
+        grants: list[GrantRow] = []
+        usage: list[UsageRow] = []
         held: defaultdict[tuple[str, str], list[str]] = defaultdict(list)
         for row in batch:
             if isinstance(row, ConversationRow):
@@ -205,6 +260,10 @@ async def import_rows(st: TransferStatements, rows: Iterable[Row]) -> int:
                 items.append(row)
                 if row.deleted_at is None:
                     held[row.owner, row.conversation_id].append(row.search_text)
+            elif isinstance(row, GrantRow):
+                grants.append(row)
+            elif isinstance(row, UsageRow):
+                usage.append(row)
             else:
                 keys.append(row)
         words = [
@@ -213,6 +272,8 @@ async def import_rows(st: TransferStatements, rows: Iterable[Row]) -> int:
             for word, n in word_counts(texts).items()
         ]
         await st.insert_rows(keys, conversations, items, words)
+        if grants or usage:
+            await st.insert_shares(grants, usage)
         count += len(batch)
     return count
 

@@ -15,8 +15,16 @@ import msgspec
 
 from ...domain.conversations import ConversationRecord
 from ...domain.items import NewItem
+from ...domain.usage import UsageMark
 from .base import CONVERSATION_COLUMNS, IN_TIME, now_us, record
-from .conversations import CLOCK_BUMP, CLOCK_UPSERT, MOVE, PRUNE_MOVES, item_columns
+from .conversations import (
+    CLOCK_BUMP,
+    CLOCK_UPSERT,
+    MOVE,
+    PRUNE_MOVES,
+    item_columns,
+    usage_marks,
+)
 from .statements import PostgresStatements
 
 __all__ = ["CitusStatements"]
@@ -40,8 +48,25 @@ _ITEMS = (
 SELECT from the co-located conversation, which Citus pushes down to its shard."""
 
 
+_USAGE = (
+    "INSERT INTO conversation_usage (owner_id, minute, api_key_id, account, end_user, "
+    "conversations_created, items_added, operations) VALUES ($1, $2, $3, $4, $5, $6, $7, 1) "
+    "ON CONFLICT (owner_id, minute, api_key_id) DO UPDATE SET "
+    "conversations_created = conversation_usage.conversations_created "
+    "+ excluded.conversations_created, "
+    "items_added = conversation_usage.items_added + excluded.items_added, "
+    "operations = conversation_usage.operations + 1"
+)
+"""The write's usage (``sharing.USAGE_CTE`` as a statement of its own): on the caller's shard,
+which for a grantee is not the owner's (the transaction then spans two shards)."""
+
+
 class CitusStatements(PostgresStatements):
     __slots__ = ()
+
+    async def _count_usage(self, usage: UsageMark | None, created: int, items: int) -> None:
+        if usage is not None:
+            await self._execute(_USAGE, *usage_marks(usage), created, items)
 
     async def insert_conversation(
         self,
@@ -52,6 +77,7 @@ class CitusStatements(PostgresStatements):
         words: dict[str, int],
         *,
         now: int,
+        usage: UsageMark | None = None,
     ) -> None:
         position = await self._fetchval(CLOCK_UPSERT.format(now="$2"), owner_key, now_us())
         await self._execute(
@@ -80,6 +106,7 @@ class CitusStatements(PostgresStatements):
                 list(words),
                 list(words.values()),
             )
+        await self._count_usage(usage, 1, len(items))
 
     async def update_metadata(
         self, owner_key: str, conversation_id: str, metadata: dict[str, str]
@@ -126,6 +153,7 @@ class CitusStatements(PostgresStatements):
         words: Collection[str],
         *,
         now: int,
+        usage: UsageMark | None = None,
     ) -> tuple[int, int] | None:
         row = await self._fetchrow(
             f"WITH p AS ({CLOCK_BUMP.format(now='$6')}), d AS ({PRUNE_MOVES.format(now='$6')}) "
@@ -159,6 +187,7 @@ class CitusStatements(PostgresStatements):
                 conversation_id,
                 list(words),
             )
+        await self._count_usage(usage, 0, len(items))
         return row[0], row[1]
 
 

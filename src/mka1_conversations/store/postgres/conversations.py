@@ -23,9 +23,19 @@ import msgspec
 from ...domain.conversations import ConversationRecord
 from ...domain.items import NewItem
 from ...domain.store import Order
+from ...domain.usage import UsageMark
 from .base import CONVERSATION_COLUMNS, IN_TIME, MOVES_KEPT_US, Connected, now_us, record
+from .sharing import USAGE_CTE
 
-__all__ = ["CLOCK_BUMP", "CLOCK_UPSERT", "MOVE", "PRUNE_MOVES", "ConversationSQL", "item_columns"]
+__all__ = [
+    "CLOCK_BUMP",
+    "CLOCK_UPSERT",
+    "MOVE",
+    "PRUNE_MOVES",
+    "ConversationSQL",
+    "item_columns",
+    "usage_marks",
+]
 
 CLOCK_UPSERT = (
     "INSERT INTO owner_clocks (owner_id, position) VALUES ($1, {now}) "
@@ -57,6 +67,10 @@ was in ``moved_from``."""
 _encode = msgspec.json.Encoder().encode
 
 
+def usage_marks(usage: UsageMark) -> tuple[object, ...]:
+    return (usage.owner_key, usage.minute, usage.api_key_id, usage.account, usage.end_user)
+
+
 def item_columns(items: Sequence[NewItem]) -> tuple[list[str], list[str], list[str], list[str]]:
     return (
         [it.id for it in items],
@@ -80,14 +94,31 @@ class ConversationSQL(Connected):
         words: dict[str, int],
         *,
         now: int,
+        usage: UsageMark | None = None,
     ) -> None:
+        counted = ""
+        marks: tuple[object, ...] = ()
+        if usage is not None:
+            counted = (
+                USAGE_CTE.format(
+                    owner="$14",
+                    minute="$15",
+                    key="$16",
+                    account="$17",
+                    end_user="$18",
+                    created="1",
+                    items="$5",
+                )
+                + ","
+            )
+            marks = usage_marks(usage)
         await self._execute(
             f"""
             WITH p AS ({CLOCK_UPSERT.format(now="$13")}),
             c AS (
                 INSERT INTO conversations (owner_id, id, created_at, updated_at, metadata, next_seq)
                 SELECT $1, $2, $3, p.position, $4::jsonb, $5 FROM p WHERE {IN_TIME.format("$12")}
-                RETURNING id),
+                RETURNING id),{counted}
             i AS (
                 INSERT INTO items (owner_id, conversation_id, seq, id, type, created_at, data,
                                    search_text)
@@ -108,6 +139,7 @@ class ConversationSQL(Connected):
             list(words.values()),
             self._write_by,
             now_us(),
+            *marks,
         )
 
     async def get_conversation(
@@ -166,7 +198,21 @@ class ConversationSQL(Connected):
         words: Collection[str],
         *,
         now: int,
+        usage: UsageMark | None = None,
     ) -> tuple[int, int] | None:
+        counted = ""
+        marks: tuple[object, ...] = ()
+        if usage is not None:
+            counted = "," + USAGE_CTE.format(
+                owner="$13",
+                minute="$14",
+                key="$15",
+                account="$16",
+                end_user="$17",
+                created="0",
+                items="$3",
+            )
+            marks = usage_marks(usage)
         move = MOVE.format(
             set=", next_seq = c.next_seq + $3, "
             "words_pending_items = c.words_pending_items + $3, "
@@ -192,7 +238,7 @@ class ConversationSQL(Connected):
             w AS (
                 INSERT INTO conversation_words (owner_id, conversation_id, word, items)
                 SELECT $1, $2, w.word, 0 FROM c, unnest($9::text[]) AS w(word)
-                ON CONFLICT (owner_id, conversation_id, word) DO NOTHING)
+                ON CONFLICT (owner_id, conversation_id, word) DO NOTHING){counted}
             SELECT words_pending_items, words_pending_chars FROM c
             """,
             owner_key,
@@ -204,6 +250,7 @@ class ConversationSQL(Connected):
             sum(len(it.search_text) for it in items),
             self._write_by,
             now_us(),
+            *marks,
         )
         return None if row is None else (row[0], row[1])
 
@@ -230,7 +277,7 @@ class ConversationSQL(Connected):
     ) -> list[tuple[str, bytes | None]]:
         """One statement: the page's rows (up to ``limit``), their running total of
         ``octet_length(data)`` (read from a TOAST pointer, not the value), and the data only of
-        those ``page_length`` keeps: the first, and each up to where the total passes
+        those ``within_bytes`` keeps: the first, and each up to where the total passes
         ``max_bytes``. A value that is not returned is never read from TOAST."""
         comparison, direction = (">", "ASC") if order == "asc" else ("<", "DESC")
         if after is None:

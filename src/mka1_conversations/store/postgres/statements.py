@@ -10,12 +10,13 @@ from .base import Connection
 from .conversations import ConversationSQL
 from .listing import ListingSQL
 from .receipts import ReceiptSQL
+from .sharing import SharingSQL
 from .words import WordSQL
 
 __all__ = ["PostgresStatements"]
 
 
-class PostgresStatements(ConversationSQL, WordSQL, ListingSQL, ReceiptSQL, AdminSQL):
+class PostgresStatements(ConversationSQL, WordSQL, ListingSQL, ReceiptSQL, SharingSQL, AdminSQL):
     """The statements on ``conn``; ``alone``: outside a transaction, so at most one of them;
     ``write_by``: the database's time after which a write statement must change nothing (a
     write cut off by the deadline, arriving late: backend.py); ``progress`` learns when the

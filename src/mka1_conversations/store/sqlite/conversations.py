@@ -13,8 +13,10 @@ import msgspec
 from ...domain.conversations import ConversationRecord
 from ...domain.items import NewItem
 from ...domain.store import Order
-from ..items import page_length
+from ...domain.usage import UsageMark
+from ..items import within_bytes
 from .base import CONVERSATION_COLUMNS, Connected, now_us, record
+from .sharing import count_write
 
 __all__ = ["ConversationSQL"]
 
@@ -39,6 +41,7 @@ class ConversationSQL(Connected):
         words: dict[str, int],
         *,
         now: int,
+        usage: UsageMark | None = None,
     ) -> None:
         self._db.execute(
             "INSERT INTO conversations (id, owner_id, created_at, updated_at, metadata, "
@@ -47,6 +50,8 @@ class ConversationSQL(Connected):
         )
         self._write_metadata(owner_key, conversation_id, metadata)
         self.insert_items(owner_key, conversation_id, items, words, first_seq=1, now=now)
+        if usage is not None:
+            count_write(self._db, usage, 1, len(items))
 
     async def get_conversation(
         self, owner_key: str, conversation_id: str
@@ -110,6 +115,7 @@ class ConversationSQL(Connected):
         words: Collection[str],
         *,
         now: int,
+        usage: UsageMark | None = None,
     ) -> tuple[int, int] | None:
         text_chars = sum(len(it.search_text) for it in items)
         row = self._db.execute(
@@ -138,6 +144,8 @@ class ConversationSQL(Connected):
                 "ON CONFLICT (conversation_id, word) DO NOTHING",
                 (conversation_id, owner_key, _encode(list(words))),
             )
+        if usage is not None:
+            count_write(self._db, usage, 0, len(items))
         return row[1], row[2]
 
     def insert_items(
@@ -211,9 +219,8 @@ class ConversationSQL(Connected):
         order: Order,
         max_bytes: int,
     ) -> list[tuple[str, bytes | None]]:
-        """Two statements, one after the other on the event loop (so one state): the page's
-        ids and sizes (``length`` of a BLOB reads no overflow page), then the data of those
-        ``page_length`` keeps, one range of ``seq``."""
+        """One statement, its rows read one by one and no further than ``within_bytes``
+        keeps (a row past the ceiling is the last read)."""
         comparison, direction = (">", "ASC") if order == "asc" else ("<", "DESC")
         args: list[object]
         if after is None:
@@ -226,29 +233,18 @@ class ConversationSQL(Connected):
                 "WHERE conversation_id = ? AND id = ?)"
             )
             args = [conversation_id, after]
-        rows: list[tuple[int, str, int]] = self._db.execute(
-            "SELECT seq, id, length(data) FROM items "
+        rows = self._db.execute(
+            "SELECT id, data FROM items "
             f"WHERE conversation_id = ? AND seq {comparison} {bound} "
             "AND deleted_at IS NULL AND EXISTS (SELECT 1 FROM conversations WHERE id = ? "
             "AND owner_id = ? AND deleted_at IS NULL) "
             f"ORDER BY seq {direction} LIMIT ?",
             (conversation_id, *args, conversation_id, owner_key, limit),
-        ).fetchall()
-        kept = page_length([row[2] for row in rows], max_bytes)
-        if not kept:
-            return []
-        low, high = sorted((rows[0][0], rows[kept - 1][0]))
-        data: list[bytes] = [
-            row[0]  # live items' data are stored as bytes
-            for row in self._db.execute(
-                "SELECT data FROM items WHERE conversation_id = ? AND seq BETWEEN ? AND ? "
-                f"AND deleted_at IS NULL ORDER BY seq {direction}",
-                (conversation_id, low, high),
-            )
-        ]
-        return [(row[1], d) for row, d in zip(rows, data, strict=False)] + [
-            (row[1], None) for row in rows[kept:]
-        ]
+        )
+        try:
+            return within_bytes(rows, max_bytes)
+        finally:
+            rows.close()
 
     async def explain_empty_page(
         self, owner_key: str, conversation_id: str, after: str | None

@@ -11,12 +11,13 @@ from .admin import AdminSQL
 from .conversations import ConversationSQL
 from .listing import ListingSQL
 from .receipts import ReceiptSQL
+from .sharing import SharingSQL
 from .words import WordSQL
 
 __all__ = ["SQLiteStatements"]
 
 
-class SQLiteStatements(ConversationSQL, WordSQL, ListingSQL, ReceiptSQL, AdminSQL):
+class SQLiteStatements(ConversationSQL, WordSQL, ListingSQL, ReceiptSQL, SharingSQL, AdminSQL):
     """The statements on ``db``. ``long`` runs a consistent read off the event loop (None on a
     connection that is already off it)."""
 
