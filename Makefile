@@ -9,7 +9,7 @@ PORT   ?= 8000
 MKA1_LOG_FORMAT ?= text
 CODE   := $(wildcard src tests bench scripts examples)
 
-.PHONY: install run example test lint format fuzz bench clean
+.PHONY: install run example test test-citus lint format fuzz bench clean
 
 install: $(STAMP)
 
@@ -40,6 +40,13 @@ format: install
 
 test: install lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Every test of the shared server, the database-per-test ones and the Citus-only ones
+# (tests/store/test_citus.py) on a Citus cluster: CITUS_URL names a database on its coordinator,
+# whose workers are registered there (docs/scaling.md). Each test session makes databases of its own.
+test-citus: install
+	@test -n "$(CITUS_URL)" || { echo "usage: make test-citus CITUS_URL=postgresql://postgres@HOST:PORT/postgres"; exit 2; }
+	MKA1_TEST_CITUS_URL=$(CITUS_URL) $(BIN)/python -m pytest -k citus $(PYTEST_ARGS)
 
 # Schemathesis against /openapi.json on both backends, and raw requests (URLs and headers of any
 # bytes and size) against `serve` under Granian and uvicorn, longer than in `make test` (which

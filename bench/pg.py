@@ -146,6 +146,11 @@ async def _load(dsn: str, sqlite_path: Path) -> dict[str, Any]:
                     records = [convert(r) for r in batch] if convert else batch
                     await conn.copy_records_to_table(table, records=records, columns=columns)
                     counts[table] += len(batch)
+            # Each owner's listing clock (migration 0007) at its newest position.
+            await conn.execute(
+                "INSERT INTO owner_clocks (owner_id, position) "
+                "SELECT owner_id, max(updated_at) FROM conversations GROUP BY owner_id"
+            )
         copied = time.perf_counter() - started
         await conn.execute("VACUUM ANALYZE")
     finally:

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -46,7 +47,7 @@ class RunningServer:
     url: str
     """``http://127.0.0.1:<port>``"""
     backend: str
-    """``sqlite`` or ``postgres``"""
+    """``sqlite``, ``postgres`` or ``citus``"""
     database_url: str
 
     @property
@@ -114,7 +115,92 @@ def postgres_database(*, through: int | None = None) -> Iterator[str]:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+# --- Citus: a coordinator with workers, given by MKA1_TEST_CITUS_URL (none: those tests skip) --
+
+CITUS_ADMIN_URL = os.environ.get("MKA1_TEST_CITUS_URL", "")
+"""A database on a Citus coordinator whose workers are registered (``pg_dist_node``); the
+user must be able to create databases there and on the workers (reached as the coordinator
+lists them, with the same user)."""
+
+
+async def _create_citus_database(name: str) -> str:
+    """A new database on the coordinator and every worker, with the ``citus`` extension in
+    each and the workers registered in it: a cluster of its own, as a deployment has."""
+    admin = await asyncpg.connect(CITUS_ADMIN_URL, timeout=10)
+    try:
+        workers = await admin.fetch(
+            "SELECT nodename, nodeport FROM pg_dist_node "
+            "WHERE groupid <> 0 AND noderole = 'primary' AND isactive ORDER BY nodeport"
+        )
+        if not workers:
+            raise RuntimeError(f"the Citus coordinator at {CITUS_ADMIN_URL} has no workers")
+        await admin.execute("SET citus.enable_create_database_propagation = on")
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    parts = urlsplit(CITUS_ADMIN_URL)
+    user = parts.username or "postgres"
+    for host, port in workers:
+        worker = await asyncpg.connect(f"postgresql://{user}@{host}:{port}/{name}", timeout=10)
+        try:
+            await worker.execute("CREATE EXTENSION IF NOT EXISTS citus")
+        finally:
+            await worker.close()
+    url = CITUS_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS citus")
+        await conn.execute(
+            "SELECT citus_set_coordinator_host($1, $2)", parts.hostname, parts.port or 5432
+        )
+        for host, port in workers:
+            await conn.execute("SELECT citus_add_node($1, $2)", host, port)
+        await apply_postgres(conn)  # migrate: it distributes the tables itself
+    finally:
+        await conn.close()
+    return url
+
+
+async def _drop_citus_database(name: str) -> None:
+    admin = await asyncpg.connect(CITUS_ADMIN_URL, timeout=10)
+    try:
+        await admin.execute("SET citus.enable_create_database_propagation = on")
+        for attempt in range(50):
+            try:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                return
+            except asyncpg.ObjectInUseError:
+                # FORCE ends the coordinator's sessions; their connections to the workers end
+                # a moment later.
+                if attempt == 49:
+                    raise
+                await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+
+
+@contextmanager
+def citus_database() -> Iterator[str]:
+    """A fresh database on the Citus cluster of MKA1_TEST_CITUS_URL, migrated (and so
+    distributed); dropped on exit. Skips without that variable, in CI too (CI has no Citus)."""
+    if not CITUS_ADMIN_URL:
+        pytest.skip("MKA1_TEST_CITUS_URL is not set (a Citus coordinator with workers)")
+    name = f"mka1_citus_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    try:
+        url = asyncio.run(_create_citus_database(name))
+    except BaseException:
+        asyncio.run(_drop_citus_database(name))
+        raise
+    try:
+        yield url
+    finally:
+        asyncio.run(_drop_citus_database(name))
+
+
 BACKENDS = ["sqlite", "postgres"]
+
+SERVER_BACKENDS = [*BACKENDS, "citus"]
+"""The shared server's: every test that uses it runs on each (Citus only when given)."""
 
 
 @contextmanager
@@ -123,13 +209,16 @@ def fresh_database(backend: str, folder: Path) -> Iterator[str]:
     if backend == "postgres":
         with postgres_database() as url:
             yield url
+    elif backend == "citus":
+        with citus_database() as url:
+            yield url
     else:
         yield f"sqlite:///{migrated_database(folder)}"
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=SERVER_BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh database for this test, once per backend."""
+    """A fresh database for this test, once per backend (on Citus only when given)."""
     with fresh_database(request.param, tmp_path) as url:
         yield url
 
@@ -181,11 +270,12 @@ def serve_asgi(app: ASGIApp) -> Iterator[str]:
         thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
+@pytest.fixture(scope="session", params=SERVER_BACKENDS)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
-    """The shared server, once per backend: every test that uses it runs on both."""
+    """The shared server, once per backend: every test that uses it runs on each (on Citus
+    only with MKA1_TEST_CITUS_URL)."""
     backend: str = request.param
     with (
         fresh_database(backend, tmp_path_factory.mktemp(backend)) as url,

@@ -70,9 +70,9 @@ def _all_item_ids(url: str, conversation_id: str) -> list[str]:
             after = page["last_id"]
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+@pytest.mark.parametrize("backend", ["sqlite", "postgres", "citus"])
 def test_concurrent_appends_keep_one_total_order(backend: str, tmp_path: Path) -> None:
-    workers = "2" if backend == "postgres" else "1"
+    workers = "1" if backend == "sqlite" else "2"
     with (
         fresh_database(backend, tmp_path) as database_url,
         serving("--workers", workers, env=cli_env(database_url, MKA1_API_KEYS=f"{KEY_A}=acct")) as (

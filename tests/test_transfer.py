@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
-from .conftest import BASE_PATH, KEY_A, KEY_B, auth_headers, postgres_database, serve_app
+from .conftest import BASE_PATH, KEY_A, KEY_B, auth_headers, fresh_database, serve_app
 from .conftest import test_settings as settings_for
 from .processes import cli_env, run_cli
 
@@ -82,7 +83,8 @@ def _view(url: str) -> list[Any]:
     return view
 
 
-def test_export_from_sqlite_import_into_postgres_round_trips(tmp_path: Path) -> None:
+@pytest.mark.parametrize("target", ["postgres", "citus"])
+def test_export_from_sqlite_import_into_postgres_round_trips(target: str, tmp_path: Path) -> None:
     sqlite_env = cli_env(tmp_path / "source.db")
     assert run_cli("migrate", env=sqlite_env).returncode == 0
     key = run_cli("keys", "create", "--account", "moved", env=sqlite_env).stdout.strip()
@@ -111,7 +113,7 @@ def test_export_from_sqlite_import_into_postgres_round_trips(tmp_path: Path) -> 
     assert records.count("grant") == 1
     assert records.count("usage") >= 3  # each owner's, per key and minute
 
-    with postgres_database() as postgres_url:
+    with fresh_database(target, tmp_path) as postgres_url:
         postgres_env = cli_env(postgres_url)
         imported = run_cli("import", "--input", str(dump), env=postgres_env)
         assert imported.returncode == 0, imported.stderr

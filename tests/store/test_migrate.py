@@ -18,7 +18,12 @@ import httpx
 import pytest
 
 from mka1_conversations.domain.search import index_word
-from mka1_conversations.store.migrate import apply_postgres, apply_sqlite
+from mka1_conversations.store.migrate import (
+    apply_postgres,
+    apply_sqlite,
+    load_migrations,
+    split_postgres,
+)
 
 from ..conftest import (
     ACCOUNT_A,
@@ -277,3 +282,72 @@ def test_0006_counts_every_word_exactly_under_its_index_key(backend: str, tmp_pa
                 http.delete(f"{BASE_PATH}/{CONVERSATIONS[0]}/items/msg_{seq}")
             assert http.get(BASE_PATH, params={"search": "fox"}).json()["data"] == []
         assert _words(url) == {}
+
+
+async def _postgres_at_0006(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.executemany(
+            "INSERT INTO conversations (owner_id, id, created_at, updated_at, next_seq) "
+            "VALUES ($1, $2, 1700000000, $3, 0)",
+            [
+                (OWNER, CONVERSATIONS[0], 1_700_000_000_000_000),
+                (OWNER, CONVERSATIONS[1], 1_700_000_000_000_500),
+                ("other:user", CONVERSATIONS[0], 1_700_000_000_000_900),
+            ],
+        )
+        await apply_postgres(conn)
+        clocks = {
+            row[0]: row[1]
+            for row in await conn.fetch("SELECT owner_id, position FROM owner_clocks")
+        }
+        assert clocks == {OWNER: 1_700_000_000_000_500, "other:user": 1_700_000_000_000_900}
+        assert not await conn.fetchval(
+            "SELECT count(*) FROM pg_trigger WHERE tgname = 'conversations_moved'"
+        )
+    finally:
+        await conn.close()
+
+
+def test_0007_gives_each_owner_a_clock_at_its_newest_position_and_drops_the_trigger() -> None:
+    """Upgraded, an owner's next move lands after every position it had, and the move is kept
+    by the statement (paging both ways still lists each conversation once)."""
+    with postgres_database(through=6) as url:
+        asyncio.run(_postgres_at_0006(url))
+        with (
+            serve_app(settings_for(url)) as base,
+            httpx.Client(base_url=base, headers=auth_headers(KEY_A, USER), timeout=30) as http,
+        ):
+            first = http.get(BASE_PATH, params={"limit": 1, "order": "asc"}).json()
+            assert [c["id"] for c in first["data"]] == [CONVERSATIONS[0]]
+            appended = http.post(
+                f"{BASE_PATH}/{CONVERSATIONS[0]}/items",
+                json={"items": [{"type": "message", "role": "user", "content": "moved"}]},
+            )
+            assert appended.status_code == 200, appended.text
+            rest = http.get(
+                BASE_PATH, params={"limit": 5, "order": "asc", "after": first["last_id"]}
+            ).json()
+            assert [c["id"] for c in rest["data"]] == [CONVERSATIONS[1]]  # 0 not again
+            fresh = http.get(BASE_PATH, params={"order": "asc"}).json()
+            assert [c["id"] for c in fresh["data"]] == [CONVERSATIONS[1], CONVERSATIONS[0]]
+
+
+def test_postgres_scripts_split_at_semicolons_outside_quotes_comments_and_bodies() -> None:
+    script = (
+        "-- a comment; not a split\n"
+        "CREATE TABLE t (a text DEFAULT 'x;y', \"b;c\" int);\n"
+        "/* block; comment */ INSERT INTO t VALUES ('it''s; fine', 1);\n"
+        "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$\n"
+        "BEGIN RETURN 1; END\n"
+        "$$;\n"
+        "CREATE FUNCTION g() RETURNS text LANGUAGE sql AS $body$ SELECT '$$;' $body$;\n"
+        "-- trailing comment only\n"
+    )
+    statements = split_postgres(script)
+    assert len(statements) == 4
+    assert statements[0].endswith('"b;c" int)')
+    assert "'it''s; fine'" in statements[1]
+    assert statements[2].endswith("$$") and "RETURN 1; END" in statements[2]
+    assert statements[3].endswith("$body$")
+    assert all(split_postgres(m.sql) for m in load_migrations("postgres"))

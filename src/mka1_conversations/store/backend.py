@@ -122,9 +122,14 @@ class Instruments:
         self,
         timer: Callable[[str], Timer] | None = None,
         items_written: Callable[[int], None] | None = None,
+        statement_sent: Callable[[str, tuple[Any, ...]], None] | None = None,
     ) -> None:
         self.timers = _Timers(timer or (lambda call: _NoTimer()))
         self.items_written: Callable[[int], None] = items_written or (lambda count: None)
+        self.statement_sent = statement_sent
+        """Told each statement a database server was sent, with its arguments (None: nobody
+        asks; PostgreSQL only): what an operation really sends, e.g. for the test that every
+        statement on Citus runs on one shard."""
 
 
 NO_INSTRUMENTS = Instruments()

@@ -5,9 +5,12 @@ an item or new metadata, so a plain keyset pager would show a conversation that 
 the cursor twice (ascending) or never (descending). Instead every page is served as of a
 snapshot time ``T0``:
 
-- the first page (no ``after``) takes ``T0`` = now and remembers it under the page's last id;
+- the first page (no ``after``) takes ``T0`` from the dialect's clock (``clock_us``: a position
+  that every write at or below it has committed; PostgreSQL's positions come from a clock row
+  per owner that each moving write holds until it commits, so they are handed out in commit
+  order) and remembers it under the page's last id;
 - ``after=<id>`` recalls that ``T0`` (a cursor nobody handed out, or older than
-  ``SNAPSHOT_RETENTION_US``, starts a fresh snapshot at now);
+  ``SNAPSHOT_RETENTION_US``, starts a fresh snapshot);
 - as of ``T0``, a conversation sits at its current position if that is ≤ ``T0``, or else at the
   ``from_position`` of its move that crossed ``T0`` (moves are kept for the retention time);
   conversations created after ``T0`` are not in the snapshot.
@@ -111,14 +114,16 @@ NO_FILTERS = Filters([], [], [])
 
 
 class ListingStatements(Protocol):
-    async def clock_us(self) -> int:
-        """Now, in microseconds: the clock that positions come from."""
+    async def clock_us(self, owner_key: str) -> int:
+        """A snapshot time for a new listing of this owner: a position at or above which no
+        write of the owner is still uncommitted (a later one gets a higher position)."""
 
     async def cursor_state(
         self, owner_key: str, conversation_id: str
-    ) -> tuple[int, int | None, int] | None:
-        """For the cursor conversation (deleted or not): its current position, the snapshot
-        remembered under it (None if none), and now; None if the owner has no such
+    ) -> tuple[int, int | None] | None:
+        """For the cursor conversation (deleted or not): its current position, and the
+        snapshot remembered under it, if one was and it was taken less than
+        ``SNAPSHOT_RETENTION_US`` ago (else None); None if the owner has no such
         conversation."""
 
     async def crossing_move(self, owner_key: str, conversation_id: str, t0: int) -> int | None:
@@ -214,7 +219,14 @@ def merge_page(
     """The page: ``unmoved`` holds the first ``limit + 1`` unmoved conversations past the cursor
     (in order, from the index); ``moved`` every moved one, placed at its T0 position."""
     descending = order == "desc"
-    extra = [m for m in moved if after is None or (m.key < after if descending else m.key > after)]
+    # A move that committed after the page was read is in both, at the same T0 position.
+    seen = {listed.record.id for listed in unmoved}
+    extra = [
+        m
+        for m in moved
+        if m.record.id not in seen
+        and (after is None or (m.key < after if descending else m.key > after))
+    ]
     rows = sorted([*unmoved, *extra], key=lambda r: r.key, reverse=descending)
     return rows[:limit], len(rows) > limit
 
@@ -225,14 +237,13 @@ async def list_conversations(
     owner_key = owner.key
     cursor: tuple[int, str] | None = None
     if query.after is None:
-        now = t0 = await st.clock_us()
+        t0 = await st.clock_us(owner_key)
     else:
         state = await st.cursor_state(owner_key, query.after)
         if state is None:
             raise InvalidRequest.unknown_conversation_cursor(query.after)
-        current, remembered, now = state
-        fresh = remembered is not None and remembered >= now - SNAPSHOT_RETENTION_US
-        t0 = remembered if fresh and remembered is not None else now
+        current, remembered = state
+        t0 = remembered if remembered is not None else await st.clock_us(owner_key)
         move = await st.crossing_move(owner_key, query.after, t0) if current > t0 else None
         cursor = (position_as_of(current, move), query.after)
     # Before reading the page: from now on, updates of this owner's conversations keep moves.
@@ -241,7 +252,7 @@ async def list_conversations(
     if filters is None:
         return ConversationPage([], False)
     page, has_more = await st.consistent_read(
-        filters.may_take_long, _page, owner_key, query, filters, t0, now, cursor
+        filters.may_take_long, _page, owner_key, query, filters, t0, cursor
     )
     if has_more:
         await st.remember_snapshot(owner_key, page[-1].record.id, t0)
@@ -254,16 +265,15 @@ async def _page(
     query: ConversationQuery,
     filters: Filters,
     t0: int,
-    now: int,
     cursor: tuple[int, str] | None,
 ) -> tuple[list[Listed], bool]:
     unmoved = await st.conversation_page(
         owner_key, t0, filters, cursor, query.order, query.limit + 1
     )
+    # Also on a first page: a move may commit between reading T0 and reading the page.
     moved: list[Listed] = []
-    if t0 < now:  # only a past snapshot has moves that crossed it
-        crossing = await st.crossing_moves(owner_key, t0)
-        if crossing:
-            found = await st.conversations_by_id(owner_key, list(crossing), filters)
-            moved = [Listed(crossing[record.id], record) for record in found]
+    crossing = await st.crossing_moves(owner_key, t0)
+    if crossing:
+        found = await st.conversations_by_id(owner_key, list(crossing), filters)
+        moved = [Listed(crossing[record.id], record) for record in found]
     return merge_page(unmoved, moved, after=cursor, order=query.order, limit=query.limit)

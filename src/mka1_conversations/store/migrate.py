@@ -4,6 +4,14 @@ Applied versions are recorded in ``schema_migrations``. Each migration runs in i
 transaction together with its bookkeeping row, so a failed migration leaves nothing behind, and
 concurrent runners serialise: on SQLite's write lock (``BEGIN IMMEDIATE``), on PostgreSQL on a
 lock row (``SELECT … FOR UPDATE``; no advisory locks), so several processes may start at once.
+
+On PostgreSQL a migration's statements are sent one at a time (``split_postgres``, aware of
+quotes, comments and ``$$`` bodies). When the ``citus`` extension is installed in the database,
+the runner then distributes what is not distributed yet (``distribute_for_citus``): every table
+with an ``owner_id`` column by ``owner_id``, co-located; every other table of the schema as a
+reference table (the bookkeeping tables stay on the coordinator); every function of the schema
+on the workers too. It finds the tables itself, so a later migration's tables distribute without
+being named here, and it runs again (doing only what is missing) after every later migration.
 """
 
 from __future__ import annotations
@@ -26,11 +34,14 @@ __all__ = [
     "apply_postgres",
     "apply_sqlite",
     "describe",
+    "distribute_for_citus",
+    "has_citus",
     "load_migrations",
     "not_applied",
     "not_migrated",
     "pending_postgres",
     "pending_sqlite",
+    "split_postgres",
 ]
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -181,13 +192,18 @@ async def pending_postgres(conn: asyncpg.Connection) -> list[Migration]:
 
 
 async def apply_postgres(
-    conn: asyncpg.Connection, *, through: int | None = None
+    conn: asyncpg.Connection,
+    *,
+    through: int | None = None,
+    migrations: Iterable[Migration] | None = None,
 ) -> list[Migration]:
-    """Apply every pending migration (up to version ``through``, when given), each in its own
-    transaction under the lock row."""
+    """Apply every pending migration (up to version ``through``, when given; ``migrations``:
+    these instead of the shipped ones), each in its own transaction under the lock row; then,
+    on a database with Citus, distribute what is new (unless stopped early by ``through``)."""
     await _pg_bookkeeping(conn)
+    citus = await has_citus(conn)
     applied = []
-    for migration in _up_to("postgres", through):
+    for migration in _up_to("postgres", through) if migrations is None else migrations:
         async with conn.transaction():
             await conn.execute("SELECT id FROM schema_migrations_lock WHERE id = 1 FOR UPDATE")
             done = await conn.fetchval(
@@ -195,7 +211,10 @@ async def apply_postgres(
             )
             if done:
                 continue
-            await conn.execute(migration.sql)
+            if citus:  # DDL on distributed tables, one shard after another, in this transaction
+                await conn.execute("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
+            for statement in split_postgres(migration.sql):
+                await conn.execute(statement)
             await conn.execute(
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
                 migration.version,
@@ -203,4 +222,166 @@ async def apply_postgres(
                 int(time.time()),
             )
         applied.append(migration)
+    if citus and through is None:
+        await distribute_for_citus(conn)
     return applied
+
+
+_DOLLAR_TAG = re.compile(r"\$[A-Za-z_0-9]*\$")
+
+
+def split_postgres(sql: str) -> list[str]:
+    """A PostgreSQL script's statements, one by one: split at ``;`` outside quotes ('…', "…"),
+    comments (``--``, ``/* */``) and dollar-quoted bodies (``$$ … $$``, ``$tag$ … $tag$``)."""
+    statements: list[str] = []
+    start = i = 0
+    n = len(sql)
+    while i < n:
+        ch = sql[i]
+        if ch == "-" and sql.startswith("--", i):
+            end = sql.find("\n", i)
+            i = n if end < 0 else end + 1
+        elif ch == "/" and sql.startswith("/*", i):
+            end = sql.find("*/", i + 2)
+            if end < 0:
+                raise ValueError("unterminated comment in migration")
+            i = end + 2
+        elif ch in "'\"":
+            end = sql.find(ch, i + 1)
+            while end >= 0 and sql.startswith(ch * 2, end):  # a doubled quote inside
+                end = sql.find(ch, end + 2)
+            if end < 0:
+                raise ValueError(f"unterminated quote in migration: {sql[i : i + 40]!r}")
+            i = end + 1
+        elif ch == "$" and (tag := _DOLLAR_TAG.match(sql, i)) and not sql[i - 1 : i].isalnum():
+            end = sql.find(tag[0], tag.end())
+            if end < 0:
+                raise ValueError(f"unterminated {tag[0]} body in migration")
+            i = end + len(tag[0])
+        elif ch == ";":
+            statements.append(sql[start:i].strip())
+            start = i = i + 1
+        else:
+            i += 1
+    statements.append(sql[start:].strip())
+    return [s for s in statements if _has_code(s)]
+
+
+def _has_code(statement: str) -> bool:
+    for line in statement.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("--"):
+            return True
+    return False
+
+
+# --- Citus ----------------------------------------------------------------------------------
+
+BOOKKEEPING_TABLES = ("schema_migrations", "schema_migrations_lock")
+"""Stay plain tables on the coordinator: only the migration runner reads them."""
+
+DISTRIBUTION_COLUMN = "owner_id"
+"""The tenant: every table with this column is distributed by it, co-located."""
+
+COLOCATION_ANCHOR = "conversations"
+
+
+async def has_citus(conn: asyncpg.Connection) -> bool:
+    """Whether the ``citus`` extension is installed in this database."""
+    return bool(await conn.fetchval("SELECT 1 FROM pg_extension WHERE extname = 'citus'"))
+
+
+_UNDISTRIBUTED_TABLES = """
+SELECT c.relname,
+       EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = $1
+               AND NOT a.attisdropped) AS by_owner,
+       coalesce((SELECT array_agg(DISTINCT r.relname::text) FROM pg_constraint f
+                 JOIN pg_class r ON r.oid = f.confrelid
+                 WHERE f.conrelid = c.oid AND f.contype = 'f' AND f.confrelid <> c.oid),
+                '{}') AS refers_to
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+  AND c.relname <> ALL($2::text[])
+  AND NOT EXISTS (SELECT 1 FROM pg_dist_partition p WHERE p.logicalrelid = c.oid)
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')
+ORDER BY c.relname
+"""
+
+_UNDISTRIBUTED_FUNCTIONS = """
+SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname = current_schema() AND p.prokind = 'f'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')
+  AND NOT EXISTS (SELECT 1 FROM pg_dist_object o
+                  WHERE o.classid = 'pg_proc'::regclass AND o.objid = p.oid)
+ORDER BY 1
+"""
+
+
+async def distribute_for_citus(conn: asyncpg.Connection) -> list[str]:
+    """Distribute, under the lock row, each table and function not yet known to Citus (see the
+    module docstring); returns what it did, e.g. ``["distributed items", "reference api_keys"]``.
+    Tables referenced by a foreign key go first. Idempotent; concurrent runners serialise."""
+    done: list[str] = []
+    while True:
+        async with conn.transaction():
+            await conn.execute("SELECT id FROM schema_migrations_lock WHERE id = 1 FOR UPDATE")
+            rows = await conn.fetch(
+                _UNDISTRIBUTED_TABLES, DISTRIBUTION_COLUMN, list(BOOKKEEPING_TABLES)
+            )
+            if not rows:
+                break
+            waiting = {row["relname"] for row in rows}
+            # Reference tables first (a distributed table may refer to one), then the anchor,
+            # then any table whose referenced tables are all distributed already.
+            ready = [r for r in rows if not set(r["refers_to"]) & (waiting - {r["relname"]})]
+            if not ready:
+                raise RuntimeError(f"cannot order these tables for Citus: {sorted(waiting)}")
+            ready.sort(
+                key=lambda r: (r["by_owner"], r["relname"] != COLOCATION_ANCHOR, r["relname"])
+            )
+            table = ready[0]
+            name = table["relname"]
+            try:
+                done.append(await _distribute(conn, name, by_owner=table["by_owner"]))
+            except asyncpg.PostgresError as exc:
+                raise RuntimeError(f"Citus cannot distribute table {name}: {exc}") from exc
+    async with conn.transaction():
+        await conn.execute("SELECT id FROM schema_migrations_lock WHERE id = 1 FOR UPDATE")
+        for what in done:  # once every table is distributed: no local foreign key is left
+            await _drop_local_copy(conn, what.split(" ", 1)[1])
+        for (function,) in await conn.fetch(_UNDISTRIBUTED_FUNCTIONS):
+            await conn.execute("SELECT create_distributed_function($1)", function)
+            done.append(f"function {function}")
+    return done
+
+
+async def _distribute(conn: asyncpg.Connection, name: str, *, by_owner: bool) -> str:
+    if by_owner:
+        anchor = await conn.fetchval(
+            "SELECT logicalrelid::regclass::text FROM pg_dist_partition "
+            "WHERE partmethod = 'h' AND logicalrelid = to_regclass($1)",
+            COLOCATION_ANCHOR,
+        )
+        if anchor is None:
+            anchor = await conn.fetchval(
+                "SELECT min(logicalrelid::regclass::text) FROM pg_dist_partition p "
+                "JOIN pg_attribute a ON a.attrelid = p.logicalrelid "
+                "AND a.attname = $1 AND p.partmethod = 'h' "
+                "AND p.partkey IS NOT NULL",
+                DISTRIBUTION_COLUMN,
+            )
+        await conn.execute(
+            "SELECT create_distributed_table($1::regclass, $2, colocate_with => $3)",
+            name,
+            DISTRIBUTION_COLUMN,
+            anchor or "default",
+        )
+        return f"distributed {name}"
+    await conn.execute("SELECT create_reference_table($1::regclass)", name)
+    return f"reference {name}"
+
+
+async def _drop_local_copy(conn: asyncpg.Connection, table: str) -> None:
+    """Distributing a table that held rows copies them to the shards and leaves them in the
+    coordinator's own table too, unread; this removes that copy."""
+    await conn.execute("SELECT truncate_local_data_after_distributing_table($1::regclass)", table)

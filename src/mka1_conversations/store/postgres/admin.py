@@ -197,6 +197,14 @@ class AdminSQL(Connected):
                 "next_seq",
             ],
         )
+        await conn.execute(
+            "INSERT INTO owner_clocks (owner_id, position) "
+            "SELECT o, max(p) FROM unnest($1::text[], $2::bigint[]) AS t(o, p) GROUP BY o "
+            "ON CONFLICT (owner_id) DO UPDATE "
+            "SET position = greatest(owner_clocks.position, EXCLUDED.position)",
+            [c.owner for c in conversations],
+            [c.updated_at for c in conversations],
+        )
         await conn.copy_records_to_table(
             "items",
             records=[

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -34,7 +35,8 @@ from ..backend import (
     WriteProgress,
     is_one_statement,
 )
-from ..migrate import Migration, apply_postgres, not_migrated, pending_postgres
+from ..migrate import Migration, apply_postgres, has_citus, not_migrated, pending_postgres
+from .citus import CitusStatements
 from .statements import PostgresStatements
 
 __all__ = ["PostgresBackend"]
@@ -74,6 +76,13 @@ async def _measure_clock(conn: asyncpg.Connection) -> None:
     conn.clock_offset = float(database) - (before + time.time()) / 2  # type: ignore[attr-defined]
 
 
+async def _measure_and_log(
+    statement_sent: Callable[[str, tuple[Any, ...]], None], conn: asyncpg.Connection
+) -> None:
+    await _measure_clock(conn)
+    conn.add_query_logger(lambda logged: statement_sent(logged.query, tuple(logged.args or ())))
+
+
 def _clock_offset(conn: Any) -> float:
     offset: float = conn.clock_offset  # a pool proxy passes it on from its _Connection
     return offset
@@ -92,10 +101,21 @@ class PostgresBackend(Runner[PostgresStatements]):
     driver_errors = _DRIVER_ERRORS
 
     def __init__(
-        self, pool: asyncpg.Pool, instruments: Instruments, *, settle_seconds: float = 0.0
+        self,
+        pool: asyncpg.Pool,
+        instruments: Instruments,
+        *,
+        settle_seconds: float = 0.0,
+        citus: bool = False,
     ) -> None:
         super().__init__(instruments)
         self._pool = pool
+        self.citus = citus
+        """The database has the ``citus`` extension: Citus's statements, every write in a
+        transaction (``citus.py``)."""
+        self._statements: type[PostgresStatements] = (
+            CitusStatements if citus else PostgresStatements
+        )
         self.settle_seconds = settle_seconds
         self._margin = settle_seconds / 4
 
@@ -123,6 +143,7 @@ class PostgresBackend(Runner[PostgresStatements]):
         conn = await _connect(dsn)
         try:
             pending = await pending_postgres(conn)
+            citus = await has_citus(conn)
         finally:
             await conn.close()
         if pending:
@@ -143,12 +164,14 @@ class PostgresBackend(Runner[PostgresStatements]):
                 timeout=_CONNECT_SECONDS,
                 command_timeout=_COMMAND_SECONDS,
                 connection_class=_Connection,
-                init=_measure_clock,
+                init=_measure_clock
+                if instruments.statement_sent is None
+                else functools.partial(_measure_and_log, instruments.statement_sent),
                 server_settings=server_settings,
             )
         except (*_UNAVAILABLE, asyncpg.PostgresError) as exc:  # lost since the check above
             raise RuntimeError(f"cannot connect to PostgreSQL: {exc}") from exc
-        return cls(pool, instruments, settle_seconds=settle)
+        return cls(pool, instruments, settle_seconds=settle, citus=citus)
 
     async def close(self) -> None:
         await self._pool.close()
@@ -158,7 +181,7 @@ class PostgresBackend(Runner[PostgresStatements]):
     ) -> T:
         conn = await self._pool.acquire()
         try:
-            result = await rule(PostgresStatements(conn), *args)
+            result = await rule(self._statements(conn), *args)
         except BaseException as exc:
             await self._give_back(conn, exc)
             raise
@@ -176,7 +199,7 @@ class PostgresBackend(Runner[PostgresStatements]):
             write_by = math.inf
             if progress.until is not None:  # in the database's clock, a little after ours
                 write_by = progress.until + _clock_offset(conn) + self._margin
-            if is_one_statement(rule):
+            if is_one_statement(rule) and not self.citus:
                 statements = PostgresStatements(
                     conn, alone=True, write_by=write_by, progress=progress
                 )
@@ -185,7 +208,7 @@ class PostgresBackend(Runner[PostgresStatements]):
                 transaction = conn.transaction()
                 await transaction.start()
                 try:
-                    result = await rule(PostgresStatements(conn, write_by=write_by), *args)
+                    result = await rule(self._statements(conn, write_by=write_by), *args)
                 except Exception:
                     await transaction.rollback()
                     raise
@@ -224,6 +247,6 @@ class PostgresBackend(Runner[PostgresStatements]):
                 self._pool.acquire() as conn,
                 conn.transaction(isolation="repeatable_read", readonly=True),
             ):
-                yield PostgresStatements(conn)
+                yield self._statements(conn)
         except _DRIVER_ERRORS as exc:
             raise self._storage_error(exc) from exc

@@ -3,6 +3,7 @@ sent (a rule marked ``one_statement`` runs without a transaction, so it may send
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import asyncpg
@@ -10,18 +11,40 @@ import msgspec
 
 from ...domain.conversations import ConversationRecord
 from ..backend import WriteProgress
+from ..listing import SNAPSHOT_RETENTION_US
 
-__all__ = ["CONVERSATION_COLUMNS", "IN_TIME", "NOW_US", "Connected", "Connection", "record"]
+__all__ = [
+    "CONVERSATION_COLUMNS",
+    "IN_TIME",
+    "MOVES_KEPT_US",
+    "NOW_US",
+    "Connected",
+    "Connection",
+    "now_us",
+    "record",
+]
 
 Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
-
-NOW_US = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
 
 IN_TIME = "mka1_in_time({})"
 """A write statement's guard, formatted with the placeholder of its ``write_by``: a statement
 that reaches the database after its deadline fails as cancelled, changing nothing (migration
-0006; backend.py)."""
-"""The position clock, the database's own: shared by every server process."""
+0006; backend.py). STABLE (0007): Citus evaluates it on the coordinator."""
+
+NOW_US = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
+"""The database's clock in microseconds, as SQL. VOLATILE: Citus refuses it in an UPDATE or
+DELETE on a distributed table (and evaluates it on the coordinator in an INSERT); stamped
+before commit, it is no listing position (conversations take theirs from ``owner_clocks``)."""
+
+MOVES_KEPT_US = SNAPSHOT_RETENTION_US
+"""A conversation's moves older than this are dropped by its next move."""
+
+
+def now_us() -> int:
+    """The server's clock in microseconds: the floor of a new position (migration 0007; the
+    owner's clock row keeps positions increasing whatever the servers' clocks say)."""
+    return time.time_ns() // 1000
+
 
 CONVERSATION_COLUMNS = "id, created_at, deleted_at, metadata::text"
 """What a ConversationRecord is read from (``record``)."""
@@ -44,6 +67,8 @@ class Connected:
     _sent: int
     _write_by: float
     _progress: WriteProgress | None
+    _page_clock: int | None
+    """The owner's clock as the last conversation page read it (listing.py)."""
 
     def _count(self) -> None:
         if self._alone:

@@ -5,7 +5,13 @@ A creation and an append are one statement each: a CTE moves the conversation (b
 ``next_seq`` counter, which holds its row lock to commit) and inserts the block of items
 numbered from it, with their words (``store/words.py`` says how they are counted), so concurrent
 appends from any number of processes get one total, gap-free order. Item JSON is text, returned
-verbatim; metadata is jsonb. A conversation's moves are kept by a trigger (migration 0002).
+verbatim; metadata is jsonb.
+
+Every statement that moves a conversation first bumps its owner's clock row (``owner_clocks``,
+migration 0007), held until commit, and takes the new position from it: positions are handed
+out in commit order, which listing snapshots rely on (``store/listing.py``). It records the move
+(``conversation_moves``) and drops the conversation's moves older than ``MOVES_KEPT_US`` in the
+same statement. ``citus.py`` sends the same writes as several single-shard statements.
 """
 
 from __future__ import annotations
@@ -18,25 +24,60 @@ from ...domain.conversations import ConversationRecord
 from ...domain.items import NewItem
 from ...domain.store import Order
 from ...domain.usage import UsageMark
-from .base import CONVERSATION_COLUMNS, IN_TIME, NOW_US, Connected, record
+from .base import CONVERSATION_COLUMNS, IN_TIME, MOVES_KEPT_US, Connected, now_us, record
 from .sharing import USAGE_CTE
 
-__all__ = ["ConversationSQL"]
+__all__ = [
+    "CLOCK_BUMP",
+    "CLOCK_UPSERT",
+    "MOVE",
+    "PRUNE_MOVES",
+    "ConversationSQL",
+    "item_columns",
+    "usage_marks",
+]
+
+CLOCK_UPSERT = (
+    "INSERT INTO owner_clocks (owner_id, position) VALUES ($1, {now}) "
+    "ON CONFLICT (owner_id) DO UPDATE "
+    "SET position = greatest(owner_clocks.position + 1, EXCLUDED.position) RETURNING position"
+)
+"""The owner's next position (its clock row made on its first conversation), ``{now}`` the
+placeholder of the server's clock: the row stays locked until commit."""
+
+CLOCK_BUMP = (
+    "UPDATE owner_clocks SET position = greatest(position + 1, {now}) "
+    "WHERE owner_id = $1 RETURNING position"
+)
+"""The same for an owner that has a conversation (so a clock row)."""
+
+PRUNE_MOVES = (
+    "DELETE FROM conversation_moves WHERE owner_id = $1 AND conversation_id = $2 "
+    f"AND to_position < {{now}} - {MOVES_KEPT_US}"
+)
+
+MOVE = (
+    "UPDATE conversations c SET moved_from = c.updated_at, updated_at = p.position{set} "
+    "FROM p WHERE c.owner_id = $1 AND c.id = $2 AND c.deleted_at IS NULL AND {guard} "
+    "RETURNING {returning}"
+)
+"""Move the live conversation ``$2`` of ``$1`` to the position in CTE ``p``, keeping where it
+was in ``moved_from``."""
 
 _encode = msgspec.json.Encoder().encode
 
 
-def _item_columns(items: Sequence[NewItem]) -> tuple[list[str], list[str], list[str], list[str]]:
+def usage_marks(usage: UsageMark) -> tuple[object, ...]:
+    return (usage.owner_key, usage.minute, usage.api_key_id, usage.account, usage.end_user)
+
+
+def item_columns(items: Sequence[NewItem]) -> tuple[list[str], list[str], list[str], list[str]]:
     return (
         [it.id for it in items],
         [it.type for it in items],
         [it.data.decode() for it in items],
         [it.search_text for it in items],
     )
-
-
-def _marks(usage: UsageMark) -> tuple[object, ...]:
-    return (usage.owner_key, usage.minute, usage.api_key_id, usage.account, usage.end_user)
 
 
 class ConversationSQL(Connected):
@@ -60,22 +101,23 @@ class ConversationSQL(Connected):
         if usage is not None:
             counted = (
                 USAGE_CTE.format(
-                    owner="$13",
-                    minute="$14",
-                    key="$15",
-                    account="$16",
-                    end_user="$17",
+                    owner="$14",
+                    minute="$15",
+                    key="$16",
+                    account="$17",
+                    end_user="$18",
                     created="1",
                     items="$5",
                 )
                 + ","
             )
-            marks = _marks(usage)
+            marks = usage_marks(usage)
         await self._execute(
             f"""
-            WITH c AS (
+            WITH p AS ({CLOCK_UPSERT.format(now="$13")}),
+            c AS (
                 INSERT INTO conversations (owner_id, id, created_at, updated_at, metadata, next_seq)
-                SELECT $1, $2, $3, {NOW_US}, $4::jsonb, $5 WHERE {IN_TIME.format("$12")}
+                SELECT $1, $2, $3, p.position, $4::jsonb, $5 FROM p WHERE {IN_TIME.format("$12")}
                 RETURNING id),{counted}
             i AS (
                 INSERT INTO items (owner_id, conversation_id, seq, id, type, created_at, data,
@@ -92,10 +134,11 @@ class ConversationSQL(Connected):
             now,
             _encode(metadata).decode(),
             len(items),
-            *_item_columns(items),
+            *item_columns(items),
             list(words),
             list(words.values()),
             self._write_by,
+            now_us(),
             *marks,
         )
 
@@ -114,13 +157,23 @@ class ConversationSQL(Connected):
         self, owner_key: str, conversation_id: str, metadata: dict[str, str]
     ) -> ConversationRecord | None:
         row = await self._fetchrow(
-            f"UPDATE conversations SET metadata = $3::jsonb, updated_at = {NOW_US} "
-            f"WHERE owner_id = $1 AND id = $2 AND deleted_at IS NULL AND {IN_TIME.format('$4')} "
-            f"RETURNING {CONVERSATION_COLUMNS}",
+            f"WITH p AS ({CLOCK_BUMP.format(now='$5')}), d AS ({PRUNE_MOVES.format(now='$5')}), "
+            "c AS ("
+            + MOVE.format(
+                set=", metadata = $3::jsonb",
+                guard=IN_TIME.format("$4"),
+                returning="c.id, c.created_at, c.deleted_at, c.metadata::text, "
+                "c.moved_from, c.updated_at",
+            )
+            + "), m AS (INSERT INTO conversation_moves "
+            "(owner_id, conversation_id, from_position, to_position) "
+            "SELECT $1, $2, moved_from, updated_at FROM c) "
+            "SELECT id, created_at, deleted_at, metadata FROM c",
             owner_key,
             conversation_id,
             _encode(metadata).decode(),
             self._write_by,
+            now_us(),
         )
         return None if row is None else record(row)
 
@@ -151,23 +204,31 @@ class ConversationSQL(Connected):
         marks: tuple[object, ...] = ()
         if usage is not None:
             counted = "," + USAGE_CTE.format(
-                owner="$12",
-                minute="$13",
-                key="$14",
-                account="$15",
-                end_user="$16",
+                owner="$13",
+                minute="$14",
+                key="$15",
+                account="$16",
+                end_user="$17",
                 created="0",
                 items="$3",
             )
-            marks = _marks(usage)
+            marks = usage_marks(usage)
+        move = MOVE.format(
+            set=", next_seq = c.next_seq + $3, "
+            "words_pending_items = c.words_pending_items + $3, "
+            "words_pending_chars = c.words_pending_chars + $10",
+            guard=IN_TIME.format("$11"),
+            returning="c.next_seq, c.words_pending_items, c.words_pending_chars, "
+            "c.moved_from, c.updated_at",
+        )
         row = await self._fetchrow(
             f"""
-            WITH c AS (
-                UPDATE conversations SET next_seq = next_seq + $3, updated_at = {NOW_US},
-                    words_pending_items = words_pending_items + $3,
-                    words_pending_chars = words_pending_chars + $10
-                WHERE owner_id = $1 AND id = $2 AND deleted_at IS NULL AND {IN_TIME.format("$11")}
-                RETURNING next_seq, words_pending_items, words_pending_chars),
+            WITH p AS ({CLOCK_BUMP.format(now="$12")}), d AS ({PRUNE_MOVES.format(now="$12")}),
+            c AS ({move}),
+            m AS (
+                INSERT INTO conversation_moves
+                    (owner_id, conversation_id, from_position, to_position)
+                SELECT $1, $2, moved_from, updated_at FROM c),
             i AS (
                 INSERT INTO items (owner_id, conversation_id, seq, id, type, created_at, data,
                                    search_text)
@@ -184,10 +245,11 @@ class ConversationSQL(Connected):
             conversation_id,
             len(items),
             now,
-            *_item_columns(items),
+            *item_columns(items),
             list(words),
             sum(len(it.search_text) for it in items),
             self._write_by,
+            now_us(),
             *marks,
         )
         return None if row is None else (row[0], row[1])
@@ -285,12 +347,22 @@ class ConversationSQL(Connected):
         self, owner_key: str, conversation_id: str
     ) -> ConversationRecord | None:
         row = await self._fetchrow(
-            f"UPDATE conversations SET updated_at = {NOW_US} "
-            f"WHERE owner_id = $1 AND id = $2 AND deleted_at IS NULL AND {IN_TIME.format('$3')} "
-            f"RETURNING {CONVERSATION_COLUMNS}",
+            f"WITH p AS ({CLOCK_BUMP.format(now='$4')}), d AS ({PRUNE_MOVES.format(now='$4')}), "
+            "c AS ("
+            + MOVE.format(
+                set="",
+                guard=IN_TIME.format("$3"),
+                returning="c.id, c.created_at, c.deleted_at, c.metadata::text, "
+                "c.moved_from, c.updated_at",
+            )
+            + "), m AS (INSERT INTO conversation_moves "
+            "(owner_id, conversation_id, from_position, to_position) "
+            "SELECT $1, $2, moved_from, updated_at FROM c) "
+            "SELECT id, created_at, deleted_at, metadata FROM c",
             owner_key,
             conversation_id,
             self._write_by,
+            now_us(),
         )
         return None if row is None else record(row)
 

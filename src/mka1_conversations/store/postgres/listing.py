@@ -1,7 +1,10 @@
 """PostgreSQL's statements for listing conversations (``store/listing.py`` says what each does).
 
-Positions and snapshot times come from the database's clock, shared by every server process;
-snapshots are remembered in ``list_snapshots`` and moves kept by a trigger (migration 0002).
+Positions and snapshot times come from the owner's clock row (``owner_clocks``, migration 0007):
+a snapshot is the row's committed value, and every write that moves a conversation bumps it and
+holds it until commit, so every position at or below a snapshot is committed when the snapshot
+is read. Snapshots are remembered in ``list_snapshots`` (with when they were taken, in the
+server's clock); the moves are recorded by the statements that move (``conversations.py``).
 Search words are counted (one round trip for all of them); metadata is a jsonb containment,
 filtered while walking, not counted.
 """
@@ -15,10 +18,12 @@ import msgspec
 
 from ...domain.conversations import ConversationRecord
 from ...domain.store import Order
-from ..listing import Filters, Listed, ListingStatements, Term
-from .base import NOW_US, Connected, record
+from ..listing import SNAPSHOT_RETENTION_US, Filters, Listed, ListingStatements, Term
+from .base import Connected, now_us, record
 
 __all__ = ["ListingSQL"]
+
+_CLOCK = "(SELECT k.position FROM owner_clocks k WHERE k.owner_id = $1) "
 
 Ts = TypeVarTuple("Ts")
 T = TypeVar("T")
@@ -57,21 +62,25 @@ def _conditions(filters: Filters, args: list[Any]) -> list[str]:
 class ListingSQL(Connected):
     __slots__ = ()
 
-    async def clock_us(self) -> int:
-        now: int = await self._fetchval(f"SELECT {NOW_US}")
-        return now
+    async def clock_us(self, owner_key: str) -> int:
+        position: int | None = await self._fetchval(
+            "SELECT position FROM owner_clocks WHERE owner_id = $1", owner_key
+        )
+        return position or 0
 
     async def cursor_state(
         self, owner_key: str, conversation_id: str
-    ) -> tuple[int, int | None, int] | None:
+    ) -> tuple[int, int | None] | None:
         row = await self._fetchrow(
-            f"SELECT c.updated_at, s.snapshot_at, {NOW_US} FROM conversations c "
+            "SELECT c.updated_at, s.snapshot_at FROM conversations c "
             "LEFT JOIN list_snapshots s ON s.owner_id = c.owner_id AND s.conversation_id = c.id "
+            "AND s.taken_at >= $3 "
             "WHERE c.owner_id = $1 AND c.id = $2",
             owner_key,
             conversation_id,
+            now_us() - SNAPSHOT_RETENTION_US,
         )
-        return None if row is None else (row[0], row[1], row[2])
+        return None if row is None else (row[0], row[1])
 
     async def crossing_move(self, owner_key: str, conversation_id: str, t0: int) -> int | None:
         moved: int | None = await self._fetchval(
@@ -84,16 +93,17 @@ class ListingSQL(Connected):
         return moved
 
     async def begin_snapshot(self, owner_key: str, t0: int) -> None:
-        """Nothing to do: every move is kept (by the trigger)."""
+        """Nothing to do: every move is kept (by the statement that moves)."""
 
     async def remember_snapshot(self, owner_key: str, last_id: str, t0: int) -> None:
         await self._execute(
-            "INSERT INTO list_snapshots (owner_id, conversation_id, snapshot_at) "
-            "VALUES ($1, $2, $3) ON CONFLICT (owner_id, conversation_id) "
-            "DO UPDATE SET snapshot_at = EXCLUDED.snapshot_at",
+            "INSERT INTO list_snapshots (owner_id, conversation_id, snapshot_at, taken_at) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT (owner_id, conversation_id) "
+            "DO UPDATE SET snapshot_at = EXCLUDED.snapshot_at, taken_at = EXCLUDED.taken_at",
             owner_key,
             last_id,
             t0,
+            now_us(),
         )
 
     async def count_holders(
@@ -135,14 +145,22 @@ class ListingSQL(Connected):
         direction = "ASC" if order == "asc" else "DESC"
         args.append(limit)
         rows = await self._fetch(
-            "SELECT c.id, c.created_at, c.deleted_at, c.metadata::text, c.updated_at "
-            f"FROM conversations c WHERE {' AND '.join(where)} "
+            "SELECT c.id, c.created_at, c.deleted_at, c.metadata::text, c.updated_at, "
+            # Only without filters: Citus does not route it beside their subqueries.
+            + ("NULL " if filters.rare or filters.common or filters.uncounted else _CLOCK)
+            + f"FROM conversations c WHERE {' AND '.join(where)} "
             f"ORDER BY c.updated_at {direction}, c.id {direction} LIMIT ${len(args)}",
             *args,
         )
+        # The owner's clock in the page's own snapshot: at most t0, no move had committed past
+        # t0 when the page was read, so none can be missing from it (crossing_moves).
+        self._page_clock = rows[0][5] if rows else None  # type: ignore[misc]  # a slot
         return [Listed(row[4], record(row)) for row in rows]
 
     async def crossing_moves(self, owner_key: str, t0: int) -> dict[str, int]:
+        clock = self._page_clock
+        if clock is not None and clock <= t0:
+            return {}  # the page was read before any move past t0 committed
         rows = await self._fetch(
             "SELECT conversation_id, from_position FROM conversation_moves "
             "WHERE owner_id = $1 AND to_position > $2 AND from_position <= $2",

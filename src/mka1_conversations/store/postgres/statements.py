@@ -25,7 +25,7 @@ class PostgresStatements(
     write cut off by the deadline, arriving late: backend.py); ``progress`` learns when the
     statement of a write ``alone`` is sent."""
 
-    __slots__ = ("_alone", "_conn", "_progress", "_sent", "_write_by")
+    __slots__ = ("_alone", "_conn", "_page_clock", "_progress", "_sent", "_write_by")
 
     def __init__(
         self,
@@ -40,3 +40,4 @@ class PostgresStatements(
         self._sent = 0
         self._write_by = write_by
         self._progress = progress
+        self._page_clock: int | None = None

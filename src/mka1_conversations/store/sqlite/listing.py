@@ -14,7 +14,7 @@ from typing import Any, TypeVar, TypeVarTuple
 from ...domain.conversations import ConversationRecord
 from ...domain.store import Order
 from ..backend import run_inline
-from ..listing import Filters, Listed, ListingStatements, Term
+from ..listing import SNAPSHOT_RETENTION_US, Filters, Listed, ListingStatements, Term
 from .base import Connected, now_us, record
 
 __all__ = ["ListingSQL"]
@@ -63,19 +63,23 @@ class ListingSQL(Connected):
     __slots__ = ()
     _long: Callable[..., Awaitable[Any]] | None
 
-    async def clock_us(self) -> int:
+    async def clock_us(self, owner_key: str) -> int:
+        """Now: a write is stamped and committed without suspending (one writer at a time)."""
         return now_us()
 
     async def cursor_state(
         self, owner_key: str, conversation_id: str
-    ) -> tuple[int, int | None, int] | None:
+    ) -> tuple[int, int | None] | None:
         row = self._db.execute(
             "SELECT updated_at FROM conversations WHERE id = ? AND owner_id = ?",
             (conversation_id, owner_key),
         ).fetchone()
         if row is None:
             return None
-        return row[0], self._snapshots.recall(owner_key, conversation_id), now_us()
+        remembered = self._snapshots.recall(owner_key, conversation_id)
+        if remembered is not None and remembered < now_us() - SNAPSHOT_RETENTION_US:
+            remembered = None
+        return row[0], remembered
 
     async def crossing_move(self, owner_key: str, conversation_id: str, t0: int) -> int | None:
         row = self._db.execute(
