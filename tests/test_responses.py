@@ -24,9 +24,9 @@ from meetkai_mka1 import SDK, models, utils
 from openai import AsyncOpenAI, BadRequestError, OpenAI
 
 from .conftest import (
-    BACKENDS,
     KEY_A,
     KEY_B,
+    SERVER_BACKENDS,
     RunningServer,
     auth_headers,
     free_port,
@@ -42,13 +42,14 @@ RESPONSES = "/api/v1/llm/responses"
 CONVERSATIONS = "/api/v1/llm/conversations"
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="module", params=SERVER_BACKENDS)
 def turn_server(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     loopback_model_server: LoopbackModelServer,
 ) -> Iterator[RunningServer]:
-    """The server with the loopback model server as its upstream, once per backend."""
+    """The server with the loopback model server as its upstream, once per backend (on Citus
+    only when given)."""
     backend: str = request.param
     with (
         fresh_database(backend, tmp_path_factory.mktemp(backend)) as url,

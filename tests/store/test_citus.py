@@ -21,6 +21,7 @@ from mka1_conversations.domain import requests
 from mka1_conversations.domain.errors import NotFound
 from mka1_conversations.domain.identity import Owner
 from mka1_conversations.domain.items import prepare_items
+from mka1_conversations.domain.response_store import ResponseRecord
 from mka1_conversations.domain.store import ConversationQuery
 from mka1_conversations.store import Storage, open_storage
 from mka1_conversations.store.backend import Instruments
@@ -34,7 +35,7 @@ NOW = int(time.time())
 
 _TABLES = re.compile(
     r"\b(conversations|items|conversation_words|conversation_moves|list_snapshots|owner_clocks|"
-    r"request_receipts|api_keys)\b"
+    r"request_receipts|api_keys|responses|response_items)\b"
 )
 
 
@@ -189,3 +190,75 @@ def test_every_statement_of_the_ten_operations_runs_on_one_shard() -> None:
         "owner_clocks",
         "request_receipts",
     }
+
+
+async def _turn_operations(storage: Storage) -> None:
+    """A conversation turn, a chained turn and the stored responses' reads and delete."""
+    await storage.conversations.create_conversation(
+        OWNER,
+        "conv_t",
+        metadata={},
+        items=prepare_items([{"role": "user", "content": "hi"}]),
+        now=NOW,
+    )
+    turns = storage.responses
+    await turns.conversation_items(OWNER, "conv_t")
+    await turns.begin_turn(OWNER, "conv_t", "resp_1", now=NOW, lease_seconds=30)
+    await turns.renew_turn(OWNER, "conv_t", "resp_1", now=NOW, lease_seconds=30)
+
+    def record(
+        response_id: str, *, conversation: str | None, previous: str | None
+    ) -> ResponseRecord:
+        return ResponseRecord(
+            id=response_id,
+            data=b'{"id":"%s"}' % response_id.encode(),
+            status="completed",
+            created_at=NOW,
+            conversation_id=conversation,
+            previous_response_id=previous,
+            input_items=prepare_items([{"role": "user", "content": "q"}], response_id=response_id),
+            output_items=prepare_items(
+                [{"role": "assistant", "content": "a"}], response_id=response_id
+            ),
+            append=conversation is not None,
+        )
+
+    await turns.save_response(
+        OWNER, record("resp_1", conversation="conv_t", previous=None), now=NOW
+    )
+    await turns.begin_turn(OWNER, "conv_t", "resp_x", now=NOW, lease_seconds=30)
+    await turns.end_turn(OWNER, "conv_t", "resp_x")
+    await turns.response_context(OWNER, "resp_1")
+    await turns.save_response(
+        OWNER, record("resp_2", conversation=None, previous="resp_1"), now=NOW
+    )
+    await turns.response_context(OWNER, "resp_2")
+    await turns.get_response(OWNER, "resp_2")
+    page = await turns.list_responses(OWNER, after=None, limit=1, order="desc")
+    await turns.list_responses(OWNER, after=page.ids[0], limit=1, order="desc")
+    await turns.list_input_items(OWNER, "resp_2", after=None, limit=5, order="asc")
+    await turns.delete_response(OWNER, "resp_2")
+
+
+def test_every_statement_of_a_model_turn_runs_on_one_shard() -> None:
+    sent: list[tuple[str, tuple[Any, ...]]] = []
+    record: Callable[[str, tuple[Any, ...]], None] = lambda q, a: sent.append((q, a))  # noqa: E731
+    with citus_database() as url:
+
+        async def run() -> None:
+            storage = await open_storage(url, instruments=Instruments(statement_sent=record))
+            try:
+                await _turn_operations(storage)
+            finally:
+                await storage.close()
+
+        _run(run())
+        plans = _run(_plans(url, sent))
+    for query, plan in plans:
+        assert "Custom Scan (Citus" in plan, f"not distributed:\n{query}\n{plan}"
+        counts = re.findall(r"Task Count: (\d+)", plan)
+        assert counts and set(counts) == {"1"}, f"not on one shard:\n{query}\n{plan}"
+        assert "Distributed Subplan" not in plan, f"planned in steps:\n{query}\n{plan}"
+        assert "pull to coordinator" not in plan, f"via the coordinator:\n{query}\n{plan}"
+    touched = {table for query, _ in plans for table in _TABLES.findall(query)}
+    assert touched >= {"conversations", "items", "responses", "response_items"}, touched

@@ -15,7 +15,9 @@ import msgspec
 
 from ...domain.conversations import ConversationRecord
 from ...domain.items import NewItem
+from ...domain.response_store import ResponseRecord
 from ...domain.usage import UsageMark
+from ..responses import INPUT, OUTPUT
 from .base import CONVERSATION_COLUMNS, IN_TIME, now_us, record
 from .conversations import (
     CLOCK_BUMP,
@@ -189,6 +191,65 @@ class CitusStatements(PostgresStatements):
             )
         await self._count_usage(usage, 0, len(items))
         return row[0], row[1]
+
+    # --- model turns (responses.py): the plain statements' CTEs as statements of their own ---
+
+    async def take_turn(
+        self, owner_key: str, conversation_id: str, response_id: str, now: int, until: int
+    ) -> bool | None:
+        taken = await self._fetchval(
+            "UPDATE conversations SET turn_response_id = $3, turn_until = $4 "
+            "WHERE owner_id = $1 AND id = $2 AND deleted_at IS NULL "
+            "AND (turn_until IS NULL OR turn_until <= $5 OR turn_response_id = $3) "
+            f"AND {IN_TIME.format('$6')} RETURNING 1",
+            owner_key,
+            conversation_id,
+            response_id,
+            until,
+            now,
+            self._write_by,
+        )
+        if taken:
+            return True
+        there = await self._fetchval(
+            "SELECT 1 FROM conversations WHERE owner_id = $1 AND id = $2 AND deleted_at IS NULL",
+            owner_key,
+            conversation_id,
+        )
+        return None if there is None else False
+
+    async def insert_response(
+        self, owner_key: str, record: ResponseRecord, context_seq: int | None
+    ) -> None:
+        await self._execute(
+            "INSERT INTO responses (owner_id, id, created_at, position, status, conversation_id, "
+            "context_seq, previous_response_id, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            owner_key,
+            record.id,
+            record.created_at,
+            now_us(),
+            record.status,
+            record.conversation_id,
+            context_seq,
+            record.previous_response_id,
+            record.data,
+        )
+        parts = ((INPUT, record.input_items), (OUTPUT, record.output_items))
+        rows = [(part, n, item) for part, items in parts for n, item in enumerate(items, 1)]
+        if rows:
+            # INSERT … SELECT from the co-located response row: pushed down to its shard.
+            await self._execute(
+                "INSERT INTO response_items (owner_id, response_id, part, n, id, data) "
+                "SELECT r.owner_id, r.id, t.part, t.n, t.id, t.data FROM responses r, "
+                "unnest($3::smallint[], $4::int[], $5::text[], $6::bytea[]) "
+                "AS t(part, n, id, data) WHERE r.owner_id = $1 AND r.id = $2",
+                owner_key,
+                record.id,
+                [r[0] for r in rows],
+                [r[1] for r in rows],
+                [r[2].id for r in rows],
+                [r[2].data for r in rows],
+            )
 
 
 _RETURNED_RECORD = ", ".join(f"c.{column}" for column in CONVERSATION_COLUMNS.split(", "))
