@@ -176,9 +176,7 @@ def test_the_role_matrix(
         "writer": role != "reader",
         "owner": role == "owner",
     }
-    assert status(turn_server, bob, "delete", response_id) == (
-        200 if role == "owner" else 403
-    )
+    assert status(turn_server, bob, "delete", response_id) == (200 if role == "owner" else 403)
     if role == "owner":  # deleted: gone for everyone, grants with it
         assert status(turn_server, alice, "get", response_id) == 404
         assert status(turn_server, bob, "get", response_id) == 404
