@@ -417,7 +417,7 @@ def test_grant_errors(server: RunningServer, sdk: SDK, people: tuple[str, str, s
             "userId": bob,
             "role": "reader",
         }
-        for resource_type in ("completion", "file", "vector_store", "skill", "response"):
+        for resource_type in ("completion", "file", "vector_store", "skill"):
             for method, path, kwargs in (
                 ("POST", "/grant", {"json": {**body, "resourceType": resource_type}}),
                 ("POST", "/revoke", {"json": {**body, "resourceType": resource_type}}),

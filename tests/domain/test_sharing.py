@@ -9,6 +9,7 @@ from mka1_conversations.domain.errors import InvalidRequest, NotFound, Permissio
 from mka1_conversations.domain.identity import Owner
 from mka1_conversations.domain.sharing import (
     NEEDS,
+    RESPONSE_NEEDS,
     Access,
     GrantInput,
     Role,
@@ -62,6 +63,28 @@ def test_require_404_then_403() -> None:
         require(access, Role.WRITER, "conv_1", live=False)
 
 
+def test_response_roles_and_errors() -> None:
+    # a response is immutable: a writer may do what a reader may; only an owner deletes/grants
+    assert {op for op, r in RESPONSE_NEEDS.items() if r is Role.READER} == {
+        "get_response",
+        "list_input_items",
+    }
+    assert {op for op, r in RESPONSE_NEEDS.items() if r is Role.OWNER} == {
+        "delete_response",
+        "grant",
+        "revoke",
+    }
+    access = Access(ALICE, Role.WRITER)
+    with pytest.raises(PermissionDenied) as denied:
+        require(access, Role.OWNER, "resp_1", live=True, resource_type="response")
+    assert "response 'resp_1'" in denied.value.message
+    with pytest.raises(NotFound) as missing:
+        require(None, Role.READER, "resp_1", live=True, resource_type="response")
+    assert missing.value.message.startswith("Response with id")
+    change = parse_grant(ALICE, body(resourceType="response", resourceId="resp_1"), granting=True)
+    assert change.resource_type == "response" and change.conversation_id == "resp_1"
+
+
 def test_keys() -> None:
     assert grantee_key("acct", "bob") == BOB.key
     assert owner_of_key(ALICE.key) == ALICE
@@ -85,9 +108,7 @@ def test_parse_grant() -> None:
         assert info.value.param == "userId"
 
 
-@pytest.mark.parametrize(
-    "resource_type", ["completion", "file", "vector_store", "skill", "response"]
-)
+@pytest.mark.parametrize("resource_type", ["completion", "file", "vector_store", "skill"])
 def test_other_resource_types_are_400(resource_type: str) -> None:
     with pytest.raises(InvalidRequest) as info:
         check_resource_type(resource_type)
@@ -95,3 +116,4 @@ def test_other_resource_types_are_400(resource_type: str) -> None:
     with pytest.raises(InvalidRequest):
         parse_grant(ALICE, body(resourceType=resource_type), granting=True)
     check_resource_type("conversation")
+    check_resource_type("response")

@@ -4,17 +4,20 @@ reads back, listing and deleting, and every method blind to other owners."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from mka1_conversations.domain.errors import InvalidRequest, NotFound
 from mka1_conversations.domain.identity import Owner
 from mka1_conversations.domain.items import prepare_items
 from mka1_conversations.domain.response_store import ResponseRecord
+from mka1_conversations.domain.sharing import Grant, Role, grantee_key
 from mka1_conversations.store import Storage, open_storage
-from mka1_conversations.store.transfer import ResponseRow, Row
+from mka1_conversations.store.transfer import GrantRow, ResponseRow, Row, read_rows, write_rows
 
 from ..conftest import fresh_database
 
@@ -236,9 +239,34 @@ async def test_export_and_import_carry_stored_responses(
     await store.save_response(
         ALICE, _record("resp_x2", "two", previous="resp_x1", created_at=NOW + 1), now=NOW
     )
+    await storage.conversations.grant(
+        ALICE,
+        Grant("resp_x2", grantee_key("acct", "bob"), "bob", Role.READER, "response"),
+        now=NOW,
+    )
     rows = [row async for row in storage.maintenance.export_rows()]
     assert sum(isinstance(row, ResponseRow) for row in rows) == 2
+    grants = [row for row in rows if isinstance(row, GrantRow)]
+    assert [(g.resource_type, g.conversation_id, g.role) for g in grants] == [
+        ("response", "resp_x2", "reader")
+    ]
     await _copy(other_database, rows)
+
+
+def test_a_grant_line_without_resource_type_is_a_conversations() -> None:
+    """Exports made before responses were shared import unchanged; a conversation's grant line
+    is written as before (no ``resource_type``)."""
+    line = (
+        b'{"record":"grant","grantee":"acct:bob","conversation_id":"conv_1",'
+        b'"owner":"acct:alice","role":"reader","granted_at":1}\n'
+    )
+    (row,) = list(read_rows(io.BytesIO(line)))
+    assert isinstance(row, GrantRow) and row.resource_type == "conversation"
+    out = io.BytesIO()
+    write_rows([row], out)
+    assert b"resource_type" not in out.getvalue()
+    write_rows([msgspec.structs.replace(row, resource_type="response")], out)
+    assert b'"resource_type":"response"' in out.getvalue()
 
 
 async def _copy(url: str, rows: list[Row]) -> None:
@@ -246,6 +274,10 @@ async def _copy(url: str, rows: list[Row]) -> None:
     try:
         await copy.maintenance.import_rows(rows)
         assert await copy.responses.get_response(ALICE, "resp_x2") == b'{"id":"resp_x2"}'
+        bob = Owner("acct", "bob")
+        assert await copy.responses.get_response(bob, "resp_x2") == b'{"id":"resp_x2"}'
+        with pytest.raises(NotFound):  # only resp_x2 was shared
+            await copy.responses.get_response(bob, "resp_x1")
         assert _texts(await copy.responses.response_context(ALICE, "resp_x2")) == [
             "one",
             "re: one",

@@ -15,6 +15,7 @@ from mka1_conversations.domain import requests
 from mka1_conversations.domain.errors import NotFound, PermissionDenied
 from mka1_conversations.domain.identity import Owner
 from mka1_conversations.domain.items import prepare_items
+from mka1_conversations.domain.response_store import ResponseRecord
 from mka1_conversations.domain.sharing import Grant, Role, grantee_key
 from mka1_conversations.store import Instruments, Storage, open_storage
 from mka1_conversations.store.transfer import GrantRow
@@ -185,3 +186,62 @@ async def test_a_grantees_unconfirmed_append_is_found_in_the_shared_conversation
         ALICE, "conv_u", after=None, limit=20, order="asc", max_bytes=1 << 20
     )
     assert listed.ids == [first[0].id]
+
+
+def _response(response_id: str) -> ResponseRecord:
+    return ResponseRecord(
+        id=response_id,
+        data=b'{"id":"%s"}' % response_id.encode(),
+        status="completed",
+        created_at=NOW,
+        conversation_id=None,
+        previous_response_id=None,
+        input_items=prepare_items([{"role": "user", "content": "q"}], response_id=response_id),
+        output_items=prepare_items(
+            [{"role": "assistant", "content": "a"}], response_id=response_id
+        ),
+        append=False,
+    )
+
+
+async def _response_reads(storage: Storage, who: Owner, response_id: str) -> None:
+    await storage.responses.get_response(who, response_id)
+    await storage.responses.list_input_items(who, response_id, after=None, limit=20, order="asc")
+
+
+async def test_response_grants(counted: tuple[Storage, Counter[str]]) -> None:
+    storage, calls = counted
+    await storage.responses.save_response(ALICE, _response("resp_s"), now=NOW)
+    conversations = storage.conversations
+    as_reader = Grant("resp_s", grantee_key("acct", "bob"), "bob", Role.READER, "response")
+    await conversations.grant(ALICE, as_reader, now=NOW)
+    # the owner's reads: no grant lookup, no statement on the grants
+    calls.clear()
+    seen = _statements(storage)
+    await _response_reads(storage, ALICE, "resp_s")
+    assert dict(calls) == {"get_response": 1, "list_input_items": 1}
+    assert seen is None or not [s for s in seen if "response_grants" in s]
+    # a grantee's: one lookup each, then the owner's statement
+    calls.clear()
+    await _response_reads(storage, BOB, "resp_s")
+    assert dict(calls) == {"find_grant": 2, "get_response": 2, "list_input_items": 2}
+    assert await conversations.check(BOB, "resp_s", Role.READER, "response")
+    assert not await conversations.check(BOB, "resp_s", Role.WRITER, "response")
+    assert not await conversations.check(BOB, "resp_s", Role.READER)  # not a conversation
+    with pytest.raises(NotFound):
+        await storage.conversations.get_conversation(BOB, "resp_s")
+    with pytest.raises(PermissionDenied):
+        await storage.responses.delete_response(BOB, "resp_s")
+    with pytest.raises(NotFound):
+        await storage.responses.get_response(BOB_ELSEWHERE, "resp_s")
+    with pytest.raises(NotFound):  # a chain is one owner's responses
+        await storage.responses.response_context(BOB, "resp_s")
+    # export carries the grant with its type; deleting the response deletes its grants
+    exported = [r async for r in storage.maintenance.export_rows() if isinstance(r, GrantRow)]
+    assert [
+        (g.resource_type, g.conversation_id) for g in exported if g.conversation_id == "resp_s"
+    ] == [("response", "resp_s")]
+    await storage.responses.delete_response(ALICE, "resp_s")
+    exported = [r async for r in storage.maintenance.export_rows() if isinstance(r, GrantRow)]
+    assert [g for g in exported if g.resource_type == "response"] == []
+    assert not await conversations.check(BOB, "resp_s", Role.READER, "response")

@@ -25,7 +25,14 @@ from .errors import InvalidRequest, NotFound, PayloadTooLarge, PermissionDenied
 from .identity import IdentityMode, Owner
 from .ids import CONVERSATION_PREFIX, is_possible_id, new_id
 from .items import NewItem, prepare_items
-from .sharing import GrantInput, Role, check_resource_type, owner_of_key, parse_grant
+from .sharing import (
+    Grant,
+    GrantInput,
+    Role,
+    check_resource_type,
+    owner_of_key,
+    parse_grant,
+)
 from .store import ConversationPage, ConversationQuery, ConversationStore, ItemPage, Order
 
 __all__ = ["ConversationService"]
@@ -159,18 +166,24 @@ class ConversationService:
 
     async def grant(self, caller: Owner, body: GrantInput) -> None:
         change = parse_grant(caller, body, granting=True)
-        if not is_possible_id(change.conversation_id):
-            raise NotFound.conversation(change.conversation_id)
+        _possible(change)
         await self.store.grant(caller, change, now=self.clock())
 
     async def revoke(self, caller: Owner, body: GrantInput) -> None:
         change = parse_grant(caller, body, granting=False)
-        if not is_possible_id(change.conversation_id):
-            raise NotFound.conversation(change.conversation_id)
+        _possible(change)
         await self.store.revoke(caller, change)
 
     async def check(self, caller: Owner, resource_type: str, resource_id: str, role: str) -> bool:
         check_resource_type(resource_type)
         if not is_possible_id(resource_id):
             return False
-        return await self.store.check(caller, resource_id, Role.named(role))
+        return await self.store.check(caller, resource_id, Role.named(role), resource_type)
+
+
+def _possible(change: Grant) -> None:
+    """404 for an id that cannot be one of ours (the resource it names)."""
+    if not is_possible_id(change.conversation_id):
+        if change.resource_type == "response":
+            raise NotFound.response(change.conversation_id)
+        raise NotFound.conversation(change.conversation_id)

@@ -21,6 +21,7 @@ from .identity import Owner, parse_on_behalf_of
 __all__ = [
     "EVERYONE",
     "NEEDS",
+    "RESPONSE_NEEDS",
     "Access",
     "CheckQuery",
     "GrantInput",
@@ -38,8 +39,8 @@ ResourceTypeName = Literal[
 ]
 RoleName = Literal["owner", "writer", "reader"]
 
-SHARED_TYPES = frozenset({"conversation"})
-"""Resource types this service shares (``response`` once stored responses are here)."""
+SHARED_TYPES = frozenset({"conversation", "response"})
+"""Resource types this service shares: conversations and stored responses."""
 
 
 class Role(IntEnum):
@@ -71,6 +72,17 @@ NEEDS: dict[str, Role] = {
     "revoke": Role.OWNER,
 }
 
+#: What each stored-response operation needs: a response is immutable, so a writer may do what
+#: a reader may and no more. Continuing from a shared response (``previous_response_id``) is
+#: not shared: a chain is one owner's responses (docs/sharing.md).
+RESPONSE_NEEDS: dict[str, Role] = {
+    "get_response": Role.READER,
+    "list_input_items": Role.READER,
+    "delete_response": Role.OWNER,
+    "grant": Role.OWNER,
+    "revoke": Role.OWNER,
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Access:
@@ -82,16 +94,23 @@ class Access:
     role: Role
 
 
-def require(access: Access | None, needed: Role, conversation_id: str, *, live: bool) -> Owner:
-    """The owner to run as, when ``access`` allows ``needed`` on a ``live`` conversation;
-    NotFound when the caller cannot see it (no grant, or not live), PermissionDenied when it
-    can but its role is too low."""
+def require(
+    access: Access | None,
+    needed: Role,
+    resource_id: str,
+    *,
+    live: bool,
+    resource_type: str = "conversation",
+) -> Owner:
+    """The owner to run as, when ``access`` allows ``needed`` on a ``live`` resource (a
+    conversation or a stored response); NotFound when the caller cannot see it (no grant, or
+    not live), PermissionDenied when it can but its role is too low."""
     if access is None or not live:
-        raise NotFound.conversation(conversation_id)
+        if resource_type == "response":
+            raise NotFound.response(resource_id)
+        raise NotFound.conversation(resource_id)
     if access.role < needed:
-        raise PermissionDenied.role(
-            "conversation", conversation_id, needed.label, access.role.label
-        )
+        raise PermissionDenied.role(resource_type, resource_id, needed.label, access.role.label)
     return access.owner
 
 
@@ -121,12 +140,15 @@ class GrantInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 @dataclass(frozen=True, slots=True)
 class Grant:
-    """A validated grant or revocation: the grantee's stored key and the role."""
+    """A validated grant or revocation: the grantee's stored key and the role, on the resource
+    ``conversation_id`` names (a conversation, or a stored response when ``resource_type`` is
+    ``"response"``)."""
 
     conversation_id: str
     grantee: str
     user_id: str
     role: Role
+    resource_type: str = "conversation"
 
 
 def check_resource_type(resource_type: str, param: str = "resourceType") -> None:
@@ -134,7 +156,7 @@ def check_resource_type(resource_type: str, param: str = "resourceType") -> None
     if resource_type not in SHARED_TYPES:
         raise InvalidRequest(
             f"Unsupported value: 'resourceType' does not support '{resource_type}' on this "
-            "server: only 'conversation' resources are shared here.",
+            "server: only 'conversation' and 'response' resources are shared here.",
             code="unsupported_value",
             param=param,
         )
@@ -163,7 +185,9 @@ def parse_grant(caller: Owner, body: GrantInput, *, granting: bool) -> Grant:
                 code="invalid_value",
                 param="userId",
             ) from None
-    return Grant(body.resourceId, grantee_key(caller.account, user_id), user_id, role)
+    return Grant(
+        body.resourceId, grantee_key(caller.account, user_id), user_id, role, body.resourceType
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -150,13 +150,21 @@ class ConversationStore(Protocol):
 
     async def grant(self, caller: Owner, change: Grant, *, now: int) -> None:
         """Give the grantee the role (replacing its grant); the caller must own the
-        conversation (NotFound, PermissionDenied: ``sharing.py``)."""
+        conversation, or the stored response when ``change.resource_type`` is ``"response"``
+        (NotFound, PermissionDenied: ``sharing.py``)."""
 
     async def revoke(self, caller: Owner, change: Grant) -> None:
         """Remove the grantee's grant if it is of the role or higher; as ``grant``."""
 
-    async def check(self, caller: Owner, conversation_id: str, role: Role) -> bool:
-        """Whether the caller may act as ``role`` on the live conversation."""
+    async def check(
+        self,
+        caller: Owner,
+        conversation_id: str,
+        role: Role,
+        resource_type: str = "conversation",
+    ) -> bool:
+        """Whether the caller may act as ``role`` on the live conversation (or stored
+        response)."""
 
 
 class KeyStore(Protocol):

@@ -732,9 +732,10 @@ _ROLES = ["owner", "writer", "reader"]
 def _sharing_schemas() -> dict[str, Any]:
     _, generated = msgspec.json.schema_components([GrantInput, UsagePage], ref_template=_REF)
     generated["GrantInput"]["description"] = (
-        "A grant (or revocation) of a role on a conversation to an end user of your account "
-        "('userId', as it sends X-On-Behalf-Of) or to all of them ('*': reader or writer "
-        "only). Only 'conversation' resources are shared here: any other resourceType is a 400."
+        "A grant (or revocation) of a role on a conversation or a stored response to an end "
+        "user of your account ('userId', as it sends X-On-Behalf-Of) or to all of them ('*': "
+        "reader or writer only). Only 'conversation' and 'response' resources are shared here: "
+        "any other resourceType is a 400."
     )
     generated["CheckPermissionResponse"] = {
         "type": "object",
@@ -752,11 +753,12 @@ def _required_query(name: str, schema: dict[str, Any], description: str) -> dict
 def _sharing_operation(name: str) -> dict[str, Any]:
     errors = {k: v for k, v in _ERRORS.items()}
     errors["400"] = (
-        _ERRORS["400"] + " Also: a resourceType other than 'conversation', '*' as owner, "
+        _ERRORS["400"]
+        + " Also: a resourceType other than 'conversation' or 'response', '*' as owner, "
         "a parameter that cannot be honoured (all_orgs, org_ids, group_by=org_id)."
     )
-    errors["403"] = "You can see the conversation, but you are not its owner."
-    errors["404"] = "Unknown, foreign or deleted conversation (grant, revoke)."
+    errors["403"] = "You can see the conversation (or response), but you are not its owner."
+    errors["404"] = "Unknown, foreign or deleted conversation or response (grant, revoke)."
     responses: dict[str, Any] = {}
     if name in ("grant", "revoke"):
         responses["204"] = {"description": "Granted (or revoked)."}
@@ -783,18 +785,22 @@ def _sharing_operation(name: str) -> dict[str, Any]:
         "responses": responses,
     }
     if name in ("grant", "revoke"):
-        op["summary"] = "Grant a role on a conversation" if name == "grant" else "Revoke a role"
+        op["summary"] = (
+            "Grant a role on a conversation or a response" if name == "grant" else "Revoke a role"
+        )
         op["parameters"] = [_ON_BEHALF_OF]
         op["requestBody"] = {
             "required": True,
             "content": {"application/json": {"schema": _ref("GrantInput")}},
         }
     elif name == "check":
-        op["summary"] = "Check whether you may act as a role on a conversation"
+        op["summary"] = "Check whether you may act as a role on a conversation or a response"
         op["parameters"] = [
             _required_query("resourceType", {"type": "string", "enum": _RESOURCE_TYPES}, ""),
             _required_query(
-                "resourceId", {"type": "string", "minLength": 1}, "The conversation's id."
+                "resourceId",
+                {"type": "string", "minLength": 1},
+                "The conversation's (or the response's) id.",
             ),
             _required_query("role", {"type": "string", "enum": _ROLES}, ""),
             _ON_BEHALF_OF,

@@ -416,5 +416,13 @@ class Conversations:
     async def revoke(self, caller: Owner, change: Grant) -> None:
         await self._db.write("revoke", sharing.revoke, caller, change)
 
-    async def check(self, caller: Owner, conversation_id: str, role: Role) -> bool:
-        return await self._db.read("check", sharing.check, caller, conversation_id, role)
+    async def check(
+        self,
+        caller: Owner,
+        conversation_id: str,
+        role: Role,
+        resource_type: str = "conversation",
+    ) -> bool:
+        return await self._db.read(
+            "check", sharing.check, caller, conversation_id, role, resource_type
+        )

@@ -15,22 +15,29 @@ and finds nothing of anyone else's.
   turn (``context_seq``), so a later ``previous_response_id`` reads the same context back.
 - Responses do not reference conversations: deleting (or purging) a conversation leaves its
   responses retrievable, as OpenAI does; deleting a response leaves the items it appended.
+- Sharing (docs/sharing.md), enforced here once, as ``conversations.py`` does: a response
+  operation runs as the caller; only when that finds no response is the caller's grant looked
+  up (``sharing.granted_owner`` with ``resource="response"``) and the operation run again as
+  the owner it names. Deleting a response deletes its grants. ``previous_response_id`` is not
+  shared: a chain is one owner's responses.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol, TypeVar
 
 from ..domain.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable
 from ..domain.identity import Owner
 from ..domain.items import NewItem
 from ..domain.response_store import ResponsePage, ResponseRecord
+from ..domain.sharing import RESPONSE_NEEDS
 from ..domain.store import ItemPage, Order
 from . import items as item_rules
 from .backend import Backend, DuplicateKey, Instruments, QueryFailed, one_statement
 from .items import ItemStatements
+from .sharing import GrantStatements, granted_owner
 from .words import fold_words
 
 __all__ = ["ResponseStatements", "Responses"]
@@ -40,8 +47,10 @@ logger = logging.getLogger("mka1_conversations")
 INPUT, OUTPUT = 0, 1
 """The two parts of a response's items."""
 
+T = TypeVar("T")
 
-class ResponseStatements(ItemStatements, Protocol):
+
+class ResponseStatements(ItemStatements, GrantStatements, Protocol):
     async def take_turn(
         self, owner_key: str, conversation_id: str, response_id: str, now: int, until: int
     ) -> bool | None:
@@ -86,6 +95,9 @@ class ResponseStatements(ItemStatements, Protocol):
         response's input items then its output items."""
 
     async def delete_response(self, owner_key: str, response_id: str) -> bool: ...
+
+    async def delete_response_grants(self, owner_key: str, response_id: str) -> None:
+        """Remove every grant of the owner's response."""
 
     async def response_page(
         self, owner_key: str, after: str | None, limit: int, order: Order
@@ -189,10 +201,10 @@ async def get_response(st: ResponseStatements, owner: Owner, response_id: str) -
     return data
 
 
-@one_statement
 async def delete_response(st: ResponseStatements, owner: Owner, response_id: str) -> None:
     if not await st.delete_response(owner.key, response_id):
         raise NotFound.response(response_id)
+    await st.delete_response_grants(owner.key, response_id)
 
 
 async def list_responses(
@@ -298,11 +310,37 @@ class Responses:
                         "could not fold the words of conversation %s", record.conversation_id
                     )
 
+    async def _shared(
+        self,
+        caller: Owner,
+        response_id: str,
+        operation: str,
+        run: Callable[[Owner], Awaitable[T]],
+    ) -> T:
+        """``run`` as the caller; if that finds no response, as the owner whose grant lets the
+        caller do ``operation`` (``sharing.granted_owner``: NotFound without one,
+        PermissionDenied with too low a role)."""
+        try:
+            return await run(caller)
+        except NotFound as exc:
+            if exc.param is not None:
+                raise
+        owner = await self._db.read(
+            "find_grant", granted_owner, caller, response_id, RESPONSE_NEEDS[operation], "response"
+        )
+        return await run(owner)
+
     async def get_response(self, owner: Owner, response_id: str) -> bytes:
-        return await self._db.read("get_response", get_response, owner, response_id)
+        async def run(as_owner: Owner) -> bytes:
+            return await self._db.read("get_response", get_response, as_owner, response_id)
+
+        return await self._shared(owner, response_id, "get_response", run)
 
     async def delete_response(self, owner: Owner, response_id: str) -> None:
-        await self._db.write("delete_response", delete_response, owner, response_id)
+        async def run(as_owner: Owner) -> None:
+            await self._db.write("delete_response", delete_response, as_owner, response_id)
+
+        await self._shared(owner, response_id, "delete_response", run)
 
     async def list_responses(
         self, owner: Owner, *, after: str | None, limit: int, order: Order
@@ -318,6 +356,9 @@ class Responses:
         limit: int,
         order: Order,
     ) -> ItemPage:
-        return await self._db.read(
-            "list_input_items", list_input_items, owner, response_id, after, limit, order
-        )
+        async def run(as_owner: Owner) -> ItemPage:
+            return await self._db.read(
+                "list_input_items", list_input_items, as_owner, response_id, after, limit, order
+            )
+
+        return await self._shared(owner, response_id, "list_input_items", run)

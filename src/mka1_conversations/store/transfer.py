@@ -14,13 +14,17 @@ The format, one JSON object per line, each tagged by ``record``::
      "data": {…Response…}, "input_items": [{"id": …, "data": {…}}], "output_items": […]}
     {"record": "grant", "grantee": "acme:user_2", "conversation_id": "conv_…",
      "owner": "acme:user_1", "role": "reader", "granted_at": …}
+    {"record": "grant", "grantee": "acme:*", "conversation_id": "resp_…",
+     "owner": "acme:user_1", "role": "reader", "granted_at": …, "resource_type": "response"}
     {"record": "usage", "owner": "acme:user_1", "minute": …, "api_key_id": "…",
      "account": "acme", "end_user": "user_1", "conversations_created": 1, "items_added": 3,
      "operations": 4}
 
 A conversation's line comes before its items, items in ``seq`` order; stored responses (model
 turns, ``responses.py``) come next, each with its input and output items; grants and usage
-come last. The turn lease is not carried (it is transient). Everything is kept as it
+come last. A grant's ``resource_type`` is ``"conversation"`` when absent (exports made before
+responses were shared import unchanged); on a ``"response"`` grant, ``conversation_id`` holds
+the response's id. The turn lease is not carried (it is transient). Everything is kept as it
 is: owners, ids, positions (``seq``, ``next_seq``), soft-deleted conversations and deleted items
 (whose ``data`` is null: their ids stay valid cursors), timestamps and API key hashes.
 """
@@ -119,12 +123,14 @@ class ResponseRow(msgspec.Struct, tag="response", tag_field="record", kw_only=Tr
     output_items: list[ResponseItemRow]
 
 
-class GrantRow(msgspec.Struct, tag="grant", tag_field="record", kw_only=True):
+class GrantRow(msgspec.Struct, tag="grant", tag_field="record", kw_only=True, omit_defaults=True):
     grantee: str
     conversation_id: str
+    """The id of the resource granted (a response's when ``resource_type`` is ``"response"``)."""
     owner: str
     role: Literal["reader", "writer", "owner"]
     granted_at: int
+    resource_type: Literal["conversation", "response"] = "conversation"
 
 
 class UsageRow(msgspec.Struct, tag="usage", tag_field="record", kw_only=True):
@@ -265,7 +271,8 @@ class TransferStatements(Protocol):
         added to the index, counted (a word's count adds up across calls; no item is pending)."""
 
     async def export_grants(self) -> Sequence[Columns]:
-        """Every grant: grantee, conversation, owner, role (1–3), granted_at; in key order."""
+        """Every grant: grantee, resource id, owner, role (1–3), granted_at, resource type
+        (``"conversation"``, ``"response"``); in key order."""
 
     async def export_usage(self) -> Sequence[Columns]:
         """Every usage row, as ``UsageRow``'s fields in order; in key order."""
@@ -303,7 +310,12 @@ async def export_rows(st: TransferStatements) -> AsyncIterator[Row]:
         after = (responses[-1][0], responses[-1][1])
     for g in await st.export_grants():
         yield GrantRow(
-            grantee=g[0], conversation_id=g[1], owner=g[2], role=_ROLES[g[3] - 1], granted_at=g[4]
+            grantee=g[0],
+            conversation_id=g[1],
+            owner=g[2],
+            role=_ROLES[g[3] - 1],
+            granted_at=g[4],
+            resource_type=g[5],
         )
     for u in await st.export_usage():
         yield UsageRow(

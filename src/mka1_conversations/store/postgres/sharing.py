@@ -28,41 +28,57 @@ USAGE_CTE = """
 placeholders of its values."""
 
 
+_LIVE = {
+    "conversation": "SELECT 1 FROM conversations WHERE owner_id = $1 AND id = $2 "
+    "AND deleted_at IS NULL",
+    "response": "SELECT 1 FROM responses WHERE owner_id = $1 AND id = $2",
+}
+"""Whether the owner's resource is live, by resource type."""
+
+_GRANTS = {
+    "conversation": ("conversation_grants", "conversation_id", "conversation_owner"),
+    "response": ("response_grants", "response_id", "response_owner"),
+}
+"""The grants table of each resource type, its resource id column and its owner column."""
+
+
 class SharingSQL(Connected):
     __slots__ = ()
 
     # --- grants --------------------------------------------------------------------------------
 
-    async def conversation_is_live(self, owner_key: str, conversation_id: str) -> bool:
-        return (
-            await self._fetchval(
-                "SELECT 1 FROM conversations WHERE owner_id = $1 AND id = $2 "
-                "AND deleted_at IS NULL",
-                owner_key,
-                conversation_id,
-            )
-            is not None
-        )
+    async def conversation_is_live(
+        self, owner_key: str, conversation_id: str, resource: str = "conversation"
+    ) -> bool:
+        return await self._fetchval(_LIVE[resource], owner_key, conversation_id) is not None
 
     async def find_grant(
-        self, grantee_keys: tuple[str, str], conversation_id: str
+        self, grantee_keys: tuple[str, str], conversation_id: str, resource: str = "conversation"
     ) -> tuple[str, int] | None:
+        table, column, owner = _GRANTS[resource]
         row = await self._fetchrow(
-            "SELECT conversation_owner, max(role) FROM conversation_grants "
-            "WHERE grantee_id IN ($1, $2) AND conversation_id = $3 GROUP BY conversation_owner",
+            f"SELECT {owner}, max(role) FROM {table} "
+            f"WHERE grantee_id IN ($1, $2) AND {column} = $3 GROUP BY {owner}",
             *grantee_keys,
             conversation_id,
         )
         return None if row is None else (row[0], row[1])
 
     async def put_grant(
-        self, grantee_key: str, conversation_id: str, owner_key: str, role: int, *, now: int
+        self,
+        grantee_key: str,
+        conversation_id: str,
+        owner_key: str,
+        role: int,
+        *,
+        now: int,
+        resource: str = "conversation",
     ) -> None:
+        table, column, owner = _GRANTS[resource]
         await self._execute(
-            "INSERT INTO conversation_grants (grantee_id, conversation_id, conversation_owner, "
-            "role, granted_at) VALUES ($1, $2, $3, $4, $5) "
-            "ON CONFLICT (grantee_id, conversation_id) DO UPDATE SET role = excluded.role, "
-            "conversation_owner = excluded.conversation_owner, granted_at = excluded.granted_at",
+            f"INSERT INTO {table} (grantee_id, {column}, {owner}, role, granted_at) "
+            f"VALUES ($1, $2, $3, $4, $5) ON CONFLICT (grantee_id, {column}) DO UPDATE SET "
+            f"role = excluded.role, {owner} = excluded.{owner}, granted_at = excluded.granted_at",
             grantee_key,
             conversation_id,
             owner_key,
@@ -71,15 +87,28 @@ class SharingSQL(Connected):
         )
 
     async def delete_grant(
-        self, grantee_key: str, conversation_id: str, owner_key: str, at_least: int
+        self,
+        grantee_key: str,
+        conversation_id: str,
+        owner_key: str,
+        at_least: int,
+        resource: str = "conversation",
     ) -> None:
+        table, column, owner = _GRANTS[resource]
         await self._execute(
-            "DELETE FROM conversation_grants WHERE grantee_id = $1 AND conversation_id = $2 "
-            "AND conversation_owner = $3 AND role >= $4",
+            f"DELETE FROM {table} WHERE grantee_id = $1 AND {column} = $2 AND {owner} = $3 "
+            "AND role >= $4",
             grantee_key,
             conversation_id,
             owner_key,
             at_least,
+        )
+
+    async def delete_response_grants(self, owner_key: str, response_id: str) -> None:
+        await self._execute(
+            "DELETE FROM response_grants WHERE response_owner = $1 AND response_id = $2",
+            owner_key,
+            response_id,
         )
 
     async def purge_grants(self, deleted_before: int, limit: int) -> int:
@@ -99,9 +128,12 @@ class SharingSQL(Connected):
 
     async def export_grants(self) -> Sequence[Columns]:
         return await self._fetch(
-            "SELECT grantee_id, conversation_id, conversation_owner, role, granted_at "
-            'FROM conversation_grants ORDER BY grantee_id COLLATE "C", '
-            'conversation_id COLLATE "C"'
+            "SELECT * FROM (SELECT grantee_id, conversation_id AS resource_id, "
+            "conversation_owner, role, granted_at, 'conversation' AS resource "
+            "FROM conversation_grants UNION ALL "
+            "SELECT grantee_id, response_id, response_owner, role, granted_at, 'response' "
+            "FROM response_grants) g "
+            'ORDER BY resource, grantee_id COLLATE "C", resource_id COLLATE "C"'
         )
 
     async def export_usage(self) -> Sequence[Columns]:
@@ -112,16 +144,18 @@ class SharingSQL(Connected):
         )
 
     async def insert_shares(self, grants: list[GrantRow], usage: list[UsageRow]) -> None:
-        await self._execute(
-            "INSERT INTO conversation_grants (grantee_id, conversation_id, conversation_owner, "
-            "role, granted_at) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], "
-            "$4::smallint[], $5::bigint[])",
-            [g.grantee for g in grants],
-            [g.conversation_id for g in grants],
-            [g.owner for g in grants],
-            [int(Role.named(g.role)) for g in grants],
-            [g.granted_at for g in grants],
-        )
+        for resource, (table, column, owner) in _GRANTS.items():
+            these = [g for g in grants if g.resource_type == resource]
+            await self._execute(
+                f"INSERT INTO {table} (grantee_id, {column}, {owner}, role, granted_at) "
+                "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::smallint[], "
+                "$5::bigint[])",
+                [g.grantee for g in these],
+                [g.conversation_id for g in these],
+                [g.owner for g in these],
+                [int(Role.named(g.role)) for g in these],
+                [g.granted_at for g in these],
+            )
         await self._execute(
             "INSERT INTO conversation_usage (owner_id, minute, api_key_id, account, end_user, "
             "conversations_created, items_added, operations) SELECT * FROM unnest($1::text[], "

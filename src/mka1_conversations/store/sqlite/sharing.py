@@ -41,48 +41,80 @@ def count_write(db: sqlite3.Connection, usage: UsageMark, created: int, items: i
     )
 
 
+_LIVE = {
+    "conversation": "SELECT 1 FROM conversations WHERE id = ? AND owner_id = ? "
+    "AND deleted_at IS NULL",
+    "response": "SELECT 1 FROM responses WHERE id = ? AND owner_id = ?",
+}
+"""Whether the owner's resource is live, by resource type."""
+
+_GRANTS = {
+    "conversation": ("conversation_grants", "conversation_id", "conversation_owner"),
+    "response": ("response_grants", "response_id", "response_owner"),
+}
+"""The grants table of each resource type, its resource id column and its owner column."""
+
+
 class SharingSQL(Connected):
     __slots__ = ()
 
     # --- grants --------------------------------------------------------------------------------
 
-    async def conversation_is_live(self, owner_key: str, conversation_id: str) -> bool:
+    async def conversation_is_live(
+        self, owner_key: str, conversation_id: str, resource: str = "conversation"
+    ) -> bool:
         return (
-            self._db.execute(
-                "SELECT 1 FROM conversations WHERE id = ? AND owner_id = ? AND deleted_at IS NULL",
-                (conversation_id, owner_key),
-            ).fetchone()
-            is not None
+            self._db.execute(_LIVE[resource], (conversation_id, owner_key)).fetchone() is not None
         )
 
     async def find_grant(
-        self, grantee_keys: tuple[str, str], conversation_id: str
+        self, grantee_keys: tuple[str, str], conversation_id: str, resource: str = "conversation"
     ) -> tuple[str, int] | None:
+        table, column, owner = _GRANTS[resource]
         row = self._db.execute(
-            "SELECT conversation_owner, max(role) FROM conversation_grants "
-            "WHERE grantee_id IN (?, ?) AND conversation_id = ? GROUP BY conversation_owner",
+            f"SELECT {owner}, max(role) FROM {table} "
+            f"WHERE grantee_id IN (?, ?) AND {column} = ? GROUP BY {owner}",
             (*grantee_keys, conversation_id),
         ).fetchone()
         return None if row is None else (row[0], row[1])
 
     async def put_grant(
-        self, grantee_key: str, conversation_id: str, owner_key: str, role: int, *, now: int
+        self,
+        grantee_key: str,
+        conversation_id: str,
+        owner_key: str,
+        role: int,
+        *,
+        now: int,
+        resource: str = "conversation",
     ) -> None:
+        table, column, owner = _GRANTS[resource]
         self._db.execute(
-            "INSERT INTO conversation_grants (grantee_id, conversation_id, conversation_owner, "
-            "role, granted_at) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (grantee_id, conversation_id) DO UPDATE SET role = excluded.role, "
-            "conversation_owner = excluded.conversation_owner, granted_at = excluded.granted_at",
+            f"INSERT INTO {table} (grantee_id, {column}, {owner}, role, granted_at) "
+            f"VALUES (?, ?, ?, ?, ?) ON CONFLICT (grantee_id, {column}) DO UPDATE SET "
+            f"role = excluded.role, {owner} = excluded.{owner}, granted_at = excluded.granted_at",
             (grantee_key, conversation_id, owner_key, role, now),
         )
 
     async def delete_grant(
-        self, grantee_key: str, conversation_id: str, owner_key: str, at_least: int
+        self,
+        grantee_key: str,
+        conversation_id: str,
+        owner_key: str,
+        at_least: int,
+        resource: str = "conversation",
     ) -> None:
+        table, column, owner = _GRANTS[resource]
         self._db.execute(
-            "DELETE FROM conversation_grants WHERE grantee_id = ? AND conversation_id = ? "
-            "AND conversation_owner = ? AND role >= ?",
+            f"DELETE FROM {table} WHERE grantee_id = ? AND {column} = ? AND {owner} = ? "
+            "AND role >= ?",
             (grantee_key, conversation_id, owner_key, at_least),
+        )
+
+    async def delete_response_grants(self, owner_key: str, response_id: str) -> None:
+        self._db.execute(
+            "DELETE FROM response_grants WHERE response_owner = ? AND response_id = ?",
+            (owner_key, response_id),
         )
 
     async def purge_grants(self, deleted_before: int, limit: int) -> int:
@@ -98,8 +130,10 @@ class SharingSQL(Connected):
 
     async def export_grants(self) -> Sequence[Columns]:
         return self._db.execute(
-            "SELECT grantee_id, conversation_id, conversation_owner, role, granted_at "
-            "FROM conversation_grants ORDER BY grantee_id, conversation_id"
+            "SELECT grantee_id, conversation_id, conversation_owner, role, granted_at, "
+            "'conversation' FROM conversation_grants UNION ALL "
+            "SELECT grantee_id, response_id, response_owner, role, granted_at, 'response' "
+            "FROM response_grants ORDER BY 6, 1, 2"
         ).fetchall()
 
     async def export_usage(self) -> Sequence[Columns]:
@@ -110,14 +144,16 @@ class SharingSQL(Connected):
         ).fetchall()
 
     async def insert_shares(self, grants: list[GrantRow], usage: list[UsageRow]) -> None:
-        self._db.executemany(
-            "INSERT INTO conversation_grants (grantee_id, conversation_id, conversation_owner, "
-            "role, granted_at) VALUES (?, ?, ?, ?, ?)",
-            [
-                (g.grantee, g.conversation_id, g.owner, Role.named(g.role), g.granted_at)
-                for g in grants
-            ],
-        )
+        for resource, (table, column, owner) in _GRANTS.items():
+            self._db.executemany(
+                f"INSERT INTO {table} (grantee_id, {column}, {owner}, role, granted_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [
+                    (g.grantee, g.conversation_id, g.owner, Role.named(g.role), g.granted_at)
+                    for g in grants
+                    if g.resource_type == resource
+                ],
+            )
         self._db.executemany(
             "INSERT INTO conversation_usage (owner_id, minute, api_key_id, account, end_user, "
             "conversations_created, items_added, operations) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
