@@ -233,6 +233,39 @@ def test_previous_response_id_stays_the_callers_own(
     assert chained.json()["error"]["param"] == "previous_response_id"
 
 
+def test_a_turn_on_a_shared_conversation_is_the_owners(
+    turn_server: RunningServer,  # noqa: F811
+    model_server: LoopbackModelServer,
+    sdk: SDK,
+    people: tuple[str, str, str],
+) -> None:
+    """docs/sharing.md: a grantee, even a writer, gets 404 running a turn on another user's
+    conversation, and the model server is not asked; its own items still go in."""
+    alice, bob, _ = people
+    with client(turn_server, alice) as api:
+        made = api.post("/api/v1/llm/conversations", json={})
+    conversation_id = made.json()["id"]
+    sdk.permissions.llm.grant(
+        resource_type="conversation",
+        resource_id=conversation_id,
+        user_id=bob,
+        role="writer",
+        x_on_behalf_of=alice,
+    )
+    model_server.reset()
+    with client(turn_server, bob) as api:
+        turn = api.post(
+            RESPONSES, json={"model": "m", "input": "hi", "conversation": conversation_id}
+        )
+        assert turn.status_code == 404, turn.text
+        added = api.post(
+            f"/api/v1/llm/conversations/{conversation_id}/items",
+            json={"items": [{"type": "message", "role": "user", "content": "by bob"}]},
+        )
+        assert added.status_code == 200, added.text
+    assert model_server.received == []
+
+
 def test_grant_errors(
     turn_server: RunningServer,  # noqa: F811
     model_server: LoopbackModelServer,
