@@ -155,7 +155,8 @@ async def _plans(url: str, sent: list[tuple[str, tuple[Any, ...]]]) -> list[tupl
     return out
 
 
-def test_every_statement_of_the_ten_operations_runs_on_one_shard() -> None:
+def _explained(operations: Callable[[Storage], Awaitable[None]]) -> list[tuple[str, str]]:
+    """Run ``operations`` on a fresh Citus database and EXPLAIN every statement they sent."""
     sent: list[tuple[str, tuple[Any, ...]]] = []
     record: Callable[[str, tuple[Any, ...]], None] = lambda q, a: sent.append((q, a))  # noqa: E731
     with citus_database() as url:
@@ -163,21 +164,29 @@ def test_every_statement_of_the_ten_operations_runs_on_one_shard() -> None:
         async def run() -> None:
             storage = await open_storage(url, instruments=Instruments(statement_sent=record))
             try:
-                await _ten_operations(storage)
+                await operations(storage)
             finally:
                 await storage.close()
 
         _run(run())
-        plans = _run(_plans(url, sent))
+        return _run(_plans(url, sent))  # type: ignore[no-any-return]
+
+
+def _assert_on_one_shard(query: str, plan: str) -> None:
+    assert "Custom Scan (Citus" in plan, f"not distributed:\n{query}\n{plan}"
+    counts = re.findall(r"Task Count: (\d+)", plan)
+    assert counts and set(counts) == {"1"}, f"not on one shard:\n{query}\n{plan}"
+    assert "Distributed Subplan" not in plan, f"planned in steps:\n{query}\n{plan}"
+    assert "pull to coordinator" not in plan, f"via the coordinator:\n{query}\n{plan}"
+
+
+def test_every_statement_of_the_ten_operations_runs_on_one_shard() -> None:
+    plans = _explained(_ten_operations)
     assert len(plans) >= 30, [q for q, _ in plans]
     print(f"{len(plans)} statements explained, each on one shard")
     shapes = set()
     for query, plan in plans:
-        assert "Custom Scan (Citus" in plan, f"not distributed:\n{query}\n{plan}"
-        counts = re.findall(r"Task Count: (\d+)", plan)
-        assert counts and set(counts) == {"1"}, f"not on one shard:\n{query}\n{plan}"
-        assert "Distributed Subplan" not in plan, f"planned in steps:\n{query}\n{plan}"
-        assert "pull to coordinator" not in plan, f"via the coordinator:\n{query}\n{plan}"
+        _assert_on_one_shard(query, plan)
         shapes.add(" ".join(query.split())[:60])
     assert len(shapes) >= 20, shapes  # the operations' many statements, each checked
     touched = {table for query, _ in plans for table in _TABLES.findall(query)}
@@ -241,24 +250,8 @@ async def _turn_operations(storage: Storage) -> None:
 
 
 def test_every_statement_of_a_model_turn_runs_on_one_shard() -> None:
-    sent: list[tuple[str, tuple[Any, ...]]] = []
-    record: Callable[[str, tuple[Any, ...]], None] = lambda q, a: sent.append((q, a))  # noqa: E731
-    with citus_database() as url:
-
-        async def run() -> None:
-            storage = await open_storage(url, instruments=Instruments(statement_sent=record))
-            try:
-                await _turn_operations(storage)
-            finally:
-                await storage.close()
-
-        _run(run())
-        plans = _run(_plans(url, sent))
+    plans = _explained(_turn_operations)
     for query, plan in plans:
-        assert "Custom Scan (Citus" in plan, f"not distributed:\n{query}\n{plan}"
-        counts = re.findall(r"Task Count: (\d+)", plan)
-        assert counts and set(counts) == {"1"}, f"not on one shard:\n{query}\n{plan}"
-        assert "Distributed Subplan" not in plan, f"planned in steps:\n{query}\n{plan}"
-        assert "pull to coordinator" not in plan, f"via the coordinator:\n{query}\n{plan}"
+        _assert_on_one_shard(query, plan)
     touched = {table for query, _ in plans for table in _TABLES.findall(query)}
     assert touched >= {"conversations", "items", "responses", "response_items"}, touched

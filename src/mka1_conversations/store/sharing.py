@@ -21,12 +21,20 @@ from ..domain.identity import Owner
 from ..domain.sharing import EVERYONE, Access, Grant, Role, grantee_key, owner_of_key, require
 
 __all__ = [
+    "GRANT_TABLES",
     "GrantStatements",
     "check",
     "grant",
     "granted_owner",
     "revoke",
 ]
+
+GRANT_TABLES = {
+    "conversation": ("conversation_grants", "conversation_id", "conversation_owner"),
+    "response": ("response_grants", "response_id", "response_owner"),
+}
+"""The grants table of each resource type (migrations 0009, 0010), its resource id column and
+its owner column: what each dialect's grant statements are written over."""
 
 
 class GrantStatements(Protocol):

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from ...domain.sharing import Role
 from ...domain.usage import UsageQuery
 from ...domain.usage import UsageRow as UsageSums
+from ..sharing import GRANT_TABLES
 from ..transfer import Columns, GrantRow, UsageRow
 from ..usage import UsageKey
 from .base import Connected, affected
@@ -35,12 +36,6 @@ _LIVE = {
 }
 """Whether the owner's resource is live, by resource type."""
 
-_GRANTS = {
-    "conversation": ("conversation_grants", "conversation_id", "conversation_owner"),
-    "response": ("response_grants", "response_id", "response_owner"),
-}
-"""The grants table of each resource type, its resource id column and its owner column."""
-
 
 class SharingSQL(Connected):
     __slots__ = ()
@@ -55,7 +50,7 @@ class SharingSQL(Connected):
     async def find_grant(
         self, grantee_keys: tuple[str, str], conversation_id: str, resource: str = "conversation"
     ) -> tuple[str, int] | None:
-        table, column, owner = _GRANTS[resource]
+        table, column, owner = GRANT_TABLES[resource]
         row = await self._fetchrow(
             f"SELECT {owner}, max(role) FROM {table} "
             f"WHERE grantee_id IN ($1, $2) AND {column} = $3 GROUP BY {owner}",
@@ -74,7 +69,7 @@ class SharingSQL(Connected):
         now: int,
         resource: str = "conversation",
     ) -> None:
-        table, column, owner = _GRANTS[resource]
+        table, column, owner = GRANT_TABLES[resource]
         await self._execute(
             f"INSERT INTO {table} (grantee_id, {column}, {owner}, role, granted_at) "
             f"VALUES ($1, $2, $3, $4, $5) ON CONFLICT (grantee_id, {column}) DO UPDATE SET "
@@ -94,7 +89,7 @@ class SharingSQL(Connected):
         at_least: int,
         resource: str = "conversation",
     ) -> None:
-        table, column, owner = _GRANTS[resource]
+        table, column, owner = GRANT_TABLES[resource]
         await self._execute(
             f"DELETE FROM {table} WHERE grantee_id = $1 AND {column} = $2 AND {owner} = $3 "
             "AND role >= $4",
@@ -144,7 +139,7 @@ class SharingSQL(Connected):
         )
 
     async def insert_shares(self, grants: list[GrantRow], usage: list[UsageRow]) -> None:
-        for resource, (table, column, owner) in _GRANTS.items():
+        for resource, (table, column, owner) in GRANT_TABLES.items():
             these = [g for g in grants if g.resource_type == resource]
             await self._execute(
                 f"INSERT INTO {table} (grantee_id, {column}, {owner}, role, granted_at) "

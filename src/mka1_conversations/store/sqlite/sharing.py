@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from ...domain.sharing import Role
 from ...domain.usage import UsageMark, UsageQuery
 from ...domain.usage import UsageRow as UsageSums
+from ..sharing import GRANT_TABLES
 from ..transfer import Columns, GrantRow, UsageRow
 from ..usage import UsageKey
 from .base import Connected
@@ -48,12 +49,6 @@ _LIVE = {
 }
 """Whether the owner's resource is live, by resource type."""
 
-_GRANTS = {
-    "conversation": ("conversation_grants", "conversation_id", "conversation_owner"),
-    "response": ("response_grants", "response_id", "response_owner"),
-}
-"""The grants table of each resource type, its resource id column and its owner column."""
-
 
 class SharingSQL(Connected):
     __slots__ = ()
@@ -70,7 +65,7 @@ class SharingSQL(Connected):
     async def find_grant(
         self, grantee_keys: tuple[str, str], conversation_id: str, resource: str = "conversation"
     ) -> tuple[str, int] | None:
-        table, column, owner = _GRANTS[resource]
+        table, column, owner = GRANT_TABLES[resource]
         row = self._db.execute(
             f"SELECT {owner}, max(role) FROM {table} "
             f"WHERE grantee_id IN (?, ?) AND {column} = ? GROUP BY {owner}",
@@ -88,7 +83,7 @@ class SharingSQL(Connected):
         now: int,
         resource: str = "conversation",
     ) -> None:
-        table, column, owner = _GRANTS[resource]
+        table, column, owner = GRANT_TABLES[resource]
         self._db.execute(
             f"INSERT INTO {table} (grantee_id, {column}, {owner}, role, granted_at) "
             f"VALUES (?, ?, ?, ?, ?) ON CONFLICT (grantee_id, {column}) DO UPDATE SET "
@@ -104,7 +99,7 @@ class SharingSQL(Connected):
         at_least: int,
         resource: str = "conversation",
     ) -> None:
-        table, column, owner = _GRANTS[resource]
+        table, column, owner = GRANT_TABLES[resource]
         self._db.execute(
             f"DELETE FROM {table} WHERE grantee_id = ? AND {column} = ? AND {owner} = ? "
             "AND role >= ?",
@@ -144,7 +139,7 @@ class SharingSQL(Connected):
         ).fetchall()
 
     async def insert_shares(self, grants: list[GrantRow], usage: list[UsageRow]) -> None:
-        for resource, (table, column, owner) in _GRANTS.items():
+        for resource, (table, column, owner) in GRANT_TABLES.items():
             self._db.executemany(
                 f"INSERT INTO {table} (grantee_id, {column}, {owner}, role, granted_at) "
                 "VALUES (?, ?, ?, ?, ?)",
