@@ -36,13 +36,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar, TypeVarTuple
 
 from ..domain import requests
 from ..domain.errors import DatabaseTimeout, ServiceUnavailable, StorageFull
+from ..suspension import Suspended, start
 
 __all__ = [
     "FULL_REMEMBERED_SECONDS",
@@ -274,43 +275,11 @@ async def _within(seconds: float, coroutine: Awaitable[T]) -> T:
     deadline of a database call. The timer is armed only if the call suspends: a call that runs
     to its end at once (SQLite's inline statements) cannot be cut off anyway, and arming and
     cancelling an asyncio timer would cost it about as much as its statement."""
-    steps = coroutine.__await__()
-    try:
-        waiting = steps.send(None)
-    except StopIteration as done:
-        result: T = done.value
-        return result
+    first = start(coroutine)
+    if not isinstance(first, Suspended):
+        return first
     async with asyncio.timeout(seconds):
-        return await _Resumed(steps, waiting)
-
-
-class _Resumed(Generic[T]):
-    """The rest of a call that suspended once already (``_within``): hands the task what the
-    call is waiting for, then what the task sends or throws (a cancellation) back to the call."""
-
-    __slots__ = ("_steps", "_waiting")
-
-    def __init__(self, steps: Generator[Any, Any, T], waiting: Any) -> None:
-        self._steps = steps
-        self._waiting = waiting
-
-    def __await__(self) -> Generator[Any, Any, T]:
-        steps, waiting = self._steps, self._waiting
-        while True:
-            try:
-                sent = yield waiting
-            except BaseException as exc:  # a cancellation goes on to the call
-                try:
-                    waiting = steps.throw(exc)
-                except StopIteration as done:
-                    result: T = done.value
-                    return result
-            else:
-                try:
-                    waiting = steps.send(sent)
-                except StopIteration as done:
-                    result = done.value
-                    return result
+        return await first
 
 
 def run_inline(coroutine: Coroutine[Any, Any, T]) -> T:
