@@ -80,6 +80,9 @@ class Received:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    client_port: int = 0
+    """The port the request came from: one per connection."""
+    query: str = ""
 
 
 class _Cut(Exception):
@@ -188,7 +191,10 @@ class LoopbackModelServer:
 
     async def _answer(self, request: Request) -> Response:
         body = msgspec.json.decode(await request.body())
-        self.received.append(Received(request.url.path, dict(request.headers), body))
+        port = request.client.port if request.client else 0
+        self.received.append(
+            Received(request.url.path, dict(request.headers), body, port, request.url.query)
+        )
         with self._lock:
             reply = self._replies.popleft() if self._replies else None
         if reply is None:

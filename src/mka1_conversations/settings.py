@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar
+from urllib.parse import urlsplit
 
 from .domain.identity import IdentityMode, validate_account_id
 
@@ -89,12 +90,26 @@ def _upstream_url(env: Mapping[str, str]) -> str | None:
     raw = env.get("MKA1_UPSTREAM_URL", "").strip()
     if not raw:
         return None
-    if not raw.startswith(("http://", "https://")) or len(raw) <= len("https://"):
+    try:
+        parts = urlsplit(raw)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a port that is not a number, a bracket left open
+        valid = False
+    if not valid:
         raise SettingsError(
             f"MKA1_UPSTREAM_URL must be an http:// or https:// base URL such as "
             f"http://127.0.0.1:8001/v1, not {raw!r}"
         )
     return raw.rstrip("/")
+
+
+def _upstream_api_key(env: Mapping[str, str]) -> str | None:
+    raw = env.get("MKA1_UPSTREAM_API_KEY", "").strip()
+    if any(not (" " <= c <= "~" or "\xa0" <= c <= "\xff") for c in raw):
+        raise SettingsError(
+            "MKA1_UPSTREAM_API_KEY must be printable Latin-1 text (it is sent in a header)"
+        )
+    return raw or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,7 +374,7 @@ class Settings:
                 env, "MKA1_MAX_PAGE_BYTES", DEFAULT_MAX_PAGE_BYTES, 1024, 1024**3
             ),
             upstream_url=_upstream_url(env),
-            upstream_api_key=env.get("MKA1_UPSTREAM_API_KEY", "").strip() or None,
+            upstream_api_key=_upstream_api_key(env),
             upstream_timeout_seconds=_number(
                 env, "MKA1_UPSTREAM_TIMEOUT", DEFAULT_UPSTREAM_TIMEOUT_SECONDS, 1, 3600
             ),

@@ -3,6 +3,7 @@ whole and streamed answers, and every failure as the domain's error with the rig
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -270,6 +271,38 @@ async def test_an_error_inside_a_stream_fails_with_its_message(
     with pytest.raises(UpstreamError) as caught:
         await collect(model, turn())
     assert "boom" in caught.value.message
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_one_connection_serves_turn_after_turn(
+    model: ChatCompletionsModel, model_server: LoopbackModelServer, streamed: bool
+) -> None:
+    for _ in range(3):
+        model_server.script(Reply(text="Hello there"))
+        if streamed:
+            await collect(model, turn())
+        else:
+            await model.answer(turn(), HELLO)
+        await asyncio.sleep(0.05)  # a stream's connection is kept once its body has ended
+    assert len({r.client_port for r in model_server.received}) == 1
+
+
+async def test_the_base_urls_query_is_kept(model_server: LoopbackModelServer) -> None:
+    model_server.script(Reply(text="ok"))
+    client = ChatCompletionsModel(model_server.url + "/?api-version=2024-10-21", timeout=5)
+    try:
+        await client.answer(turn(), HELLO)
+    finally:
+        await client.aclose()
+    assert model_server.last.path == "/v1/chat/completions"
+    assert model_server.last.query == "api-version=2024-10-21"
+    assert model_server.last.headers["user-agent"].startswith("mka1-conversations/")
+
+
+@pytest.mark.parametrize("key", ["sk-1\r\nX-Evil: 1", "sk-\0", "sk-\u2603"])
+def test_an_api_key_that_cannot_be_a_header_is_refused(key: str) -> None:
+    with pytest.raises(ValueError, match="MKA1_UPSTREAM_API_KEY"):
+        ChatCompletionsModel("http://127.0.0.1:9/v1", api_key=key)
 
 
 def test_from_settings() -> None:
