@@ -23,6 +23,7 @@ from ..domain.limits import ITEM_LIST_LIMIT
 from ..domain.response_events import ResponseCreated, StreamEvent
 from ..domain.response_request import CreateResponseInput
 from ..domain.store import Order
+from ..suspension import Suspended, start
 from .auth import CALLER
 from .params import parse_after, parse_limit, parse_order, query_params
 from .services import services
@@ -79,15 +80,30 @@ class Streamed:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _send_events(self, send: Send) -> None:
+        """Send the events as they come, those that are ready together in one body chunk: the
+        events of one model server read go out in one ``send``, sent before waiting for the
+        next."""
         events = self.events
+        ready = [sse_event(self.first)]
         try:
-            await send(
-                {"type": "http.response.body", "body": sse_event(self.first), "more_body": True}
-            )
-            async for event in events:
-                await send(
-                    {"type": "http.response.body", "body": sse_event(event), "more_body": True}
-                )
+            while True:
+                try:
+                    step = start(anext(events))
+                    if isinstance(step, Suspended):
+                        try:
+                            await send(_chunk(b"".join(ready)))
+                        except BaseException as exc:
+                            await step.abandon(asyncio.CancelledError())
+                            raise exc from None
+                        ready = []
+                        event = await step
+                    else:
+                        event = step
+                except StopAsyncIteration:
+                    break
+                ready.append(sse_event(event))
+            if ready:
+                await send(_chunk(b"".join(ready)))
         finally:
             aclose = getattr(events, "aclose", None)
             if aclose is not None:
