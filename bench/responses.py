@@ -12,8 +12,10 @@ request on a conversation of its own (so every turn reads 20 items and appends 2
 - ``turn``: one non-streamed turn (``conversation``, ``store: true``);
 - ``turn-streamed``: one streamed turn, read to its last event.
 
-The figures: our server's CPU per operation (utime + stime of its process tree, from /proc),
-each turn's as a ratio to the baseline's (target <= 2x); and the latency a turn adds to the model
+The cases run in five rounds, taking turns, so that the machine's drift hits them alike. The
+figures: our server's CPU per operation (utime + stime of its process tree, from /proc; the
+median of the rounds), each turn's as a ratio to the baseline's (the median of each round's
+ratio; target <= 2x); and the latency a turn adds to the model
 server's own: the turn's p50/p99 minus the p50/p99 of the same Chat Completions call made
 directly to the model server at the same concurrency.
 """
@@ -41,6 +43,8 @@ import loadgen
 BENCH = Path(__file__).resolve().parent
 KEY = "benchkey"
 CONCURRENCY = 16
+ROUNDS = 5
+"""Each case runs in this many rounds, the cases taking turns; the figures are medians."""
 CONVERSATIONS = "/api/v1/llm/conversations"
 RESPONSES = "/api/v1/llm/responses"
 HEADERS = {"Authorization": f"Bearer {KEY}", "X-On-Behalf-Of": "bench"}
@@ -276,34 +280,47 @@ async def _scenarios(url: str, upstream_url: str, pids: list[int], n: int) -> di
         answer = await c.post(upstream_url + "/chat/completions", json=direct_body)
         answer.raise_for_status()
 
-    out: dict[str, Any] = {"requests": n, "concurrency": CONCURRENCY, "conversation_items": 20}
+    out: dict[str, Any] = {
+        "requests": n,
+        "rounds": ROUNDS,
+        "concurrency": CONCURRENCY,
+        "conversation_items": 20,
+    }
     cases = {
         "baseline": baseline(pools[0]),
         "turn": turn(pools[1], False),
         "turn-streamed": turn(pools[2], True),
     }
-    for name, call in cases.items():
+    for call in cases.values():
         await _load(warm, _shifted(call, n), url)  # the warm-up, on conversations of its own
-        cpu0 = loadgen.cpu_seconds(pids)
-        started = time.perf_counter()
-        latencies = await _load(n, call, url)
-        elapsed = time.perf_counter() - started
-        cpu = loadgen.cpu_seconds(pids) - cpu0
+    per_round = n // ROUNDS
+    cpu: dict[str, list[float]] = {name: [] for name in cases}
+    latencies: dict[str, list[float]] = {name: [] for name in cases}
+    elapsed: dict[str, float] = dict.fromkeys(cases, 0.0)
+    for round_ in range(ROUNDS):  # the cases take turns, so that drift hits them alike
+        for name, call in cases.items():
+            cpu0 = loadgen.cpu_seconds(pids)
+            started = time.perf_counter()
+            latencies[name] += await _load(per_round, _shifted(call, round_ * per_round), url)
+            elapsed[name] += time.perf_counter() - started
+            cpu[name].append((loadgen.cpu_seconds(pids) - cpu0) / per_round)
+    for name in cases:
         out[name] = {
-            "cpu_ms_per_op": 1000 * cpu / n,
-            "p50_ms": 1000 * statistics.median(latencies),
-            "p99_ms": 1000 * _percentile(latencies, 99),
-            "ops_per_s": n / elapsed,
+            "cpu_ms_per_op": 1000 * statistics.median(cpu[name]),
+            "p50_ms": 1000 * statistics.median(latencies[name]),
+            "p99_ms": 1000 * _percentile(latencies[name], 99),
+            "ops_per_s": per_round * ROUNDS / elapsed[name],
         }
-    latencies = await _load(n, direct, url)
+    direct_latencies = await _load(n, direct, url)
     out["upstream-direct"] = {
-        "p50_ms": 1000 * statistics.median(latencies),
-        "p99_ms": 1000 * _percentile(latencies, 99),
+        "p50_ms": 1000 * statistics.median(direct_latencies),
+        "p99_ms": 1000 * _percentile(direct_latencies, 99),
     }
-    base = out["baseline"]["cpu_ms_per_op"]
     for name in ("turn", "turn-streamed"):
         entry = out[name]
-        entry["cpu_ratio_to_baseline"] = entry["cpu_ms_per_op"] / base
+        # Each round's ratio to the baseline of the same round; their median.
+        ratios = [t / b for t, b in zip(cpu[name], cpu["baseline"], strict=True)]
+        entry["cpu_ratio_to_baseline"] = statistics.median(ratios)
         entry["added_p50_ms"] = entry["p50_ms"] - out["upstream-direct"]["p50_ms"]
         entry["added_p99_ms"] = entry["p99_ms"] - out["upstream-direct"]["p99_ms"]
     return out
@@ -321,7 +338,8 @@ def _shifted(
 def render(result: dict[str, Any]) -> list[str]:
     lines = [
         "",
-        f"## Responses (issue 17): SQLite, {result['requests']} operations per case at "
+        f"## Responses (issue 17): SQLite, {result['requests']} operations per case "
+        f"({result['rounds']} rounds, medians) at "
         f"c={result['concurrency']}, conversations of {result['conversation_items']} items, "
         "a model server that answers at once",
         "",
