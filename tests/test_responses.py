@@ -11,6 +11,7 @@ stored response; without a model server every operation answers 503 naming the s
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -518,3 +519,100 @@ def test_an_unreachable_model_server_is_502(tmp_path: Path) -> None:
         assert answer.status_code == 502, answer.text
         assert len(conversation_items(client, conversation_id)) == 1
         assert client.get(RESPONSES).json()["data"][0]["status"] == "failed"
+
+
+# --- Idempotency-Key --------------------------------------------------------------------------
+
+
+def sse_events(body: bytes) -> list[dict[str, Any]]:
+    return [
+        json.loads(line[6:]) for line in body.decode().splitlines() if line.startswith("data: ")
+    ]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+def test_an_idempotency_key_answers_a_sent_again_turn_with_its_first_response(
+    api: httpx.Client, model_server: LoopbackModelServer, stream: bool
+) -> None:
+    conversation_id = new_conversation(api, "hello")
+    body = {"model": "m", "input": "x", "conversation": conversation_id, "stream": stream}
+    key = {"Idempotency-Key": f"turn-{time.time_ns()}"}
+    model_server.script(Reply(text="once"))
+
+    def create() -> dict[str, Any]:
+        answer = api.post(RESPONSES, json=body, headers=key)
+        assert answer.status_code == 200, answer.text
+        if not stream:
+            response: dict[str, Any] = answer.json()
+            return response
+        events = sse_events(answer.content)
+        assert [e["sequence_number"] for e in events] == list(range(len(events)))
+        assert events[0]["type"] == "response.created"
+        assert events[-1]["type"] == "response.completed"
+        last: dict[str, Any] = events[-1]["response"]
+        return last
+
+    first = create()
+    asked = len(model_server.received)
+    again = create()  # e.g. an SDK's retry after a lost answer
+    assert again == first and again["output"][0]["content"][0]["text"] == "once"
+    assert len(model_server.received) == asked  # the model server was not asked again
+    items = conversation_items(api, conversation_id)
+    assert [text_of(i) for i in items] == ["hello", "x", "once"]  # appended once
+    other = api.post(RESPONSES, json={**body, "input": "y"}, headers=key)
+    assert other.status_code == 409, other.text
+    assert other.json()["error"]["code"] == "idempotency_key_reused"
+
+
+def test_a_failed_turn_keeps_no_receipt_and_runs_again(
+    api: httpx.Client, model_server: LoopbackModelServer
+) -> None:
+    conversation_id = new_conversation(api, "hello")
+    body = {"model": "m", "input": "x", "conversation": conversation_id}
+    key = {"Idempotency-Key": f"turn-{time.time_ns()}"}
+    model_server.script(Reply(status=500, error={"error": {"message": "busy"}}), Reply(text="ok"))
+    assert api.post(RESPONSES, json=body, headers=key).status_code == 502
+    answer = api.post(RESPONSES, json=body, headers=key)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == "completed"
+    assert [text_of(i) for i in conversation_items(api, conversation_id)] == ["hello", "x", "ok"]
+
+
+def test_the_same_keyed_turn_sent_twice_at_once_is_stored_once(
+    api: httpx.Client, model_server: LoopbackModelServer
+) -> None:
+    body = {"model": "m", "input": "at once"}
+    key = {"Idempotency-Key": f"turn-{time.time_ns()}"}
+    model_server.script(Reply(text="one", delay=0.3), Reply(text="two", delay=0.3))
+    before = {r["id"] for r in api.get(RESPONSES, params={"limit": 100}).json()["data"]}
+    answers: list[httpx.Response] = []
+
+    def send() -> None:
+        answers.append(api.post(RESPONSES, json=body, headers=key))
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+    assert answers[0].json() == answers[1].json()
+    after = {r["id"] for r in api.get(RESPONSES, params={"limit": 100}).json()["data"]}
+    assert after - before == {answers[0].json()["id"]}
+
+
+def test_the_openai_sdk_sends_a_keyed_turn_twice_and_gets_one_response(
+    turn_server: RunningServer, api: httpx.Client, model_server: LoopbackModelServer, user: str
+) -> None:
+    conversation_id = new_conversation(api, "hello")
+    client = openai(turn_server, user)
+    model_server.script(Reply(text="once"))
+    key = {"Idempotency-Key": f"turn-{time.time_ns()}"}
+    first = client.responses.create(
+        model="m", input="x", conversation=conversation_id, extra_headers=key
+    )
+    again = client.responses.create(
+        model="m", input="x", conversation=conversation_id, extra_headers=key
+    )
+    assert again.id == first.id and again.output_text == "once"
+    assert len(conversation_items(api, conversation_id)) == 3

@@ -31,6 +31,11 @@ class Request:
     idempotency_key: str | None = None
     _digest: hashlib._Hash | None = None
 
+    def with_deadline(self, deadline: float) -> Request:
+        """The same request (its key and fingerprint) under another deadline: a model turn's
+        storage calls each have one of their own."""
+        return Request(deadline, self.idempotency_key, self._digest)
+
     def extend(self, seconds: float) -> None:
         if self.deadline is not None:
             self.deadline += seconds

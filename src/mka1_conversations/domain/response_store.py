@@ -99,12 +99,25 @@ class ResponseStore(Protocol):
         for a failed turn). ``NotFound.response(response_id, param="previous_response_id")``
         when it is not stored."""
 
-    async def save_response(self, owner: Owner, record: ResponseRecord, *, now: int) -> None:
+    async def answered(self, owner: Owner) -> bytes | None:
+        """The stored Response JSON that already answered the request being served
+        (``domain.requests``: its ``Idempotency-Key`` and fingerprint), or None (no key, or
+        the key has answered nothing yet). Raises ``Conflict.idempotency_key_reused`` when the
+        key answered another request, ``NotFound`` when its response was deleted since."""
+
+    async def save_response(
+        self, owner: Owner, record: ResponseRecord, *, now: int
+    ) -> bytes | None:
         """Store the response with its input and output items. With ``record.append``, also
         append the input items then the output items to the conversation after all of its
         items and end the turn's lease, all in this one transaction; raises
         ``InvalidRequest.conversation_locked()`` (and writes nothing) when another turn holds
-        the lease, ``Conflict`` when an item id is already in the conversation."""
+        the lease, ``Conflict`` when an item id is already in the conversation.
+
+        A completed or incomplete response of a request with an ``Idempotency-Key`` keeps the
+        key's receipt in the same transaction. If the key answered the same request meanwhile
+        (two sent at once), nothing is written and that response's JSON is returned instead of
+        None (the lease is left for ``end_turn``)."""
 
     async def get_response(self, owner: Owner, response_id: str) -> bytes:
         """The stored Response JSON."""

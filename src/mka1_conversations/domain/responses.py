@@ -35,6 +35,7 @@ __all__ = [
     "ResponseObject",
     "ResponseStatus",
     "Usage",
+    "decode_response",
     "error_of",
     "new_item_id",
 ]
@@ -189,6 +190,21 @@ class ResponseObject(_Object, kw_only=True):
     truncation: Literal["auto", "disabled"] = "disabled"
     usage: Usage = msgspec.field(default_factory=Usage)
     user: str | None = None
+
+
+class _StoredResponse(ResponseObject, kw_only=True):
+    """A stored Response read back: its ``tool_choice`` as stored (the request's union of
+    untagged structs cannot be decoded)."""
+
+    tool_choice: Any = "auto"
+
+
+_decode_stored = msgspec.json.Decoder(_StoredResponse).decode
+
+
+def decode_response(data: bytes) -> ResponseObject:
+    """A stored Response's JSON as the object it was encoded from."""
+    return _decode_stored(data)
 
 
 class ResponseDeleted(_Object):

@@ -46,6 +46,7 @@ from .responses import (
     OutputItem,
     ResponseObject,
     Usage,
+    decode_response,
     error_of,
 )
 
@@ -60,6 +61,25 @@ DEFAULT_LEASE_SECONDS = 30
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
+
+
+async def _replayed(response: ResponseObject) -> AsyncIterator[StreamEvent]:
+    """A stored response as a stream: ``response.created`` and ``response.in_progress`` (as it
+    began: no output yet), then its last event, which carries it whole."""
+    began = msgspec.structs.replace(
+        response,
+        status="in_progress",
+        output=[],
+        usage=Usage(),
+        completed_at=None,
+        incomplete_details=None,
+    )
+    yield ResponseCreated(sequence_number=0, response=began)
+    yield ResponseInProgress(sequence_number=1, response=began)
+    if response.status == "incomplete":
+        yield ResponseIncomplete(sequence_number=2, response=response)
+    else:
+        yield ResponseCompleted(sequence_number=2, response=response)
 
 
 def _now() -> int:
@@ -122,7 +142,11 @@ class TurnService:
     while the model server answers, which its own timeout bounds); None: the caller's."""
 
     async def create(self, owner: Owner, body: CreateResponseInput) -> ResponseObject:
-        """Run a turn and return its finished response; raises what failed."""
+        """Run a turn and return its finished response; raises what failed. A request whose
+        ``Idempotency-Key`` already answered it is answered with that response."""
+        answered = await self._answered(owner)
+        if answered is not None:
+            return answered
         turn = await self._begin(owner, body)
         try:
             async with self._lease_kept(turn):
@@ -142,7 +166,11 @@ class TurnService:
         """Start a turn whose events are streamed. Raises (an HTTP error) what fails before the
         model server has started answering; the returned events end with the response's last
         state: ``response.completed``, ``response.incomplete`` or ``response.failed``. Iterate
-        them to the end or close them: that is what ends the turn."""
+        them to the end or close them: that is what ends the turn. A request whose
+        ``Idempotency-Key`` already answered it gets that response's first and last events."""
+        answered = await self._answered(owner)
+        if answered is not None:
+            return _replayed(answered)
         turn = await self._begin(owner, body)
         started = time.perf_counter()
         try:
@@ -206,6 +234,15 @@ class TurnService:
 
     # --- the steps of a turn ----------------------------------------------------------------
 
+    async def _answered(self, owner: Owner) -> ResponseObject | None:
+        """The response that already answered this request's Idempotency-Key, if any."""
+        self._model()
+        request = requests.current()
+        if request is None or request.idempotency_key is None:
+            return None
+        data = await self._stored(self.store.answered(owner))
+        return None if data is None else decode_response(data)
+
     async def _begin(self, owner: Owner, body: CreateResponseInput) -> _Turn:
         model = self._model()
         request = validate_create(body, response_id=new_id(RESPONSE_PREFIX))
@@ -262,17 +299,20 @@ class TurnService:
             output=answer.output,
             usage=answer.usage,
         )
+        self.observer.turn_ended(response.status, response.usage)
         if request.store:
             output_items = stored_output(answer.output, request.id)
             append = request.conversation_id is not None
-            await self._stored(
+            answered = await self._stored(
                 self.store.save_response(
                     turn.owner, self._record(turn, response, output_items, append), now=self.clock()
                 )
             )
+            if answered is not None:  # the same request, sent twice at once, was answered
+                turn.response = response  # (ours is not stored; the lease is still ours)
+                return decode_response(answered)
             turn.leased = turn.leased and not append
         turn.response = response
-        self.observer.turn_ended(response.status, response.usage)
         return response
 
     async def _fail(self, turn: _Turn, exc: ServiceError) -> ResponseObject:
@@ -358,7 +398,9 @@ class TurnService:
         if self.store_seconds is None:
             return await call
         deadline = time.monotonic() + self.store_seconds
-        with requests.serving(requests.Request(deadline=deadline)):
+        outer = requests.current()
+        inner = requests.Request(deadline) if outer is None else outer.with_deadline(deadline)
+        with requests.serving(inner):
             return await call
 
     def _model(self) -> ModelServer:

@@ -8,6 +8,9 @@ the same and stored once.
   another it is a 409 (``Conflict.idempotency_key_reused``). Two at once: the second waits for
   the first's commit (the key is unique) and is then answered from its receipt. Receipts older
   than the retention are ignored, and removed by ``purge`` (``retention.py``).
+- A model turn (``responses.py``) keeps the response it made as its receipt, in the transaction
+  that stores it (completed or incomplete: a failed turn keeps none, so that sending it again
+  runs it again), and looks for the receipt before it starts.
 - **Without a key** nothing is stored. But a creation whose commit was not confirmed (the
   database stalled or the connection died during it: ``DatabaseTimeout(stored=None)``) is
   remembered in this process (``Unconfirmed``), under the owner and the request's fingerprint;
@@ -34,6 +37,7 @@ from ..domain.store import ItemPage
 __all__ = [
     "RECEIPT_RETENTION_SECONDS",
     "ReceiptStatements",
+    "ResponseMade",
     "Result",
     "Ticket",
     "Unconfirmed",
@@ -50,9 +54,18 @@ T = TypeVar("T")
 RECEIPT_RETENTION_SECONDS = 24 * 3600
 """How long an Idempotency-Key's receipt answers for it."""
 
-Result = ConversationRecord | ItemPage | None
+
+@dataclass(frozen=True, slots=True)
+class ResponseMade:
+    """A model turn's receipt: the response that answered it (its JSON is the response's)."""
+
+    id: str
+
+
+Result = ConversationRecord | ItemPage | ResponseMade | None
 """What a write answers with, as its receipt keeps it: the conversation (create, update, delete
-items), the created items, or nothing (delete a conversation)."""
+items), the created items, the response a turn made, or nothing (delete a conversation or a
+response)."""
 
 
 class _Conversation(msgspec.Struct, tag="conversation"):
@@ -67,12 +80,16 @@ class _Items(msgspec.Struct, tag="items"):
     data: list[msgspec.Raw]
 
 
+class _Response(msgspec.Struct, tag="response"):
+    id: str
+
+
 class _Nothing(msgspec.Struct, tag="nothing"):
     pass
 
 
 _encoder = msgspec.json.Encoder()
-_decoder = msgspec.json.Decoder(_Conversation | _Items | _Nothing)
+_decoder = msgspec.json.Decoder(_Conversation | _Items | _Response | _Nothing)
 
 
 def encode_result(result: Result) -> bytes:
@@ -82,6 +99,8 @@ def encode_result(result: Result) -> bytes:
         )
     if isinstance(result, ItemPage):
         return _encoder.encode(_Items(result.ids, [msgspec.Raw(d) for d in result.data]))
+    if isinstance(result, ResponseMade):
+        return _encoder.encode(_Response(result.id))
     return _encoder.encode(_Nothing())
 
 
@@ -96,6 +115,8 @@ def decode_result(data: bytes) -> Result:
         )
     if isinstance(stored, _Items):
         return ItemPage(ids=stored.ids, data=[bytes(d) for d in stored.data], has_more=False)
+    if isinstance(stored, _Response):
+        return ResponseMade(stored.id)
     return None
 
 

@@ -25,9 +25,11 @@ and finds nothing of anyone else's.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
+from ..domain import requests
 from ..domain.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable
 from ..domain.identity import Owner
 from ..domain.items import NewItem
@@ -35,8 +37,10 @@ from ..domain.response_store import ResponsePage, ResponseRecord
 from ..domain.sharing import RESPONSE_NEEDS
 from ..domain.store import ItemPage, Order
 from . import items as item_rules
+from . import receipts
 from .backend import Backend, DuplicateKey, Instruments, QueryFailed, one_statement
 from .items import ItemStatements
+from .receipts import ReceiptStatements, ResponseMade, Result, Ticket, Written
 from .sharing import GrantStatements, granted_owner
 from .words import fold_words
 
@@ -50,7 +54,7 @@ INPUT, OUTPUT = 0, 1
 T = TypeVar("T")
 
 
-class ResponseStatements(ItemStatements, GrantStatements, Protocol):
+class ResponseStatements(ItemStatements, GrantStatements, ReceiptStatements, Protocol):
     async def take_turn(
         self, owner_key: str, conversation_id: str, response_id: str, now: int, until: int
     ) -> bool | None:
@@ -183,6 +187,24 @@ async def save_response(
     return fold
 
 
+async def answered_response(
+    st: ResponseStatements, owner: Owner, ticket: Ticket, now: int
+) -> bytes | None:
+    written = await receipts.read_receipt(st, owner.key, ticket, now)
+    return None if written is None else await replayed_response(st, owner, written)
+
+
+async def replayed_response(st: ResponseStatements, owner: Owner, written: Written[Any]) -> bytes:
+    """The stored response a receipt names."""
+    made = written.result
+    # The receipt answered this same request (method, path and body): a turn's.
+    assert isinstance(made, ResponseMade)
+    data = await st.response_data(owner.key, made.id)
+    if data is None:
+        raise NotFound.response(made.id)
+    return data
+
+
 async def response_context(st: ResponseStatements, owner: Owner, response_id: str) -> list[bytes]:
     chain = await st.chain_of(owner.key, response_id)
     if not chain:
@@ -287,10 +309,42 @@ class Responses:
     async def response_context(self, owner: Owner, response_id: str) -> list[bytes]:
         return await self._db.read("response_context", response_context, owner, response_id)
 
-    async def save_response(self, owner: Owner, record: ResponseRecord, *, now: int) -> None:
+    async def answered(self, owner: Owner) -> bytes | None:
+        ticket = _ticket()
+        if ticket is None:
+            return None
+        return await self._db.read(
+            "answered_response", answered_response, owner, ticket, int(time.time())
+        )
+
+    async def save_response(
+        self, owner: Owner, record: ResponseRecord, *, now: int
+    ) -> bytes | None:
+        ticket = _ticket() if record.status != "failed" else None
         try:
-            fold = await self._db.write("save_response", save_response, owner, record, now)
+            if ticket is None:
+                fold = await self._db.write("save_response", save_response, owner, record, now)
+            else:
+                written: Written[bool] = await self._db.write(
+                    "save_response",
+                    receipts.write_once,
+                    owner.key,
+                    ticket,
+                    int(time.time()),
+                    save_response,
+                    (owner, record, now),
+                    _made(record.id),
+                )
+                if written.replayed:
+                    return await self._db.read("save_response", replayed_response, owner, written)
+                fold = bool(written.value)
         except DuplicateKey:
+            if ticket is not None:  # the key, taken meanwhile by the same request?
+                replay = await self._db.read(
+                    "save_response", receipts.read_receipt, owner.key, ticket, int(time.time())
+                )
+                if replay is not None:
+                    return await self._db.read("save_response", replayed_response, owner, replay)
             if record.conversation_id is None or not record.append:
                 raise
             items: list[NewItem] = [*record.input_items, *record.output_items]
@@ -309,6 +363,7 @@ class Responses:
                     logger.warning(
                         "could not fold the words of conversation %s", record.conversation_id
                     )
+        return None
 
     async def _shared(
         self,
@@ -362,3 +417,18 @@ class Responses:
             )
 
         return await self._shared(owner, response_id, "list_input_items", run)
+
+
+def _ticket() -> Ticket | None:
+    """The request's Idempotency-Key and fingerprint, if it sent a key."""
+    request = requests.current()
+    if request is None or request.idempotency_key is None:
+        return None
+    return Ticket(request.idempotency_key, request.fingerprint)
+
+
+def _made(response_id: str) -> Callable[[object], Result]:
+    def keep(_: object) -> Result:
+        return ResponseMade(response_id)
+
+    return keep
