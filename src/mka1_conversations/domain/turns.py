@@ -299,7 +299,7 @@ class TurnService:
             output=answer.output,
             usage=answer.usage,
         )
-        self.observer.turn_ended(response.status, response.usage)
+        answered: bytes | None = None
         if request.store:
             output_items = stored_output(answer.output, request.id)
             append = request.conversation_id is not None
@@ -308,12 +308,11 @@ class TurnService:
                     turn.owner, self._record(turn, response, output_items, append), now=self.clock()
                 )
             )
-            if answered is not None:  # the same request, sent twice at once, was answered
-                turn.response = response  # (ours is not stored; the lease is still ours)
-                return decode_response(answered)
-            turn.leased = turn.leased and not append
+            if answered is None:  # else the same request sent at once was answered: ours is
+                turn.leased = turn.leased and not append  # not stored, the lease still ours
         turn.response = response
-        return response
+        self.observer.turn_ended(response.status, response.usage)
+        return response if answered is None else decode_response(answered)
 
     async def _fail(self, turn: _Turn, exc: ServiceError) -> ResponseObject:
         """The failed response, stored when ``store`` (never appended); a failure to store it

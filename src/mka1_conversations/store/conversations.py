@@ -34,7 +34,7 @@ from . import receipts, sharing
 from .backend import Backend, DuplicateKey, Instruments, QueryFailed, one_statement
 from .items import ItemStatements
 from .listing import ListingStatements, list_conversations
-from .receipts import ReceiptStatements, Result, Ticket, Unconfirmed, Written
+from .receipts import ReceiptStatements, Result, Unconfirmed, Written
 from .sharing import GrantStatements, granted_owner
 from .words import fold_words, word_counts
 
@@ -164,11 +164,10 @@ class Conversations:
         keep: Callable[[T], Result],
     ) -> Written[T]:
         """``rule`` in one transaction, under the request's Idempotency-Key if it has one."""
-        request = requests.current()
-        if request is None or request.idempotency_key is None:
+        ticket = receipts.current_ticket()
+        if ticket is None:
             value = await self._db.write(call, rule, *args)
             return Written(keep(value), False, value)
-        ticket = Ticket(request.idempotency_key, request.fingerprint)
         now = int(time.time())
         try:
             return await self._db.write(

@@ -30,6 +30,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
 
+from ..domain import requests
 from ..domain.conversations import ConversationRecord
 from ..domain.errors import Conflict
 from ..domain.store import ItemPage
@@ -42,6 +43,7 @@ __all__ = [
     "Ticket",
     "Unconfirmed",
     "Written",
+    "current_ticket",
     "decode_result",
     "encode_result",
     "purge_receipts",
@@ -126,6 +128,14 @@ class Ticket:
 
     key: str
     fingerprint: str
+
+
+def current_ticket() -> Ticket | None:
+    """The ticket of the request being served (``domain.requests``), if it sent a key."""
+    request = requests.current()
+    if request is None or request.idempotency_key is None:
+        return None
+    return Ticket(request.idempotency_key, request.fingerprint)
 
 
 class ReceiptStatements(Protocol):

@@ -29,7 +29,6 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
-from ..domain import requests
 from ..domain.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable
 from ..domain.identity import Owner
 from ..domain.items import NewItem
@@ -310,7 +309,7 @@ class Responses:
         return await self._db.read("response_context", response_context, owner, response_id)
 
     async def answered(self, owner: Owner) -> bytes | None:
-        ticket = _ticket()
+        ticket = receipts.current_ticket()
         if ticket is None:
             return None
         return await self._db.read(
@@ -320,7 +319,7 @@ class Responses:
     async def save_response(
         self, owner: Owner, record: ResponseRecord, *, now: int
     ) -> bytes | None:
-        ticket = _ticket() if record.status != "failed" else None
+        ticket = receipts.current_ticket() if record.status != "failed" else None
         try:
             if ticket is None:
                 fold = await self._db.write("save_response", save_response, owner, record, now)
@@ -417,14 +416,6 @@ class Responses:
             )
 
         return await self._shared(owner, response_id, "list_input_items", run)
-
-
-def _ticket() -> Ticket | None:
-    """The request's Idempotency-Key and fingerprint, if it sent a key."""
-    request = requests.current()
-    if request is None or request.idempotency_key is None:
-        return None
-    return Ticket(request.idempotency_key, request.fingerprint)
 
 
 def _made(response_id: str) -> Callable[[object], Result]:
