@@ -616,3 +616,35 @@ def test_the_openai_sdk_sends_a_keyed_turn_twice_and_gets_one_response(
     )
     assert again.id == first.id and again.output_text == "once"
     assert len(conversation_items(api, conversation_id)) == 3
+
+
+def test_a_turn_whose_save_is_refused_counts_once_as_failed(
+    turn_server: RunningServer, api: httpx.Client, model_server: LoopbackModelServer
+) -> None:
+    """An input item id appended directly while the model answers: the save is refused (409),
+    nothing of the turn is appended, and the turn is counted failed, not also completed."""
+    from .test_metrics import scrape, value
+
+    conversation_id = new_conversation(api, "hello")
+    item_id = f"msg_taken{time.time_ns()}"
+    taken = {"type": "message", "role": "user", "content": "mine", "id": item_id}
+    model_server.script(Reply(text="late", delay=0.5))
+    before = scrape(turn_server.url)
+    answers: list[httpx.Response] = []
+    body = {"model": "m", "input": [taken], "conversation": conversation_id}
+    thread = threading.Thread(target=lambda: answers.append(api.post(RESPONSES, json=body)))
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not model_server.received and time.monotonic() < deadline:
+        time.sleep(0.01)
+    direct = api.post(f"{CONVERSATIONS}/{conversation_id}/items", json={"items": [taken]})
+    assert direct.status_code == 200, direct.text
+    thread.join()
+    assert answers[0].status_code == 409, answers[0].text
+    assert [i["id"] for i in conversation_items(api, conversation_id)][-1] == item_id
+    after = scrape(turn_server.url)
+    for status, count in (("completed", 0), ("failed", 1)):
+        delta = value(after, "mka1_turns_total", status=status) - value(
+            before, "mka1_turns_total", status=status
+        )
+        assert delta == count, status
