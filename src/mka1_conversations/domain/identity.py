@@ -61,7 +61,7 @@ def parse_on_behalf_of(value: str | None) -> str:
     if (
         not 1 <= len(value) <= _MAX_END_USER
         or value == "*"
-        or any(not 0x20 <= ord(ch) <= 0x7E for ch in value)
+        or not (value.isascii() and value.isprintable())  # exactly 0x20-0x7E
     ):
         raise InvalidRequest(
             f"Invalid '{ON_BEHALF_OF_HEADER}' header: expected 1 to {_MAX_END_USER} printable "
