@@ -2,10 +2,10 @@
 middleware; the lifespan opens what lives only while the app runs (``http/services.py``).
 
 A request's way: ObserveMiddleware (request id, metrics, the log line) → ErrorEnvelopeMiddleware
-(every error → envelope) → DeadlineMiddleware (the request's deadline) → IdempotencyMiddleware
-(its fingerprint and Idempotency-Key) → HeadLimitMiddleware (431) → Starlette's Router (routing,
-once) → AuthMiddleware on the API routes (the caller) → ConversationRoutes (parse, encode) →
-ConversationService (rules) → the storage (one transaction, timed by its backend).
+(every error → envelope) → AdmissionMiddleware (the request's deadline; a write's fingerprint and
+Idempotency-Key; the head limits, 414/431) → Starlette's Router (routing, once) → AuthMiddleware
+on the API routes (the caller) → ConversationRoutes (parse, encode) → ConversationService (rules)
+→ the storage (one transaction, timed by its backend).
 
 Operational routes, without an API key: ``/healthz`` (the process answers), ``/readyz`` (the
 database answers and is migrated), ``/metrics`` (Prometheus; its own token when configured);
@@ -27,12 +27,10 @@ from . import store
 from .domain.service import ConversationService
 from .domain.stored_responses import StoredResponses
 from .domain.turns import TurnObserver, TurnService
+from .http.admission import AdmissionMiddleware
 from .http.auth import AuthMiddleware, unknown_path
-from .http.deadline import DeadlineMiddleware
 from .http.dialects import DIALECTS
 from .http.errors import ErrorEnvelopeMiddleware
-from .http.head_limit import HeadLimitMiddleware
-from .http.idempotency import IdempotencyMiddleware
 from .http.keyring import KeyRing
 from .http.observe import ObserveMiddleware, operation_names
 from .http.openapi import DOCS_OPERATIONS, docs_routes
@@ -214,11 +212,10 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     )
     return ObserveMiddleware(
         ErrorEnvelopeMiddleware(
-            DeadlineMiddleware(
-                IdempotencyMiddleware(
-                    HeadLimitMiddleware(router, max_header_bytes=settings.max_header_bytes)
-                ),
+            AdmissionMiddleware(
+                router,
                 seconds=settings.request_timeout_seconds,
+                max_header_bytes=settings.max_header_bytes,
             ),
             dialects=DIALECTS,
         ),

@@ -1,7 +1,7 @@
 """What the HTTP face tells the storage about the request being served, without either wing
 knowing the other: its deadline, and what makes a retry of it recognisable (its fingerprint,
 and the client's ``Idempotency-Key``). One ``Request`` per request, in a context variable that
-the HTTP face sets (``http/deadline.py``, ``http/idempotency.py``) and the storage reads
+the HTTP face sets (``http/admission.py``) and the storage reads
 (``store/backend.py`` obeys the deadline, ``store/receipts.py`` the key). Outside a request (the
 command line) there is none: no deadline, no key.
 """

@@ -1,5 +1,5 @@
-"""Pure-ASGI middleware: what makes a write recognisable when it is sent again
-(store/receipts.py keeps the promises).
+"""What makes a write recognisable when it is sent again (store/receipts.py keeps the
+promises), read from each request by ``admission.py``.
 
 - Every POST and DELETE gets a fingerprint in its ``domain.requests.Request``: SHA-256 of its
   method, path, query and body (fed as the body arrives, never held twice). With the owner it
@@ -13,19 +13,26 @@
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
-from ..domain import requests
 from ..domain.errors import InvalidRequest
 
-__all__ = ["IdempotencyMiddleware"]
+__all__ = ["WRITES", "idempotency_key", "request_line"]
 
 _HEADER = b"idempotency-key"
-_WRITES = frozenset({"POST", "DELETE"})
+WRITES = frozenset({"POST", "DELETE"})
+"""The methods that write: they get a fingerprint and may carry a key."""
 _MAX_KEY = 255
 
 
-def _key(scope: Scope) -> str | None:
+def request_line(scope: Scope) -> bytes:
+    """What the fingerprint starts with: method, path and query (the body follows)."""
+    path = scope.get("raw_path") or scope["path"].encode()
+    return b"%s %s?%s\n" % (scope["method"].encode(), path, scope["query_string"])
+
+
+def idempotency_key(scope: Scope) -> str | None:
+    """The request's ``Idempotency-Key``; a malformed one, or two, is a 400."""
     found: list[bytes] = [value for name, value in scope["headers"] if name == _HEADER]
     if not found:
         return None
@@ -41,29 +48,3 @@ def _key(scope: Scope) -> str | None:
             param="Idempotency-Key",
         )
     return value.decode()
-
-
-class IdempotencyMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in _WRITES:
-            await self.app(scope, receive, send)
-            return
-        request = requests.current()
-        if request is None:  # no deadline middleware outside: a request of its own
-            with requests.serving(requests.Request()):
-                await self(scope, receive, send)
-            return
-        request.idempotency_key = _key(scope)
-        path = scope.get("raw_path") or scope["path"].encode()
-        request.feed(b"%s %s?%s\n" % (scope["method"].encode(), path, scope["query_string"]))
-
-        async def receive_fed() -> Message:
-            message = await receive()
-            if message["type"] == "http.request":
-                request.feed(message.get("body", b""))
-            return message
-
-        await self.app(scope, receive_fed, send)
