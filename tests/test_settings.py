@@ -34,6 +34,8 @@ def test_model_server_settings() -> None:
         ("MKA1_UPSTREAM_URL", "http://host:port/v1"),
         ("MKA1_UPSTREAM_URL", "http:///v1"),
         ("MKA1_UPSTREAM_URL", "http://[::1/v1"),
+        ("MKA1_UPSTREAM_URL", "http://127.0.0.1:8001/v1/ünïcode"),
+        ("MKA1_UPSTREAM_URL", "http://127.0.0.1:8001/v 1"),
         ("MKA1_UPSTREAM_API_KEY", "sk-1\nX-Injected: yes"),
         ("MKA1_UPSTREAM_API_KEY", "sk-\u2603"),
         ("MKA1_UPSTREAM_TIMEOUT", "0"),

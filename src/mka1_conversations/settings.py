@@ -92,7 +92,13 @@ def _upstream_url(env: Mapping[str, str]) -> str | None:
         return None
     try:
         parts = urlsplit(raw)
-        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+        valid = (
+            raw.isascii()  # sent as is in the request line and Host: no IDN, no raw UTF-8
+            and parts.scheme in ("http", "https")
+            and bool(parts.hostname)
+            and parts.port != 0
+            and not any(c.isspace() for c in raw)
+        )
     except ValueError:  # a port that is not a number, a bracket left open
         valid = False
     if not valid:
