@@ -92,9 +92,9 @@ class Streamed:
                     if isinstance(step, Suspended):
                         try:
                             await send(_chunk(b"".join(ready)))
-                        except BaseException as exc:
+                        except BaseException:  # the client is gone: so is the turn
                             await step.abandon(asyncio.CancelledError())
-                            raise exc from None
+                            raise
                         ready = []
                         event = await step
                     else:
