@@ -169,6 +169,22 @@ class Pool:
 class _Connection(asyncio.Protocol):
     """One connection and the answer it is reading (httptools calls the ``on_*`` methods)."""
 
+    # The answer being read (``_reset`` sets them before each request).
+    _status: int
+    _reason: bytes
+    _headers: list[tuple[bytes, bytes]]
+    _head_done: bool
+    _body: list[bytes]
+    _buffered: int
+    _decoder: zlib._Decompress | None
+    _complete: bool
+    _finished: bool
+    _lingering: bool
+    _keep_alive: bool
+    _failure: HTTPFailure | None
+    answered: bool
+    """Whether any byte of the current answer arrived."""
+
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
         self._loop = asyncio.get_running_loop()
@@ -177,22 +193,9 @@ class _Connection(asyncio.Protocol):
         self._waiter: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._last = 0.0
-        self._failure: HTTPFailure | None = None
-        self._status = 0
-        self._reason = b""
-        self._headers: list[tuple[bytes, bytes]] = []
-        self._head_done = False
-        self._body: list[bytes] = []
-        self._buffered = 0
         self._paused = False
-        self._decoder: zlib._Decompress | None = None
-        self._complete = False
         self._busy = False
-        self._finished = False
-        self._lingering = False
-        self._keep_alive = False
-        self.answered = False
-        """Whether any byte of the current answer arrived."""
+        self._reset()
 
     # --- what the pool and the answer use ------------------------------------------------------
 
@@ -330,6 +333,7 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     def _reset(self) -> None:
+        """The state of one answer, as it is before its first byte."""
         self._status = 0
         self._reason = b""
         self._headers = []
