@@ -339,11 +339,11 @@ class Responses:
                 fold = bool(written.value)
         except DuplicateKey:
             if ticket is not None:  # the key, taken meanwhile by the same request?
-                replay = await self._db.read(
-                    "save_response", receipts.read_receipt, owner.key, ticket, int(time.time())
+                answered = await self._db.read(
+                    "save_response", answered_response, owner, ticket, int(time.time())
                 )
-                if replay is not None:
-                    return await self._db.read("save_response", replayed_response, owner, replay)
+                if answered is not None:
+                    return answered
             if record.conversation_id is None or not record.append:
                 raise
             items: list[NewItem] = [*record.input_items, *record.output_items]
