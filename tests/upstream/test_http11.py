@@ -111,6 +111,21 @@ def serve_answers(
     return handler
 
 
+def endless_answer(closed: asyncio.Event) -> Handler:
+    """A handler that starts a chunked answer, never ends it, and sets ``closed`` when the
+    client closes the connection."""
+
+    async def handler(
+        server: RawServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        await server.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n")
+        await reader.read()  # until the client closes
+        closed.set()
+
+    return handler
+
+
 OK = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"ok":true}'
 
 
@@ -321,16 +336,7 @@ async def test_a_released_answer_that_does_not_end_is_closed(
 ) -> None:
     monkeypatch.setattr(http11, "_LINGER_SECONDS", 0.2)
     closed = asyncio.Event()
-
-    async def endless(
-        server: RawServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        await server.read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n")
-        await reader.read()  # until the client closes
-        closed.set()
-
-    server = await raw_server(endless)
+    server = await raw_server(endless_answer(closed))
     pool = pool_for(server.url)
     try:
         reply = await pool.request("POST", "/v1/chat/completions", b"", b"{}")
@@ -346,16 +352,7 @@ async def test_a_released_answer_that_does_not_end_is_closed(
 
 async def test_a_closed_unfinished_answer_closes_its_connection() -> None:
     closed = asyncio.Event()
-
-    async def endless(
-        server: RawServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        await server.read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n")
-        await reader.read()
-        closed.set()
-
-    server = await raw_server(endless)
+    server = await raw_server(endless_answer(closed))
     pool = pool_for(server.url)
     try:
         reply = await pool.request("POST", "/v1/chat/completions", b"", b"{}")
