@@ -1,5 +1,4 @@
-"""Pure-ASGI middleware: what every request gets before it is routed, in one layer (each awaited
-layer costs a request more than the work it does: docs/performance.md).
+"""Pure-ASGI middleware: what every request gets before it is routed, in one layer.
 
 - **Its deadline**, ``MKA1_REQUEST_TIMEOUT_SECONDS`` after it arrived, not counting the time
   spent waiting for its body (bounded on its own by the read timeout, 408). The deadline goes to
